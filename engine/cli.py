@@ -1,0 +1,49 @@
+"""`python main.py <command>` / `netwright <command>`: argparse subcommands mirroring the GUI."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from types import ModuleType
+from typing import Sequence
+
+import engine.commands as _commands
+
+
+def command_modules() -> dict[str, ModuleType]:
+    """Every command module in engine/commands, by command name (module name, '_' -> '-')."""
+    out = {}
+    for info in sorted(pkgutil.iter_modules(_commands.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"engine.commands.{info.name}")
+        out[info.name.replace("_", "-")] = module
+    return out
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
+    parser = argparse.ArgumentParser(prog="netwright", description="Netwright: a workbench for PyTorch. "
+                                     "Without a command, starts the desktop app.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules = command_modules()
+    for name, module in modules.items():
+        module.configure(sub.add_parser(name, help=module.HELP, description=module.HELP))
+    return parser, modules
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments and run the command; returns the exit code."""
+    parser, modules = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad arguments, 0 on --help
+        return int(exc.code or 0)
+    if not args.command:
+        parser.print_help()
+        return 2
+    return int(modules[args.command].run(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Problems: user-facing validation findings that name the field they concern."""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: `path` is a dotted field path such as ``model.layers[3].kernel_size``."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class SpecError(ValueError):
+    """Raised when a spec (or a file holding one) cannot be used; carries every problem found."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    """Return ' — did you mean X?' for the closest option (case-insensitive), or ''."""
+    options = list(options)
+    lowered = {o.lower(): o for o in options}
+    match = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" — did you mean {lowered[match[0]]!r}?" if match else ""

@@ -1,0 +1,219 @@
+"""A small generic registry: name -> object, parameter schema and description.
+
+Layers, data sources, optimizers, schedulers, losses, strategies and attribution
+methods are all registries. The GUI builds its forms and palettes from the
+schemas, so a new kind appears in the GUI without GUI code.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, Iterator, Mapping, Sequence, TypeVar
+
+from engine.problems import Problem, did_you_mean
+
+T = TypeVar("T")
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+#: Parameter kinds understood by validation and by the GUI's schema-driven forms.
+PARAM_KINDS = ("int", "float", "bool", "str", "choice", "path", "ints")
+
+
+@dataclass(frozen=True)
+class Param:
+    """Schema of one option: its kind, default (``REQUIRED`` if none), range, choices and help."""
+
+    name: str
+    kind: str
+    default: Any = REQUIRED
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in PARAM_KINDS:
+            raise ValueError(f"Param {self.name!r}: unknown kind {self.kind!r}")
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def check(self, value: Any, path: str) -> tuple[Any, Problem | None]:
+        """Coerce `value` to this parameter's kind; return (value, problem or None)."""
+        kind = self.kind
+        if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        expected = {
+            "int": int, "float": float, "bool": bool, "str": str, "choice": str, "path": str,
+            "ints": (list, tuple),
+        }[kind]
+        if isinstance(value, bool) and kind in ("int", "float"):
+            return value, Problem(path, f"expects a number, got {value!r}")
+        if not isinstance(value, expected):
+            return value, Problem(path, f"expects {_kind_words(kind)}, got {value!r}")
+        if kind == "ints":
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                return value, Problem(path, f"expects a list of integers, got {value!r}")
+            value = list(value)
+            numbers: Sequence[float] = value
+        elif kind in ("int", "float"):
+            if kind == "float" and not math.isfinite(value):
+                return value, Problem(path, f"expects a finite number, got {value!r}")
+            numbers = [value]
+        else:
+            numbers = []
+        for number in numbers:
+            if self.min is not None and number < self.min:
+                return value, Problem(path, f"must be at least {_num(self.min)}, got {_num(number)}")
+            if self.max is not None and number > self.max:
+                return value, Problem(path, f"must be at most {_num(self.max)}, got {_num(number)}")
+        if kind == "choice" and value not in self.choices:
+            return value, Problem(
+                path, f"must be one of {', '.join(self.choices)}; got {value!r}{did_you_mean(value, self.choices)}"
+            )
+        return value, None
+
+
+def _kind_words(kind: str) -> str:
+    return {
+        "int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+        "choice": "a string", "path": "a file path (string)", "ints": "a list of integers",
+    }[kind]
+
+
+def _num(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def check_options(
+    params: Sequence[Param], options: Mapping[str, Any], path: str, *, what: str = ""
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Check `options` against `params`: unknown keys (with a suggestion), missing required
+    keys, wrong kinds and ranges. Returns the options with defaults filled in, and the problems."""
+    by_name = {p.name: p for p in params}
+    problems: list[Problem] = []
+    resolved: dict[str, Any] = {}
+    prefix = f"{path}." if path else ""
+    for key, value in options.items():
+        param = by_name.get(key)
+        if param is None:
+            known = ", ".join(by_name) or "none"
+            problems.append(Problem(
+                f"{prefix}{key}",
+                f"unknown option{(' for ' + what) if what else ''}{did_you_mean(key, by_name)} (known: {known})",
+            ))
+            continue
+        value, problem = param.check(value, f"{prefix}{key}")
+        if problem:
+            problems.append(problem)
+        resolved[key] = value
+    for param in params:
+        if param.name not in resolved:
+            if param.required:
+                if param.name not in options:
+                    problems.append(Problem(
+                        f"{prefix}{param.name}",
+                        f"is required{(' for ' + what) if what else ''} — {param.help or 'set a value'}",
+                    ))
+            else:
+                resolved[param.name] = param.default
+    return resolved, problems
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One registered kind."""
+
+    name: str
+    obj: T
+    params: tuple[Param, ...] = ()
+    description: str = ""
+    group: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(f"{self.name} has no parameter {name!r}")
+
+    def defaults(self) -> dict[str, Any]:
+        """Defaults of the non-required parameters."""
+        return {p.name: p.default for p in self.params if not p.required}
+
+
+class UnknownName(LookupError):
+    """A name that is not registered; its message suggests the closest one."""
+
+
+class Registry(Generic[T]):
+    """name -> Entry. `what` is used in messages ("layer type", "data source")."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self._entries: dict[str, Entry[T]] = {}
+
+    def add(
+        self, name: str, obj: T, *, params: Sequence[Param] = (), description: str = "",
+        group: str = "", **extra: Any,
+    ) -> Entry[T]:
+        if name in self._entries:
+            raise ValueError(f"{self.what} {name!r} is registered twice")
+        entry = Entry(name, obj, tuple(params), description, group, dict(extra))
+        self._entries[name] = entry
+        return entry
+
+    def register(
+        self, name: str, *, params: Sequence[Param] = (), description: str = "", group: str = "",
+        **extra: Any,
+    ) -> Callable[[T], T]:
+        """Decorator form of :meth:`add`."""
+
+        def decorate(obj: T) -> T:
+            self.add(name, obj, params=params, description=description, group=group, **extra)
+            return obj
+
+        return decorate
+
+    def get(self, name: str) -> Entry[T]:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownName(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: str) -> str:
+        return f"unknown {self.what} {name!r}{did_you_mean(str(name), self._entries)}"
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry[T]]:
+        return iter(self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def groups(self) -> dict[str, list[Entry[T]]]:
+        """Entries grouped by their `group`, in registration order."""
+        out: dict[str, list[Entry[T]]] = {}
+        for entry in self._entries.values():
+            out.setdefault(entry.group, []).append(entry)
+        return out
+
+    def check(self, name: str, options: Mapping[str, Any], path: str) -> tuple[dict[str, Any], list[Problem]]:
+        """Check options for the named kind; an unknown name is one problem at `path`."""
+        if name not in self._entries:
+            return dict(options), [Problem(path, self.unknown_message(name))]
+        entry = self._entries[name]
+        return check_options(entry.params, options, path, what=f"{self.what} {name}")
