@@ -1,0 +1,85 @@
+"""Built-in data sets that ship with scikit-learn: digits, iris, wine, breast_cancer.
+
+Their shapes and names are written here so `describe_data` is instant and does not import
+scikit-learn (which takes seconds); a test checks them against scikit-learn's own."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from engine.data.base import DATA_SOURCES, DataInfo, Raw, Source
+
+_CANCER_MEASURES = (
+    "radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity",
+    "concave points", "symmetry", "fractal dimension",
+)
+
+
+@dataclass(frozen=True)
+class _Builtin:
+    loader: str  # name of the sklearn.datasets function
+    info: DataInfo
+    description: str
+
+
+_BUILTINS = {
+    "digits": _Builtin("load_digits", DataInfo(
+        (1, 8, 8), "float32", "classification", 10, tuple(str(i) for i in range(10)), (), "image"),
+        "Handwritten digits 0-9 as 8x8 grey images (1,797 samples, 10 classes)."),
+    "iris": _Builtin("load_iris", DataInfo(
+        (4,), "float32", "classification", 3, ("setosa", "versicolor", "virginica"),
+        ("sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"), "tabular"),
+        "Fisher's iris flowers: 4 measurements, 3 species (150 samples)."),
+    "wine": _Builtin("load_wine", DataInfo(
+        (13,), "float32", "classification", 3, ("class_0", "class_1", "class_2"),
+        ("alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols",
+         "flavanoids", "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue",
+         "od280/od315_of_diluted_wines", "proline"), "tabular"),
+        "Chemical analysis of wines from 3 cultivars: 13 features (178 samples)."),
+    "breast_cancer": _Builtin("load_breast_cancer", DataInfo(
+        (30,), "float32", "classification", 2, ("malignant", "benign"),
+        tuple(f"mean {m}" for m in _CANCER_MEASURES) + tuple(f"{m} error" for m in _CANCER_MEASURES)
+        + tuple(f"worst {m}" for m in _CANCER_MEASURES), "tabular"),
+        "Wisconsin breast cancer diagnosis: 30 cell-nucleus features, malignant or benign (569 samples)."),
+}
+
+
+def _describe(name: str):
+    def describe(options: Mapping[str, Any]) -> DataInfo:
+        return _BUILTINS[name].info
+    return describe
+
+
+def _load(name: str):
+    def load(options: Mapping[str, Any], seed: int) -> Raw:
+        import sklearn.datasets
+
+        builtin = _BUILTINS[name]
+        bunch = getattr(sklearn.datasets, builtin.loader)()
+        y = np.asarray(bunch.target, dtype=np.int64)
+        if builtin.info.kind == "image":
+            images = np.asarray(bunch.images, dtype=np.float32) / 16.0  # pixel values are 0..16
+            return Raw(builtin.info, images[:, None, :, :], y, normalize="image")
+        return Raw(builtin.info, np.asarray(bunch.data, dtype=np.float32), y)
+    return load
+
+
+def sklearn_metadata(name: str) -> DataInfo:
+    """The DataInfo read from scikit-learn itself (used by the tests to check the table above)."""
+    raw = _load(name)({}, 0)
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, _BUILTINS[name].loader)()
+    features = tuple(str(f) for f in getattr(bunch, "feature_names", ())) if raw.info.kind == "tabular" else ()
+    return DataInfo(
+        tuple(raw.x.shape[1:]), "float32", "classification", len(bunch.target_names),
+        tuple(str(t) for t in bunch.target_names), features, raw.info.kind)
+
+
+for _name, _builtin in _BUILTINS.items():
+    DATA_SOURCES.add(
+        _name, Source(_describe(_name), _load(_name)), params=(),
+        description=_builtin.description, group="Built-in",
+    )
