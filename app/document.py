@@ -1,0 +1,165 @@
+"""SpecDocument: the one experiment spec the window edits, with undo, dirty state and caches.
+
+Every page reads `document.spec` and changes it only through :meth:`SpecDocument.edit`, which
+pushes an undoable command onto `undo_stack`; undo/redo restore the exact previous spec object.
+Derived information (shape inference, data description, validation) is computed on demand
+and cached per spec, so several pages asking for it after one edit cost one computation.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Hashable
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from engine.paths import EXAMPLES
+from engine.problems import Problem, SpecError
+from engine.spec import ExperimentSpec, load_spec, save_spec, validate
+
+DEFAULT_TEMPLATE = "digits_cnn"
+_MERGE_ID = 0x4E57  # any constant: commands that may merge share this id
+
+
+class _EditCommand(QUndoCommand):
+    """Replace the document's spec; undo puts the old one back. Consecutive edits with the same
+    `merge_key` (e.g. typing in one spin box) merge into one undo step."""
+
+    def __init__(self, document: "SpecDocument", old: ExperimentSpec, new: ExperimentSpec, text: str,
+                 merge_key: Hashable | None):
+        super().__init__(text)
+        self._document, self._old, self._new, self._merge_key = document, old, new, merge_key
+
+    def redo(self) -> None:
+        self._document._replace(self._new)
+
+    def undo(self) -> None:
+        self._document._replace(self._old)
+
+    def id(self) -> int:
+        return _MERGE_ID if self._merge_key is not None else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, _EditCommand) or other._merge_key != self._merge_key:
+            return False
+        self._new = other._new
+        self.setText(other.text())
+        return True
+
+
+class SpecDocument(QObject):
+    """Holds `spec`, `path` and `undo_stack`; emits `specChanged(spec)`, `dirtyChanged(bool)`,
+    `pathChanged(path or None)`."""
+
+    specChanged = Signal(object)
+    dirtyChanged = Signal(bool)
+    pathChanged = Signal(object)
+
+    def __init__(self, spec: ExperimentSpec | None = None, path: Path | None = None,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.spec: ExperimentSpec = spec if spec is not None else ExperimentSpec()
+        self.path: Path | None = Path(path) if path is not None else None
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(lambda clean: self.dirtyChanged.emit(not clean))
+        self._cache: dict[str, tuple[Any, Any]] = {}
+
+    # -- state -------------------------------------------------------------------------
+    @property
+    def dirty(self) -> bool:
+        """True when the spec differs from the last saved / loaded state."""
+        return not self.undo_stack.isClean()
+
+    def display_name(self) -> str:
+        """The name for the title bar: the spec's name, else the file name."""
+        return self.spec.name or (self.path.stem if self.path else "untitled")
+
+    # -- editing -----------------------------------------------------------------------
+    def edit(self, new_spec: ExperimentSpec, text: str, merge_key: Hashable | None = None) -> None:
+        """Make `new_spec` the current spec as one undoable step named `text`.
+        Edits equal to the current spec are ignored."""
+        if new_spec == self.spec:
+            return
+        self.undo_stack.push(_EditCommand(self, self.spec, new_spec, text, merge_key))
+
+    def reset(self, spec: ExperimentSpec, path: Path | None = None) -> None:
+        """Replace the whole document (new / open): clears undo history, marks it clean."""
+        self.undo_stack.clear()
+        self.undo_stack.setClean()
+        self._set_path(Path(path) if path is not None else None)
+        self._replace(spec)
+        self.dirtyChanged.emit(False)
+
+    def _replace(self, spec: ExperimentSpec) -> None:
+        self.spec = spec
+        self.specChanged.emit(spec)
+
+    def _set_path(self, path: Path | None) -> None:
+        if path != self.path:
+            self.path = path
+            self.pathChanged.emit(path)
+
+    # -- files -------------------------------------------------------------------------
+    def load(self, path: str | Path) -> None:
+        """Open a spec file. Raises SpecError (naming the file) if it cannot be read or parsed;
+        a readable file with problems opens, and its problems are shown by the pages."""
+        spec = load_spec(path)
+        self.reset(spec, Path(path))
+
+    def load_template(self, name: str = DEFAULT_TEMPLATE) -> None:
+        """Start a new, unsaved experiment from resources/examples/<name>.toml."""
+        self.reset(load_spec(EXAMPLES / f"{name}.toml"), None)
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write the spec as TOML (the same file the CLI runs); marks the document clean."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise SpecError([Problem("", "no file chosen — use Save As to pick where to save")])
+        try:
+            save_spec(self.spec, target)
+        except OSError as err:
+            raise SpecError([Problem(str(target), f"cannot be written: {err.strerror or err}")]) from None
+        self._set_path(target)
+        self.undo_stack.setClean()
+        return target
+
+    # -- derived, cached ---------------------------------------------------------------
+    def _cached(self, key: str, dependency: Any, compute: Callable[[], Any]) -> Any:
+        hit = self._cache.get(key)
+        if hit is not None and (hit[0] is dependency or hit[0] == dependency):
+            return hit[1]
+        value = compute()
+        self._cache[key] = (dependency, value)
+        return value
+
+    def data_info(self):
+        """`engine.data.DataInfo` for the current data section, or None if the data is broken
+        (its problems are then in :meth:`problems`)."""
+
+        def compute():
+            from engine.data import describe_data
+
+            try:
+                return describe_data(self.spec.data)
+            except SpecError:
+                return None
+
+        return self._cached("data_info", self.spec.data, compute)
+
+    def report(self):
+        """Pure shape inference of the model on the current data (`engine.shapes.ModelReport`)."""
+        info = self.data_info()
+
+        def compute():
+            from engine.shapes import infer_model
+
+            if info is None:
+                return infer_model(self.spec.model.layers, (), "float32", None)
+            return infer_model(self.spec.model.layers, tuple(info.input_shape), info.input_dtype,
+                               info.num_classes)
+
+        return self._cached("report", (self.spec.model, info), compute)
+
+    def problems(self) -> list[Problem]:
+        """Every problem in the spec (`engine.spec.validate`), cached per spec."""
+        return self._cached("problems", self.spec, lambda: list(validate(self.spec)))

@@ -1,0 +1,76 @@
+"""Start the desktop app: `run_app(argv)` is what `python main.py [SPEC.toml]` calls.
+
+Nothing heavy (torch) is imported before the window is first painted; the remaining pages
+are built right after that paint, one per event-loop turn, so the window stays responsive.
+
+Set NETWRIGHT_STARTUP_PROBE=1 to make the app print one JSON line at its first paint
+(`{"paint_time": <time.time()>, "torch_loaded": <bool>}`) and quit — benchmarks/startup.py
+and the startup test use it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication, QWidget
+
+PROBE_ENV = "NETWRIGHT_STARTUP_PROBE"
+
+
+class FirstPaint(QObject):
+    """Calls `callback()` once, on the next event-loop turn after `widget`'s first paint."""
+
+    def __init__(self, widget: QWidget, callback):
+        super().__init__(widget)
+        self._callback = callback
+        self._done = False
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if not self._done and event.type() == QEvent.Type.Paint:
+            self._done = True
+            watched.removeEventFilter(self)
+            QTimer.singleShot(0, self._callback)
+        return False
+
+
+def _print_probe(app: QApplication) -> None:
+    print(json.dumps({"paint_time": time.time(), "torch_loaded": "torch" in sys.modules}), flush=True)
+    app.quit()
+
+
+def _warm_up(window) -> None:
+    """After the first paint: build the other pages one per event-loop turn."""
+    pending = [key for key in window.page_keys() if key != window.current_page_key()]
+
+    def step() -> None:
+        if pending:
+            window.page(pending.pop(0))
+            QTimer.singleShot(0, step)
+
+    QTimer.singleShot(0, step)
+
+
+def run_app(argv: Sequence[str]) -> int:
+    """Create the QApplication, open the window (with SPEC.toml if given) and run the event loop."""
+    from app.main_window import APP_NAME, MainWindow
+    from app.widgets.theme import apply_theme, icon
+
+    args = list(argv)
+    spec_path = Path(args[0]) if args else None
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    apply_theme(app)
+    app.setWindowIcon(icon("app", "#3b82f6", 64))
+    window = MainWindow(spec_path=spec_path)
+    probe = os.environ.get(PROBE_ENV) == "1"
+    FirstPaint(window, (lambda: _print_probe(app)) if probe else (lambda: _warm_up(window)))
+    window.show()
+    return app.exec()
