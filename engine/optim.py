@@ -1,0 +1,165 @@
+"""Optimizers and weight-decay handling, plus the whole-spec check for the training sections.
+
+`OPTIMIZERS` maps the `[optimizer] name` to a torch optimizer class and the options it takes.
+Weight decay (`optimizer.weight_decay`) is applied as `regularization.weight_decay_mode` says:
+
+- ``decoupled`` (AdamW-style, for any optimizer): before each step ``p -= lr * wd * p``;
+- ``l2`` (the classic coupled form): ``wd * p`` is added to the gradient.
+
+Importing this module does not import torch; builders import it lazily.
+"""
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from engine.problems import Problem
+from engine.registry import Param, Registry
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from engine.spec import ExperimentSpec
+
+#: name -> torch.optim class name; `extra["torch_class"]`, `extra["options"]` map our names to torch's.
+OPTIMIZERS: Registry[str] = Registry("optimizer")
+
+_LR = lambda default: Param("lr", "float", default, "Learning rate", min=0.0, max=10.0)  # noqa: E731
+_WD = lambda default=0.0: Param(  # noqa: E731
+    "weight_decay", "float", default, "Weight decay (applied as regularization.weight_decay_mode says)",
+    min=0.0, max=1.0)
+_EPS = lambda default: Param("eps", "float", default, "Term added to the denominator for stability", min=0.0, max=1.0)  # noqa: E731
+_BETA1 = Param("beta1", "float", 0.9, "Decay rate of the first-moment (mean) estimate", min=0.0, max=0.999999)
+_BETA2 = Param("beta2", "float", 0.999, "Decay rate of the second-moment estimate", min=0.0, max=0.99999999)
+_MOMENTUM = Param("momentum", "float", 0.0, "Momentum factor (0 = off)", min=0.0, max=0.999999)
+
+OPTIMIZERS.add("sgd", "SGD", params=(
+    _LR(0.01), _MOMENTUM,
+    Param("nesterov", "bool", False, "Nesterov momentum (needs momentum > 0)"),
+    _WD(),
+), description="Stochastic gradient descent, optionally with (Nesterov) momentum", group="Classic")
+OPTIMIZERS.add("adam", "Adam", params=(_LR(0.001), _BETA1, _BETA2, _EPS(1e-8), _WD()),
+               description="Adam: adaptive moments (Kingma & Ba)", group="Adaptive")
+OPTIMIZERS.add("adamw", "Adam", params=(_LR(0.001), _BETA1, _BETA2, _EPS(1e-8), _WD(0.01)),
+               description="AdamW: Adam with decoupled weight decay (default weight_decay 0.01)",
+               group="Adaptive")
+OPTIMIZERS.add("rmsprop", "RMSprop", params=(
+    _LR(0.01), Param("alpha", "float", 0.99, "Smoothing constant of the squared-gradient average", min=0.0, max=0.999999),
+    _EPS(1e-8), _MOMENTUM, _WD(),
+), description="RMSprop: divides by a running RMS of the gradient", group="Adaptive")
+OPTIMIZERS.add("adagrad", "Adagrad", params=(_LR(0.01), _EPS(1e-10), _WD()),
+               description="Adagrad: per-parameter rates from the sum of squared gradients", group="Adaptive")
+
+
+def optimizer_options(spec: "ExperimentSpec") -> dict[str, Any]:
+    """The optimizer's options with defaults filled in (assumes the spec validated)."""
+    resolved, _ = OPTIMIZERS.check(spec.optimizer.name, spec.optimizer.options, "optimizer")
+    return resolved
+
+
+def _torch_kwargs(name: str, opts: dict[str, Any]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"lr": opts["lr"]}
+    if "beta1" in opts:
+        kwargs["betas"] = (opts["beta1"], opts["beta2"])
+    for key in ("momentum", "nesterov", "eps", "alpha"):
+        if key in opts:
+            kwargs[key] = opts[key]
+    return kwargs
+
+
+def build_optimizer(spec: "ExperimentSpec", model_or_params: Any) -> "torch.optim.Optimizer":
+    """A torch optimizer for the spec over the model's parameters (or an iterable of them).
+
+    Weight decay follows `regularization.weight_decay_mode`; the decoupled form is a step
+    pre-hook, so it works for every optimizer and uses each group's current learning rate."""
+    import torch
+
+    entry = OPTIMIZERS.get(spec.optimizer.name)
+    opts = optimizer_options(spec)
+    params = model_or_params.parameters() if isinstance(model_or_params, torch.nn.Module) else model_or_params
+    kwargs = _torch_kwargs(entry.name, opts)
+    wd = float(opts.get("weight_decay", 0.0))
+    decoupled = spec.regularization.weight_decay_mode == "decoupled"
+    if wd and not decoupled:
+        kwargs["weight_decay"] = wd
+    optimizer = getattr(torch.optim, entry.obj)(params, **kwargs)
+    if wd and decoupled:
+        for group in optimizer.param_groups:
+            group["decoupled_weight_decay"] = wd
+        optimizer.register_step_pre_hook(_decoupled_decay)
+    return optimizer
+
+
+def _decoupled_decay(optimizer: "torch.optim.Optimizer", args: Any, kwargs: Any) -> None:
+    import torch
+
+    with torch.no_grad():
+        for group in optimizer.param_groups:
+            wd = group.get("decoupled_weight_decay", 0.0)
+            params = [p for p in group["params"] if p.grad is not None]
+            if wd and params:
+                torch._foreach_mul_(params, 1.0 - group["lr"] * wd)
+
+
+# ----------------------------------------------------------------------------- checks
+
+def check_optim(spec: "ExperimentSpec") -> list[Problem]:
+    """Problems in [optimizer], [scheduler], the loss and the precision/device choice."""
+    from engine.losses import check_loss
+    from engine.schedulers import SCHEDULERS
+
+    problems: list[Problem] = []
+    opts, found = OPTIMIZERS.check(spec.optimizer.name, spec.optimizer.options, "optimizer.name")
+    problems += [_rename(p, "optimizer") for p in found]
+    if not found and opts.get("nesterov") and not opts.get("momentum"):
+        problems.append(Problem("optimizer.nesterov", "Nesterov momentum needs momentum > 0 — set optimizer.momentum (e.g. 0.9) or turn nesterov off"))
+    _, found = SCHEDULERS.check(spec.scheduler.name, spec.scheduler.options, "scheduler.name")
+    problems += [_rename(p, "scheduler") for p in found]
+    problems += check_loss(spec)
+    problems += _check_precision(spec)
+    return problems
+
+
+def _rename(problem: Problem, section: str) -> Problem:
+    """Registry.check names options `<path>.<key>`; report them as `<section>.<key>`."""
+    path = problem.path
+    if path.startswith(f"{section}.name."):
+        path = f"{section}." + path[len(f"{section}.name."):]
+    return Problem(path, problem.message)
+
+
+def _check_precision(spec: "ExperimentSpec") -> list[Problem]:
+    device = spec.training.device
+    problems: list[Problem] = []
+    if device not in ("auto", "cpu", "cuda") and not (device.startswith("cuda:") and device[5:].isdigit()):
+        problems.append(Problem("training.device", f"must be auto, cpu, cuda or cuda:N; got {device!r}"))
+        return problems
+    cuda = _cuda_count()  # None when unknown (torch not imported yet: do not import it just to check)
+    if device.startswith("cuda") and cuda == 0:
+        problems.append(Problem("training.device", f"{device!r} needs a CUDA GPU and none was found — use device = \"cpu\" or \"auto\""))
+    elif device.startswith("cuda:") and cuda is not None and int(device[5:]) >= cuda:
+        problems.append(Problem("training.device", f"{device!r}: this machine has {cuda} GPU(s) (cuda:0..cuda:{cuda - 1})"))
+    on_cpu = device == "cpu" or (device == "auto" and cuda == 0)
+    if spec.training.precision == "fp16" and on_cpu:
+        problems.append(Problem("training.precision", "fp16 needs a CUDA GPU (its gradient scaler does not run on CPU) — use bf16 or fp32 on CPU"))
+    return problems
+
+
+def _cuda_count() -> int | None:
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    try:
+        return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+    except Exception:  # pragma: no cover - broken driver
+        return 0
+
+
+def resolve_device(name: str) -> str:
+    """'auto' -> 'cuda' when a GPU is present, else 'cpu'; other names are returned as given."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
