@@ -1,0 +1,166 @@
+"""The layer-kind contract: a pure shape/parameter rule plus a builder that imports torch lazily.
+
+Shapes never include the batch dimension. Every rule receives a :class:`Ctx` (the resolved
+parameters and the input shape/dtype) and returns an :class:`Out` (output shape, parameter
+count, output dtype) or raises :class:`ShapeError` with a sentence saying what to do.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+from engine.registry import Param, Registry
+
+Shape = tuple[int, ...]
+
+#: dtypes a layer accepts: floating-point activations, integer token ids, or anything
+ACCEPTS = ("float", "int", "any")
+INT_DTYPES = ("int64", "int32")
+
+
+class ShapeError(Exception):
+    """The input does not fit the layer. `fix` is an optional (type, params) to insert before it."""
+
+    def __init__(self, message: str, fix: tuple[str, Mapping[str, Any]] | None = None,
+                 fix_text: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+        self.fix_text = fix_text
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What a rule sees: resolved parameters `p`, the input `shape` and `dtype`, and for
+    composite kinds the output shape of the nested stack (`inner`)."""
+
+    p: Mapping[str, Any]
+    shape: Shape
+    dtype: str = "float32"
+    inner: Shape | None = None
+
+
+@dataclass(frozen=True)
+class Out:
+    """A rule's answer: output shape, trainable parameter count, output dtype (None = float32)."""
+
+    shape: Shape
+    params: int = 0
+    dtype: str | None = None
+
+
+Rule = Callable[[Ctx], Out]
+#: builder(ctx, children) -> torch.nn.Module; `children` are (label, module) of a composite's stack
+Builder = Callable[[Ctx, Sequence[tuple[str, Any]]], Any]
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    """One layer kind: `rule` is pure (no torch), `builder` makes the real module.
+
+    `accepts` is the input dtype family; `from_data` names parameters where 0 means "from the
+    data" (the number of classes or the vocabulary size); `sees_future(params)` says whether the
+    layer mixes information across sequence positions in both directions (bad for language
+    modelling)."""
+
+    rule: Rule
+    builder: Builder
+    accepts: str = "float"
+    from_data: tuple[str, ...] = ()
+    sees_future: Callable[[Mapping[str, Any]], bool] | None = None
+
+    def infer(self, params: Mapping[str, Any], shape: Shape, dtype: str = "float32",
+              inner: Shape | None = None) -> Out:
+        """Output shape, parameter count and dtype for resolved `params` (raises ShapeError)."""
+        return self.rule(Ctx(params, tuple(shape), dtype, inner))
+
+    def out_shape(self, params: Mapping[str, Any], shape: Shape) -> Shape:
+        """The pure shape rule."""
+        return self.infer(params, shape).shape
+
+    def param_count(self, params: Mapping[str, Any], shape: Shape) -> int:
+        """The pure parameter count (what ``sum(p.numel() for p in module.parameters())`` gives)."""
+        return self.infer(params, shape).params
+
+    def build(self, params: Mapping[str, Any], shape: Shape, dtype: str = "float32",
+              children: Sequence[tuple[str, Any]] = (), inner: Shape | None = None) -> Any:
+        """The real torch module (imports torch)."""
+        return self.builder(Ctx(params, tuple(shape), dtype, inner), children)
+
+
+#: Every layer kind, by its TOML `type`. Groups are the palette sections of the Build page.
+LAYERS: Registry[LayerKind] = Registry("layer type")
+
+GROUPS = ("Linear", "Convolution", "Pooling", "Normalization", "Regularization", "Activation",
+          "Recurrent", "Attention/Transformer", "Shape", "Blocks")
+
+
+def layer(name: str, group: str, description: str, params: Sequence[Param] = (), *,
+          builder: Builder, accepts: str = "float", from_data: Sequence[str] = (),
+          sees_future: Callable[[Mapping[str, Any]], bool] | None = None,
+          composite: bool = False) -> Callable[[Rule], Rule]:
+    """Decorator registering a rule as the layer kind `name` in LAYERS."""
+    if group not in GROUPS:
+        raise ValueError(f"layer {name!r}: unknown group {group!r}")
+    if accepts not in ACCEPTS:
+        raise ValueError(f"layer {name!r}: unknown accepts {accepts!r}")
+
+    def decorate(rule: Rule) -> Rule:
+        kind = LayerKind(rule, builder, accepts, tuple(from_data), sees_future)
+        extra = {"composite": True} if composite else {}
+        LAYERS.add(name, kind, params=params, description=description, group=group, **extra)
+        return rule
+
+    return decorate
+
+
+# ----------------------------------------------------------------------------- helpers for rules
+
+def fmt(shape: Sequence[int]) -> str:
+    """A shape as users read it: (16, 4, 4) or (64,)."""
+    shape = tuple(int(d) for d in shape)
+    return f"({shape[0]},)" if len(shape) == 1 else str(shape)
+
+
+def numel(shape: Sequence[int]) -> int:
+    return math.prod(shape)
+
+
+def need_rank(ctx: Ctx, ranks: Sequence[int], what: str) -> None:
+    """Raise a ShapeError unless the input has one of `ranks` dimensions; `what` describes them."""
+    if len(ctx.shape) in ranks:
+        return
+    fix = None
+    fix_text = ""
+    n = len(ctx.shape)
+    if n > max(ranks) and 1 in ranks:
+        fix, fix_text = ("Flatten", {}), "add Flatten before it"
+    elif n < min(ranks) and n >= 1:
+        target = (1,) * (min(ranks) - n) + tuple(ctx.shape)
+        fix, fix_text = ("Reshape", {"shape": list(target)}), f"add Reshape(shape={list(target)}) before it"
+    raise ShapeError(f"expects {what}, got {fmt(ctx.shape)}", fix, fix_text)
+
+
+def positive(value: int, message: str) -> int:
+    if value < 1:
+        raise ShapeError(message)
+    return value
+
+
+def div_check(a: int, b: int, what_a: str, what_b: str) -> None:
+    if a % b:
+        raise ShapeError(f"{what_a} ({a}) must be divisible by {what_b} ({b})")
+
+
+def same(ctx: Ctx) -> Out:
+    """Rule of shape-preserving layers without parameters."""
+    return Out(ctx.shape)
+
+
+def dim_index(dim: int, rank: int, name: str = "dim") -> int:
+    """Normalise a dimension index over the per-sample dims (negative counts from the end)."""
+    if not -rank <= dim < rank:
+        raise ShapeError(f"{name} = {dim} is out of range for a {rank}-dimensional input "
+                         f"(use {-rank}..{rank - 1}; the batch dimension is not counted)")
+    return dim % rank
