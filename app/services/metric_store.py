@@ -1,0 +1,224 @@
+"""Metric series built from a run's events: growing numpy buffers, EMA smoothing, CSV export.
+
+Qt-free so it is testable on its own. A run's `metric` and `epoch` events carry numbers
+(train_loss, val_loss, lr, ...); every numeric field that is not bookkeeping becomes a
+series with three x axes (step, epoch, seconds since the run started).
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+#: event fields that are bookkeeping, not metrics
+META_FIELDS = frozenset({
+    "v", "seq", "time", "type", "step", "epoch", "rank", "world_size", "total_steps", "total_epochs",
+    "steps_per_epoch", "pid", "node_rank", "local_rank", "batch", "samples", "epochs", "max_steps",
+})
+#: event types whose numbers are plotted
+METRIC_EVENT_TYPES = ("metric", "epoch")
+X_AXES = ("step", "epoch", "time")
+
+
+class _Buffer:
+    """A float64 array that grows by doubling (amortised O(1) append of chunks)."""
+
+    __slots__ = ("data", "size")
+
+    def __init__(self, capacity: int = 256):
+        self.data = np.empty(capacity, dtype=np.float64)
+        self.size = 0
+
+    def extend(self, values: np.ndarray) -> None:
+        need = self.size + len(values)
+        if need > len(self.data):
+            grown = np.empty(max(need, 2 * len(self.data)), dtype=np.float64)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size:need] = values
+        self.size = need
+
+    def view(self) -> np.ndarray:
+        return self.data[: self.size]
+
+
+class Series:
+    """One metric over time: value with step, epoch and wall-time coordinates."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._cols = {key: _Buffer() for key in (*X_AXES, "value")}
+        self._smooth: _Buffer | None = None
+        self._smooth_weight = -1.0
+        self._smooth_state = (0.0, 0)  # (biased EMA, count)
+
+    def __len__(self) -> int:
+        return self._cols["value"].size
+
+    def extend(self, step: Iterable[float], epoch: Iterable[float], time: Iterable[float],
+               value: Iterable[float]) -> None:
+        for key, column in (("step", step), ("epoch", epoch), ("time", time), ("value", value)):
+            self._cols[key].extend(np.asarray(list(column), dtype=np.float64))
+
+    def x(self, axis: str) -> np.ndarray:
+        return self._cols[axis].view()
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._cols["value"].view()
+
+    def smoothed(self, weight: float) -> np.ndarray:
+        """Debiased exponential moving average (TensorBoard style), updated incrementally:
+        only points added since the last call are filtered."""
+        y = self.y
+        if weight <= 0.0:
+            return y
+        if weight != self._smooth_weight or self._smooth is None:
+            self._smooth, self._smooth_weight, self._smooth_state = _Buffer(max(256, len(y))), weight, (0.0, 0)
+        done = self._smooth.size
+        if done < len(y):
+            chunk, self._smooth_state = ema_chunk(y[done:], weight, self._smooth_state)
+            self._smooth.extend(chunk)
+        return self._smooth.view()
+
+
+def ema_chunk(values: np.ndarray, weight: float, state: tuple[float, int]) -> tuple[np.ndarray, tuple[float, int]]:
+    """Continue a debiased EMA over `values` from `state` = (biased EMA, points seen so far).
+    Non-finite values are carried through without disturbing the average."""
+    from scipy.signal import lfilter  # imported lazily: only needed once something is smoothed
+
+    biased, count = state
+    finite = np.isfinite(values)
+    clean = np.where(finite, values, 0.0)
+    # biased_t = w * biased_{t-1} + (1 - w) * x_t, for finite x only
+    if finite.all():
+        out, zf = lfilter([1.0 - weight], [1.0, -weight], clean, zi=[weight * biased])
+        n = count + np.arange(1, len(values) + 1)
+        result = out / (1.0 - weight ** n)
+        return result, (float(out[-1]) if len(out) else biased, count + len(values))
+    result = np.empty(len(values))
+    for i, (v, ok) in enumerate(zip(clean, finite)):
+        if ok:
+            biased = weight * biased + (1.0 - weight) * v
+            count += 1
+            result[i] = biased / (1.0 - weight ** count)
+        else:
+            result[i] = values[i]
+    return result, (biased, count)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands, from its events."""
+
+    step: int = 0
+    epoch: float = 0.0
+    total_steps: int = 0
+    total_epochs: int = 0
+    elapsed: float = 0.0
+    samples_per_second: float = 0.0
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left, extrapolated from the pace so far (None until it can be estimated)."""
+        if not self.total_steps or self.step <= 0 or self.elapsed <= 0:
+            return None
+        return max(0.0, self.elapsed * (self.total_steps - self.step) / self.step)
+
+
+class MetricStore:
+    """All metric series of one run, fed incrementally with events."""
+
+    def __init__(self) -> None:
+        self.series: dict[str, Series] = {}
+        self.t0: float | None = None
+        self._step = 0
+        self._epoch = 0.0
+        self._totals: dict[str, int] = {}
+        self._last_time = 0.0
+        self._throughput = 0.0
+        self.event_count = 0
+
+    def clear(self) -> None:
+        self.__init__()
+
+    def add_events(self, events: Iterable[Mapping[str, Any]]) -> set[str]:
+        """Fold events in; returns the names of the series that grew."""
+        pending: dict[str, tuple[list, list, list, list]] = {}
+        for event in events:
+            self.event_count += 1
+            t = _number(event.get("time"))
+            if t is not None:
+                if self.t0 is None:
+                    self.t0 = t
+                self._last_time = t
+            for key in ("total_steps", "total_epochs", "epochs", "max_steps", "steps_per_epoch"):
+                n = _number(event.get(key))
+                if n is not None and event.get("type") in ("start", "status"):
+                    self._totals[key] = int(n)
+            if event.get("type") not in METRIC_EVENT_TYPES:
+                continue
+            step = _number(event.get("step"))
+            epoch = _number(event.get("epoch"))
+            if step is not None:
+                self._step = max(self._step, int(step))
+            if epoch is not None:
+                self._epoch = max(self._epoch, epoch)
+            values = event.get("metrics") if isinstance(event.get("metrics"), Mapping) else event
+            rel = (t - self.t0) if (t is not None and self.t0 is not None) else math.nan
+            for name, raw in values.items():
+                if name in META_FIELDS:
+                    continue
+                value = _number(raw)
+                if value is None:
+                    continue
+                if name == "samples_per_second":
+                    self._throughput = value
+                cols = pending.setdefault(name, ([], [], [], []))
+                cols[0].append(self._step if step is None else step)
+                cols[1].append(self._epoch if epoch is None else epoch)
+                cols[2].append(rel)
+                cols[3].append(value)
+        for name, cols in pending.items():
+            self.series.setdefault(name, Series(name)).extend(*cols)
+        return set(pending)
+
+    def progress(self) -> Progress:
+        total_steps = self._totals.get("total_steps") or self._totals.get("max_steps") or 0
+        total_epochs = self._totals.get("total_epochs") or self._totals.get("epochs") or 0
+        if not total_steps and total_epochs and self._totals.get("steps_per_epoch"):
+            total_steps = total_epochs * self._totals["steps_per_epoch"]
+        elapsed = (self._last_time - self.t0) if self.t0 is not None else 0.0
+        return Progress(self._step, self._epoch, total_steps, total_epochs, elapsed, self._throughput)
+
+    def to_csv(self, path: str | Path, run: str = "") -> int:
+        """Write every point as one row (run, metric, step, epoch, seconds, value); returns the row count."""
+        rows = 0
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["run", "metric", "step", "epoch", "seconds", "value"])
+            for name, series in sorted(self.series.items()):
+                for s, e, t, v in zip(series.x("step"), series.x("epoch"), series.x("time"), series.y):
+                    writer.writerow([run, name, _fmt(s), _fmt(e), _fmt(t), repr(float(v))])
+                    rows += 1
+        return rows
+
+
+def _fmt(x: float) -> str:
+    if math.isnan(x):
+        return ""
+    return str(int(x)) if float(x).is_integer() else f"{x:.6g}"

@@ -1,0 +1,363 @@
+"""Live training curves: one small plot per metric group, for one run or several overlaid.
+
+pyqtgraph recipe for long runs (examples/scrollingPlots.py): growing numpy buffers, `setData`
+on each update, peak downsampling and clip-to-view, so a million points stay smooth. The raw
+curve is drawn faint under an exponential moving average when smoothing is on.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QMenu, QSlider,
+    QToolButton, QVBoxLayout, QWidget,
+)
+
+from app.services.metric_store import MetricStore, Series
+
+
+@dataclass(frozen=True)
+class PlotGroup:
+    """One plot: which metrics it shows (by name) and how it is titled."""
+
+    key: str
+    title: str
+    matches: Callable[[str], bool]
+    object_name: str = ""
+
+
+PLOT_GROUPS: tuple[PlotGroup, ...] = (
+    PlotGroup("loss", "Loss", lambda n: n.endswith("loss"), "lossPlot"),
+    PlotGroup("accuracy", "Accuracy / error", lambda n: "accuracy" in n or n.endswith("error"), "accuracyPlot"),
+    PlotGroup("lr", "Learning rate", lambda n: n in ("lr", "learning_rate"), "lrPlot"),
+    PlotGroup("grad_norm", "Gradient norm", lambda n: "grad_norm" in n, "gradNormPlot"),
+    PlotGroup("throughput", "Samples per second", lambda n: n.endswith("per_second"), "throughputPlot"),
+    PlotGroup("other", "Other", lambda n: True, "otherPlot"),
+)
+X_LABELS = {"step": "Step", "epoch": "Epoch", "time": "Wall time (s)"}
+#: colours for metrics of one run, and for runs when several are overlaid
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+           "#bcbd22", "#7f7f7f")
+REDRAW_BUDGET_S = 0.012  # per event-loop turn
+FEW_POINTS = 60  # series shorter than this are drawn with point markers (e.g. per-epoch val_loss)
+
+
+def group_of(metric: str) -> PlotGroup:
+    return next(g for g in PLOT_GROUPS if g.matches(metric))
+
+
+class _Curve:
+    """A raw curve and its smoothed twin for one (source, metric)."""
+
+    def __init__(self, plot: pg.PlotItem, name: str, color: str, dashed: bool):
+        style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
+        faint = QColor(color)
+        faint.setAlpha(70)
+        self.color = color
+        self.raw = plot.plot([], [], name=name, pen=pg.mkPen(color, width=1.5, style=style))
+        self.smooth = plot.plot([], [], pen=pg.mkPen(color, width=2, style=style))
+        self.faint_pen = pg.mkPen(faint, width=1, style=style)
+        self.full_pen = pg.mkPen(color, width=1.5, style=style)
+        for item in (self.raw, self.smooth):
+            item.setDownsampling(auto=True, method="peak")
+            item.setClipToView(True)
+        self.smooth.hide()
+
+    def update(self, series: Series, axis: str, weight: float) -> None:
+        x, y = series.x(axis), series.y
+        few = len(y) < FEW_POINTS
+        symbol = dict(symbol="o", symbolSize=5, symbolPen=None, symbolBrush=self.color) if few else dict(symbol=None)
+        if weight > 0 and not few:
+            self.raw.setData(x, y, pen=self.faint_pen, symbol=None, connect="finite")
+            self.smooth.setData(x, series.smoothed(weight), connect="finite")
+            self.smooth.show()
+        else:
+            self.raw.setData(x, y, pen=self.full_pen, connect="finite", **symbol)
+            self.smooth.hide()
+
+
+class PlotPanel(QWidget):
+    """Curves of one run (`add_events`) or of several runs overlaid (`add_events(..., source=)`)."""
+
+    exported = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("plotPanel")
+        self._stores: dict[str, MetricStore] = {}
+        self._labels: dict[str, str] = {}
+        self._curves: dict[tuple[str, str], _Curve] = {}
+        self._dirty: set[tuple[str, str]] = set()
+        self._plots: dict[str, pg.PlotWidget] = {}
+        self._hover: dict[str, pg.TextItem] = {}
+        self._build_toolbar()
+        self._grid = QGridLayout()
+        self._grid.setSpacing(6)
+        for i, group in enumerate(PLOT_GROUPS):
+            widget = self._make_plot(group)
+            self._plots[group.key] = widget
+            self._grid.addWidget(widget, i // 3, i % 3)
+        self._plots["other"].hide()
+        self._plot_area = QWidget()
+        self._plot_area.setLayout(self._grid)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._toolbar)
+        layout.addWidget(self._plot_area, 1)
+        self._refresh = QTimer(self, singleShot=True, interval=0, timeout=self._redraw)
+
+    # ------------------------------------------------------------------ construction
+    def _build_toolbar(self) -> None:
+        bar = self._toolbar = QHBoxLayout()
+        bar.addWidget(QLabel("X axis"))
+        self.x_combo = QComboBox(objectName="xAxisCombo")
+        for key, label in X_LABELS.items():
+            self.x_combo.addItem(label, key)
+        self.x_combo.currentIndexChanged.connect(self._restyle)
+        bar.addWidget(self.x_combo)
+        self.log_check = QCheckBox("Log y", objectName="logYCheck", toolTip="Logarithmic y axis on the loss, "
+                                   "learning-rate and gradient-norm plots")
+        self.log_check.toggled.connect(self._restyle)
+        bar.addWidget(self.log_check)
+        bar.addSpacing(12)
+        bar.addWidget(QLabel("Smoothing"))
+        self.smooth_slider = QSlider(Qt.Orientation.Horizontal, objectName="smoothingSlider")
+        self.smooth_slider.setRange(0, 99)
+        self.smooth_slider.setValue(60)
+        self.smooth_slider.setFixedWidth(140)
+        self.smooth_slider.setToolTip("Exponential moving average over the faint raw curve (0 = off)")
+        self.smooth_label = QLabel()
+        self.smooth_slider.valueChanged.connect(self._restyle)
+        bar.addWidget(self.smooth_slider)
+        bar.addWidget(self.smooth_label)
+        bar.addStretch(1)
+        self.autorange_button = QToolButton(text="Auto-range", objectName="autoRangeButton")
+        self.autorange_button.clicked.connect(self.auto_range)
+        bar.addWidget(self.autorange_button)
+        self.export_button = QToolButton(text="Export", objectName="exportButton")
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.export_button)
+        menu.addAction("Curves as PNG…", lambda: self._export_dialog("png"))
+        menu.addAction("Curves as SVG…", lambda: self._export_dialog("svg"))
+        menu.addAction("Metrics as CSV…", lambda: self._export_dialog("csv"))
+        self.export_button.setMenu(menu)
+        bar.addWidget(self.export_button)
+        self._update_smooth_label()
+
+    def _make_plot(self, group: PlotGroup) -> pg.PlotWidget:
+        widget = pg.PlotWidget(objectName=group.object_name)
+        widget.setMinimumSize(QSize(220, 150))
+        plot = widget.getPlotItem()
+        plot.setTitle(group.title, size="10pt")
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        plot.setDownsampling(mode="peak")
+        plot.setClipToView(True)
+        plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        plot.setLabel("bottom", X_LABELS["step"])
+        text = pg.TextItem(anchor=(0, 0), color="#333", fill=pg.mkBrush(255, 255, 255, 215))
+        text.setZValue(100)
+        text.hide()
+        plot.addItem(text, ignoreBounds=True)
+        self._hover[group.key] = text
+        proxy = pg.SignalProxy(widget.scene().sigMouseMoved, rateLimit=30,
+                               slot=lambda ev, key=group.key: self._on_hover(key, ev[0]))
+        widget._hover_proxy = proxy  # keep it alive
+        return widget
+
+    # ------------------------------------------------------------------ data
+    @property
+    def x_axis(self) -> str:
+        return self.x_combo.currentData()
+
+    @property
+    def smoothing(self) -> float:
+        return self.smooth_slider.value() / 100.0
+
+    def plot(self, key: str) -> pg.PlotWidget:
+        return self._plots[key]
+
+    def store(self, source: str = "run") -> MetricStore:
+        return self._stores.setdefault(source, MetricStore())
+
+    def sources(self) -> list[str]:
+        return list(self._stores)
+
+    def clear(self) -> None:
+        """Forget every source and curve."""
+        for (_, metric), curve in self._curves.items():
+            plot = self._plots[group_of(metric).key].getPlotItem()
+            for item in (curve.raw, curve.smooth):
+                plot.removeItem(item)
+        self._curves.clear()
+        self._stores.clear()
+        self._labels.clear()
+        self._dirty.clear()
+        self._plots["other"].hide()
+
+    def add_source(self, source: str, label: str) -> None:
+        """Name a source for the legend (used when several runs are overlaid)."""
+        self._labels[source] = label
+        self.store(source)
+
+    def add_events(self, events: Iterable[Mapping[str, Any]], source: str = "run") -> None:
+        """Fold new events into `source`'s curves; the redraw is coalesced into one per event-loop turn."""
+        grown = self.store(source).add_events(events)
+        if grown:
+            self._dirty.update((source, name) for name in grown)
+            self._refresh.start()
+
+    def flush(self) -> None:
+        """Redraw everything pending now (tests call this instead of waiting a turn)."""
+        self._refresh.stop()
+        self._redraw(budget_s=float("inf"))
+
+    def _curve(self, source: str, metric: str) -> _Curve:
+        key = (source, metric)
+        curve = self._curves.get(key)
+        if curve is None:
+            group = group_of(metric)
+            widget = self._plots[group.key]
+            widget.show()
+            overlay = len(self._labels) > 1
+            if overlay:
+                color = PALETTE[list(self._labels).index(source) % len(PALETTE)]
+                name = f"{self._labels[source]} · {metric}"
+            else:
+                same_plot = [m for (s, m) in self._curves if s == source and group_of(m) is group]
+                color = PALETTE[len(same_plot) % len(PALETTE)]
+                name = metric
+            dashed = overlay and metric.startswith("val")
+            curve = self._curves[key] = _Curve(widget.getPlotItem(), name, color, dashed)
+            self._apply_axes(widget, group)
+        return curve
+
+    def _redraw(self, keys: Iterable[tuple[str, str]] | None = None, budget_s: float = REDRAW_BUDGET_S) -> None:
+        """Redraw dirty curves; when a turn's time budget is spent, the rest wait for the next
+        turn, so a few curves of a million points never stall the event loop for long."""
+        pending = list(self._dirty if keys is None else keys)
+        self._dirty.clear()
+        axis, weight = self.x_axis, self.smoothing
+        start = time.perf_counter()
+        while pending:
+            source, metric = pending.pop()
+            store = self._stores.get(source)
+            if store is not None and metric in store.series:
+                self._curve(source, metric).update(store.series[metric], axis, weight)
+            if pending and time.perf_counter() - start > budget_s:
+                self._dirty.update(pending)
+                self._refresh.start()
+                return
+
+    # ------------------------------------------------------------------ view options
+    def _restyle(self) -> None:
+        self._update_smooth_label()
+        for group in PLOT_GROUPS:
+            self._apply_axes(self._plots[group.key], group)
+        self._dirty.update(self._curves)
+        self._refresh.start()
+        self.auto_range()
+
+    def _apply_axes(self, widget: pg.PlotWidget, group: PlotGroup) -> None:
+        plot = widget.getPlotItem()
+        plot.setLabel("bottom", X_LABELS[self.x_axis])
+        plot.setLogMode(x=False, y=self.log_check.isChecked() and group.key in ("loss", "lr", "grad_norm", "other"))
+
+    def _update_smooth_label(self) -> None:
+        self.smooth_label.setText(f"{self.smoothing:.2f}" if self.smoothing else "off")
+
+    def auto_range(self) -> None:
+        for widget in self._plots.values():
+            widget.getPlotItem().enableAutoRange()
+
+    # ------------------------------------------------------------------ hover read-out
+    def _on_hover(self, key: str, scene_pos: QPointF) -> None:
+        widget, text = self._plots[key], self._hover[key]
+        plot = widget.getPlotItem()
+        if not plot.sceneBoundingRect().contains(scene_pos):
+            text.hide()
+            return
+        point = plot.vb.mapSceneToView(scene_pos)
+        lines = self.readout(key, point.x())
+        if not lines:
+            text.hide()
+            return
+        text.setText("\n".join(lines))
+        text.setPos(point.x(), point.y())
+        text.show()
+
+    def readout(self, key: str, x: float) -> list[str]:
+        """The value of every curve in plot `key` nearest to x (the hover read-out's text)."""
+        axis, weight, lines = self.x_axis, self.smoothing, []
+        for (source, metric), curve in self._curves.items():
+            if group_of(metric).key != key:
+                continue
+            series = self._stores[source].series[metric]
+            xs = series.x(axis)
+            if not len(xs):
+                continue
+            i = int(np.clip(np.searchsorted(xs, x), 0, len(xs) - 1))
+            if i > 0 and abs(xs[i - 1] - x) < abs(xs[i] - x):
+                i -= 1
+            value = (series.smoothed(weight) if weight > 0 and len(xs) >= FEW_POINTS else series.y)[i]
+            label = f"{self._labels[source]} · {metric}" if len(self._labels) > 1 else metric
+            lines.append(f"{label} = {value:.5g}  ({X_LABELS[axis].split(' ')[0].lower()} {xs[i]:g})")
+        return lines
+
+    # ------------------------------------------------------------------ export
+    def _export_dialog(self, kind: str) -> None:
+        filters = {"png": "PNG image (*.png)", "svg": "SVG drawing (*.svg)", "csv": "CSV table (*.csv)"}
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", f"curves.{kind}", filters[kind])
+        if path:
+            self.export(path)
+
+    def export(self, path: str | Path) -> Path:
+        """Write the curves (.png/.svg) or the metrics (.csv), chosen by the file's suffix."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix == ".csv":
+            self._export_csv(path)
+        elif suffix == ".svg":
+            self._export_svg(path)
+        elif suffix == ".png":
+            if not self._plot_area.grab().save(str(path)):
+                raise OSError(f"could not write {path}")
+        else:
+            raise ValueError(f"{path.name}: export as .png, .svg or .csv")
+        self.exported.emit(str(path))
+        return path
+
+    def _export_csv(self, path: Path) -> None:
+        if len(self._stores) <= 1:
+            store = next(iter(self._stores.values()), MetricStore())
+            store.to_csv(path, run=self._labels.get(next(iter(self._stores), ""), ""))
+            return
+        parts = []
+        for source, store in self._stores.items():
+            tmp = path.with_suffix(f".{len(parts)}.part")
+            store.to_csv(tmp, run=self._labels.get(source, source))
+            lines = tmp.read_text(encoding="utf-8").splitlines(keepends=True)
+            parts.append(lines if not parts else lines[1:])
+            tmp.unlink()
+        path.write_text("".join(line for part in parts for line in part), encoding="utf-8")
+
+    def _export_svg(self, path: Path) -> None:
+        from PySide6.QtSvg import QSvgGenerator
+
+        area = self._plot_area
+        generator = QSvgGenerator()
+        generator.setFileName(str(path))
+        generator.setSize(area.size())
+        generator.setViewBox(QRectF(0, 0, area.width(), area.height()))
+        generator.setTitle("Netwright training curves")
+        painter = QPainter(generator)
+        try:
+            area.render(painter, QPoint(0, 0))
+        finally:
+            painter.end()
