@@ -111,10 +111,16 @@ def ema_chunk(values: np.ndarray, weight: float, state: tuple[float, int]) -> tu
     return result, (biased, count)
 
 
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """A plottable number, or None. The events log writes non-finite floats as "nan"/"inf"."""
+    if isinstance(value, bool):
         return None
-    return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    return _NON_FINITE.get(value) if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)
