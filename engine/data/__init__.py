@@ -14,9 +14,13 @@ Importing this package does not import torch (scikit-learn and Pillow load lazil
 from engine.data.base import DATA_SOURCES, DataInfo, Dataset, Raw, Source
 from engine.data import builtin as _builtin  # noqa: F401  (registers sources)
 from engine.data import generated as _generated  # noqa: F401
+from engine.data import csv_source as _csv_source  # noqa: F401
+from engine.data import image_folder as _image_folder  # noqa: F401
+from engine.data import text as _text  # noqa: F401
 from engine.data.api import check_data, clear_cache, describe_data, load_data
+from engine.data.preview import Preview, preview
 
 __all__ = [
     "DATA_SOURCES", "DataInfo", "Dataset", "Raw", "Source",
-    "check_data", "clear_cache", "describe_data", "load_data",
+    "Preview", "check_data", "clear_cache", "describe_data", "load_data", "preview",
 ]

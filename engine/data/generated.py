@@ -103,13 +103,18 @@ def _random_info(options: Mapping[str, Any]) -> DataInfo:
 
 
 def _load_random(options: Mapping[str, Any], seed: int) -> Raw:
-    """Gaussian features; labels from a fixed random linear 'teacher', so the task is learnable."""
+    """Gaussian features (uniform [0, 1] pixels for image shapes); labels from a fixed random
+    linear 'teacher' on the centred features, so the task is learnable."""
     info = _random_info(options)
     rng = _rng(seed)
     n, features = options["samples"], math.prod(info.input_shape)
-    x = rng.standard_normal((n, features), dtype=np.float32)
+    if info.kind == "image":
+        x = rng.random((n, features), dtype=np.float32)
+        centred = x - np.float32(0.5)
+    else:
+        x = centred = rng.standard_normal((n, features), dtype=np.float32)
     teacher = rng.standard_normal((features, info.num_classes), dtype=np.float32)
-    y = np.argmax(x @ teacher, axis=1).astype(np.int64)
+    y = np.argmax(centred @ teacher, axis=1).astype(np.int64)
     x = x.reshape((n, *info.input_shape))
     return Raw(info, x, y, normalize="image" if info.kind == "image" else "standardize")
 
@@ -137,4 +142,4 @@ DATA_SOURCES.add(
         Param("samples", "int", 1000, "Number of samples generated", min=2, max=100_000_000),
     ),
     group="Generated",
-    description="Gaussian random tensors of any shape, labelled by a fixed random linear map (for benchmarks).")
+    description="Random tensors of any shape (Gaussian; uniform pixels for [C, H, W]), labelled by a fixed random linear map (for benchmarks).")

@@ -1,0 +1,126 @@
+"""Image folders: one sub-folder per class (``root/cat/001.png``), read with Pillow.
+
+Images are converted to grayscale or RGB, resized to `size` x `size` (stretched), scaled to
+[0, 1] and then normalized per channel with training-split statistics (by load_data).
+Unreadable files are an error naming them, or skipped and listed in the notes when
+`skip_unreadable` is set."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from engine.data.base import DATA_SOURCES, DataInfo, Raw, Source, existing_path, fail
+from engine.registry import Param
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"})
+_WHAT = "a folder with one sub-folder of images per class"
+_SHOWN = 5  # unreadable files named in a message
+
+
+@dataclass(frozen=True)
+class _Listing:
+    root: Path
+    classes: tuple[str, ...]
+    files: tuple[tuple[Path, ...], ...]  # per class
+    empty_classes: tuple[str, ...]
+
+    def identity(self) -> tuple:
+        return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for group in self.files for f in group)
+
+
+def _images_in(folder: Path) -> tuple[Path, ...]:
+    return tuple(sorted(
+        f for f in folder.rglob("*")
+        if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
+        and not any(part.startswith(".") for part in f.relative_to(folder).parts)))
+
+
+def _list(options: Mapping[str, Any]) -> _Listing:
+    root = existing_path(options, folder=True, what=_WHAT)
+    subfolders = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    groups = [(d.name, _images_in(d)) for d in subfolders]
+    full = [(name, files) for name, files in groups if files]
+    if not full:
+        loose = sum(1 for f in root.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        hint = f"it holds {loose} images but no class sub-folders" if loose else "it holds no images in sub-folders"
+        raise fail("path", f"{root} is empty: {hint} — put each class's images in its own sub-folder, "
+                           f"e.g. {root / 'cats' / '001.png'}")
+    if len(full) < 2:
+        raise fail("path", f"{root} has only one class sub-folder with images ({full[0][0]!r}) — "
+                           "a classifier needs at least 2 classes, one sub-folder each")
+    empty = tuple(name for name, files in groups if not files)
+    return _Listing(root, tuple(n for n, _ in full), tuple(f for _, f in full), empty)
+
+
+def _describe(options: Mapping[str, Any]) -> DataInfo:
+    listing = _list(options)
+    channels = 1 if options["color"] == "grayscale" else 3
+    size = options["size"]
+    return DataInfo((channels, size, size), "float32", "classification", len(listing.classes),
+                    listing.classes, (), "image")
+
+
+def _read_image(path: Path, mode: str, size: int) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
+        pixels = np.asarray(image, dtype=np.float32) / 255.0
+    return pixels[None, :, :] if mode == "L" else pixels.transpose(2, 0, 1)
+
+
+def _load(options: Mapping[str, Any], seed: int) -> Raw:
+    from PIL import UnidentifiedImageError
+
+    listing = _list(options)
+    mode = "L" if options["color"] == "grayscale" else "RGB"
+    size = options["size"]
+    images, labels, bad = [], [], []
+    for label, files in enumerate(listing.files):
+        for path in files:
+            try:
+                images.append(_read_image(path, mode, size))
+            except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+                reason = "not a readable image" if isinstance(err, UnidentifiedImageError) else str(err) or type(err).__name__
+                bad.append(f"{path.relative_to(listing.root)} ({reason})")
+                continue
+            labels.append(label)
+    notes = []
+    if bad:
+        shown = "; ".join(bad[:_SHOWN]) + (f"; and {len(bad) - _SHOWN} more" if len(bad) > _SHOWN else "")
+        if not images:
+            raise fail("path", f"none of the {len(bad)} image files in {listing.root} can be read: {shown} — "
+                               "check that they are image files (PNG, JPEG, ...)")
+        if not options["skip_unreadable"]:
+            raise fail("path", f"{len(bad)} unreadable image file(s) in {listing.root}: {shown} — remove or "
+                               "replace them, or set data.skip_unreadable = true to leave them out")
+        notes.append(f"skipped {len(bad)} unreadable image file(s): {shown}")
+    if listing.empty_classes:
+        notes.append(f"ignored sub-folders without images: {', '.join(listing.empty_classes)}")
+    counts = np.bincount(np.asarray(labels), minlength=len(listing.classes))
+    notes.append(f"{len(images)} images in {len(listing.classes)} classes "
+                 f"({', '.join(f'{n}: {c}' for n, c in zip(listing.classes, counts))}), resized to {size}x{size} {mode}")
+    info = _describe(options)
+    return Raw(info, np.stack(images), np.asarray(labels, dtype=np.int64), normalize="image", notes=tuple(notes))
+
+
+def _key(options: Mapping[str, Any]) -> tuple:
+    return _list(options).identity()
+
+
+DATA_SOURCES.add(
+    "image_folder", Source(_describe, _load, key=_key),
+    params=(
+        Param("path", "path", help="Folder with one sub-folder of images per class (e.g. photos/cat/1.jpg)"),
+        Param("size", "int", 32, "Images are resized to size x size pixels", min=4, max=1024),
+        Param("color", "choice", "rgb", "Read images as grayscale (1 channel) or RGB (3 channels)",
+              choices=("grayscale", "rgb")),
+        Param("skip_unreadable", "bool", False, "Leave out unreadable image files (listed in the notes) "
+                                                 "instead of stopping with an error"),
+    ),
+    group="Files",
+    description="Your own images: one sub-folder per class; resized, grayscale or RGB, normalized per channel.",
+)

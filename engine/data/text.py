@@ -1,0 +1,110 @@
+"""Character-level text for language modelling: a user's UTF-8 file or the built-in corpus.
+
+The vocabulary is every distinct character of the whole text, sorted. The text is cut into
+non-overlapping windows of `seq_len` tokens; each window's target is the same window shifted
+by one character (the next characters), so x and y both have shape (N, seq_len)."""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from engine.data.base import DATA_SOURCES, DataInfo, Raw, Source, existing_path, fail, file_key
+from engine.paths import RESOURCES
+from engine.registry import Param
+
+CORPUS_DIR = RESOURCES / "corpus"
+_WHAT = "a UTF-8 text file (or leave data.path empty for the built-in corpus)"
+
+
+@dataclass(frozen=True, eq=False)
+class _Text:
+    label: str  # the file, or "the built-in corpus"
+    tokens: np.ndarray  # int64 ids into vocab
+    vocab: tuple[str, ...]
+
+
+def corpus_files() -> tuple[Path, ...]:
+    """The built-in corpus: every .txt file in resources/corpus, in name order."""
+    return tuple(sorted(CORPUS_DIR.glob("*.txt")))
+
+
+def _sources(options: Mapping[str, Any]) -> tuple[str, tuple[Path, ...]]:
+    if not str(options["path"]).strip():
+        files = corpus_files()
+        if not files:
+            raise fail("path", f"the built-in corpus is missing ({CORPUS_DIR} has no .txt files) — "
+                               "reinstall Netwright or choose a text file")
+        return "the built-in corpus", files
+    path = existing_path(options, folder=False, what=_WHAT)
+    return str(path), (path,)
+
+
+def _key(options: Mapping[str, Any]) -> tuple:
+    return tuple(file_key(p) for p in _sources(options)[1])
+
+
+def _text(options: Mapping[str, Any]) -> _Text:
+    label, files = _sources(options)
+    return _read(label, files, _key(options))
+
+
+@functools.lru_cache(maxsize=4)
+def _read(label: str, files: tuple[Path, ...], _identity: tuple) -> _Text:
+    parts = []
+    for path in files:
+        try:
+            parts.append(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as err:
+            raise fail("path", f"{path} is not UTF-8 text (invalid byte at offset {err.start}) — "
+                               "save it as UTF-8") from None
+        except OSError as err:
+            raise fail("path", f"cannot read {path}: {err.strerror or err}") from None
+    text = "\n\n".join(parts).replace("\r\n", "\n")
+    if not text.strip():
+        raise fail("path", f"{label} is empty — choose a text file with some text in it")
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    alphabet = np.unique(codes)
+    tokens = np.searchsorted(alphabet, codes).astype(np.int64)
+    return _Text(label, tokens, tuple(chr(int(c)) for c in alphabet))
+
+
+def _windows(text: _Text, seq_len: int) -> int:
+    count = (len(text.tokens) - 1) // seq_len
+    if count < 2:
+        raise fail("seq_len", f"{text.label} has {len(text.tokens)} characters, too few for two windows of "
+                              f"seq_len = {seq_len} plus one (needs at least {2 * seq_len + 1}) — use a shorter "
+                              "seq_len or a longer text")
+    return count
+
+
+def _describe(options: Mapping[str, Any]) -> DataInfo:
+    text = _text(options)
+    _windows(text, options["seq_len"])
+    return DataInfo((options["seq_len"],), "int64", "language_modeling", len(text.vocab), text.vocab, (), "text")
+
+
+def _load(options: Mapping[str, Any], seed: int) -> Raw:
+    text = _text(options)
+    seq_len = options["seq_len"]
+    count = _windows(text, seq_len)
+    used = count * seq_len
+    x = text.tokens[:used].reshape(count, seq_len)
+    y = text.tokens[1:used + 1].reshape(count, seq_len)
+    note = (f"{text.label}: {len(text.tokens):,} characters, vocabulary of {len(text.vocab)}, "
+            f"{count:,} windows of {seq_len}")
+    return Raw(_describe(options), x, y, normalize="none", notes=(note,), vocab=text.vocab, stratify=False)
+
+
+DATA_SOURCES.add(
+    "text", Source(_describe, _load, key=_key),
+    params=(
+        Param("path", "path", "", "A UTF-8 text file; empty = the built-in corpus (no download needed)"),
+        Param("seq_len", "int", 64, "Characters per training window (the model's context length)", min=1, max=1 << 16),
+    ),
+    group="Files",
+    description="Character-level language modelling on a UTF-8 text file or the built-in English corpus.",
+)
