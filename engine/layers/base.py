@@ -136,21 +136,25 @@ def need_rank(ctx: Ctx, ranks: Sequence[int], what: str) -> None:
     n = len(ctx.shape)
     if n > max(ranks) and 1 in ranks:
         fix, fix_text = ("Flatten", {}), "add Flatten before it"
-    elif n < min(ranks) and n >= 1:
-        target = (1,) * (min(ranks) - n) + tuple(ctx.shape)
-        fix, fix_text = ("Reshape", {"shape": list(target)}), f"add Reshape(shape={list(target)}) before it"
+    elif 1 <= n < min(ranks):
+        target = _lift(tuple(ctx.shape), min(ranks))
+        if target is not None:
+            fix, fix_text = ("Reshape", {"shape": list(target)}), f"add Reshape(shape={list(target)}) before it"
+        else:
+            fix_text = "add Reshape or Unflatten before it"
     raise ShapeError(f"expects {what}, got {fmt(ctx.shape)}", fix, fix_text)
 
 
-def positive(value: int, message: str) -> int:
-    if value < 1:
-        raise ShapeError(message)
-    return value
-
-
-def div_check(a: int, b: int, what_a: str, what_b: str) -> None:
-    if a % b:
-        raise ShapeError(f"{what_a} ({a}) must be divisible by {what_b} ({b})")
+def _lift(shape: Shape, rank: int) -> Shape | None:
+    """A plausible reshape of `shape` to `rank` dims: a leading channel of 1, and a flat
+    vector of square length becomes a square image."""
+    if rank == len(shape) + 1:
+        return (1,) + shape
+    if rank == 3 and len(shape) == 1:
+        side = math.isqrt(shape[0])
+        if side * side == shape[0]:
+            return (1, side, side)
+    return None
 
 
 def same(ctx: Ctx) -> Out:
