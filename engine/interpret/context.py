@@ -140,3 +140,12 @@ def counting_forward(module: nn.Module, callback: Callable[[int], None]) -> Call
 
     handle = module.register_forward_hook(hook)
     return handle.remove
+
+
+def with_model(ctx: Explainable, model: nn.Module) -> Explainable:
+    """The same Explainable around another model of the same architecture."""
+    import dataclasses
+
+    model.eval()
+    forward = LastPosition(model) if ctx.task == "language_modeling" else model
+    return dataclasses.replace(ctx, model=model, forward=forward.eval())

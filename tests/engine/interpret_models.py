@@ -43,3 +43,27 @@ def text_ctx(seed: int = 0) -> tuple[Explainable, np.ndarray]:
     vocab = tuple("abcdefghijk ")
     return Explainable.from_model(TinyLM(), kind="text", input_shape=(7,), input_dtype="int64", num_classes=12,
                                   task="language_modeling", train_inputs=ids, vocab=vocab, class_names=vocab), ids
+
+
+def trained_digits_cnn(epochs: int = 3):
+    """A small CNN trained for a few epochs on the built-in digits (about a second on 1 core).
+    Returns (trained Explainable, the dataset, the untrained Explainable)."""
+    from engine.data import load_data
+    from engine.spec import DataSpec
+
+    data = load_data(DataSpec(source="digits"), seed=0)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 16, 10))
+    import copy
+    untrained = copy.deepcopy(model)
+    x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(epochs):
+        for i in range(0, len(x), 64):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x[i:i + 64]), y[i:i + 64]).backward()
+            opt.step()
+    kw = dict(kind="image", input_shape=(1, 8, 8), num_classes=10, train_inputs=data.x_train,
+              class_names=data.info.class_names)
+    return Explainable.from_model(model, **kw), data, Explainable.from_model(untrained, **kw)
