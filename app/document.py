@@ -61,8 +61,11 @@ class SpecDocument(QObject):
         self.spec: ExperimentSpec = spec if spec is not None else ExperimentSpec()
         self.path: Path | None = Path(path) if path is not None else None
         self.undo_stack = QUndoStack(self)
-        self.undo_stack.cleanChanged.connect(lambda clean: self.dirtyChanged.emit(not clean))
+        self.undo_stack.cleanChanged.connect(self._clean_changed)
         self._cache: dict[str, tuple[Any, Any]] = {}
+
+    def _clean_changed(self, clean: bool) -> None:
+        self.dirtyChanged.emit(not clean)
 
     # -- state -------------------------------------------------------------------------
     @property
@@ -154,11 +157,21 @@ class SpecDocument(QObject):
             from engine.shapes import infer_model
 
             if info is None:
-                return infer_model(self.spec.model.layers, (), "float32", None)
+                return infer_model(self.spec.model.layers, None, "float32", None)
             return infer_model(self.spec.model.layers, tuple(info.input_shape), info.input_dtype,
                                info.num_classes)
 
         return self._cached("report", (self.spec.model, info), compute)
+
+    def model_problems(self) -> list[Problem]:
+        """The model's problems on the current data: shape inference plus whether the output fits
+        the task (what `engine.shapes.check_model` reports), from the cached report."""
+        report, info = self.report(), self.data_info()
+        if info is None:
+            return list(report.problems)
+        from engine.shapes import task_problems
+
+        return list(report.problems) + list(task_problems(report, info.task, info.num_classes))
 
     def problems(self) -> list[Problem]:
         """Every problem in the spec (`engine.spec.validate`), cached per spec."""

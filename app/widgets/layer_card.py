@@ -1,0 +1,181 @@
+"""LayerCard: one layer of the stack — type, key options, output shape, parameter count, and its
+problem in red with a one-click Fix button when the shape inference offers one."""
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QToolButton, QVBoxLayout, QWidget
+
+from app.widgets.theme import icon
+from engine.spec import LayerSpec
+
+Path = tuple[int, ...]
+
+
+def shape_text(shape: tuple[int, ...] | None) -> str:
+    """(16, 8, 8) -> '16×8×8'; None -> '?'."""
+    if shape is None:
+        return "?"
+    return "×".join(str(d) for d in shape) if shape else "scalar"
+
+
+def count_text(n: int) -> str:
+    """12345 -> '12,345 params'."""
+    return f"{n:,} param{'s' if n != 1 else ''}"
+
+
+def options_text(layer: LayerSpec, resolved: dict[str, Any], max_len: int = 70) -> str:
+    """The options the user set, compactly: 'out_channels 16 · kernel_size 3 · padding 1'.
+    An option set to 0 that the data resolves shows both (`out_features 0 → 10`)."""
+    parts = []
+    for name, value in layer.params.items():
+        if isinstance(value, (list, tuple)):
+            shown = "×".join(str(v) for v in value)
+        elif isinstance(value, float):
+            shown = f"{value:g}"
+        else:
+            shown = str(value).lower() if isinstance(value, bool) else str(value)
+        final = resolved.get(name)
+        if value == 0 and not isinstance(value, bool) and final not in (None, 0, value):
+            shown = f"0 → {final} (from data)"
+        parts.append(f"{name} {shown}")
+    text = " · ".join(parts)
+    return text if len(text) <= max_len else text[:max_len - 1] + "…"
+
+
+class LayerCard(QFrame):
+    """A card for the layer at `path`. Signals carry the path; drags are started by the stack."""
+
+    pressed = Signal(object, QPoint)      # path, position in card coordinates
+    dragMoved = Signal(object, QPoint)    # path, position while the button is held
+    fixClicked = Signal(object)
+    collapseToggled = Signal(object)
+    contextRequested = Signal(object, QPoint)  # path, global position
+
+    def __init__(self, layer: LayerSpec, row, path: Path, *, composite: bool, collapsed: bool,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.path = path
+        self.layer = layer
+        self.row = row
+        self.setObjectName("layerCard")
+        self.setProperty("selected", False)
+        self.setProperty("composite", composite)
+        self.setProperty("enabledLayer", layer.enabled)
+        problem = row.problem if row is not None else None
+        self.setProperty("problem", problem is not None)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.setCursor(Qt.CursorShape.OpenHandCursor)
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(10, 6, 10, 7)
+        outer.setSpacing(2)
+        head = QHBoxLayout()
+        head.setSpacing(8)
+        if composite:
+            self.collapse_button = QToolButton()
+            self.collapse_button.setObjectName("collapseButton")
+            self.collapse_button.setAutoRaise(True)
+            self.collapse_button.setArrowType(Qt.ArrowType.RightArrow if collapsed else Qt.ArrowType.DownArrow)
+            self.collapse_button.setToolTip("Show / hide the block's layers")
+            self.collapse_button.clicked.connect(lambda: self.collapseToggled.emit(self.path))
+            head.addWidget(self.collapse_button)
+        index = QLabel(f"[{path[-1]}]")
+        index.setObjectName("cardIndex")
+        self.type_label = QLabel(layer.type)
+        self.type_label.setObjectName("cardType")
+        name = layer.name or (row.label if row is not None else "")
+        label = QLabel(name)
+        label.setObjectName("cardLabel")
+        head.addWidget(index)
+        head.addWidget(self.type_label)
+        head.addWidget(label)
+        head.addStretch(1)
+        self.shape_label = QLabel(self._shape_text(layer, row))
+        self.shape_label.setObjectName("cardShape")
+        self.shape_label.setToolTip("Output shape per sample (no batch dimension)")
+        self.count_label = QLabel(count_text(row.params) if row is not None else "")
+        self.count_label.setObjectName("cardCount")
+        self.count_label.setMinimumWidth(90)
+        self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        head.addWidget(self.shape_label)
+        head.addWidget(self.count_label)
+        outer.addLayout(head)
+
+        resolved = dict(row.options) if row is not None else {}
+        details = options_text(layer, resolved)
+        if composite:
+            n = len(layer.layers)
+            details = (details + " · " if details else "") + f"{n} layer{'s' if n != 1 else ''} inside"
+        if not layer.enabled:
+            details = "disabled — left out of the model" + (f" · {details}" if details else "")
+        self.params_label = QLabel(details)
+        self.params_label.setObjectName("cardParams")
+        self.params_label.setVisible(bool(details))
+        outer.addWidget(self.params_label)
+
+        self.problem_label = None
+        self.fix_button = None
+        if problem is not None:
+            line = QHBoxLayout()
+            self.problem_label = QLabel(problem.message)
+            self.problem_label.setObjectName("cardProblem")
+            self.problem_label.setWordWrap(True)
+            self.problem_label.setToolTip(str(problem))
+            self.problem_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            line.addWidget(self.problem_label, 1)
+            fix = getattr(row, "fix", None)
+            if fix is not None:
+                self.fix_button = QPushButton(icon("fix", "#ffffff", 16), f"Fix: {fix.description}")
+                self.fix_button.setObjectName("fixButton")
+                self.fix_button.setCursor(Qt.CursorShape.PointingHandCursor)
+                self.fix_button.setToolTip(f"Insert {fix.insert.type} before this layer")
+                self.fix_button.clicked.connect(lambda: self.fixClicked.emit(self.path))
+                line.addWidget(self.fix_button, 0, Qt.AlignmentFlag.AlignTop)
+            outer.addLayout(line)
+
+        self.nested_host: QVBoxLayout | None = None
+        if composite and not collapsed:
+            self.nested_host = QVBoxLayout()
+            self.nested_host.setContentsMargins(4, 4, 0, 2)
+            outer.addLayout(self.nested_host)
+        self.setToolTip(f"{layer.type} at {_path_text(path)} — click to edit, drag to move, right-click for more")
+
+    @staticmethod
+    def _shape_text(layer: LayerSpec, row) -> str:
+        if not layer.enabled:
+            return "skipped"
+        if row is None or row.out_shape is None:
+            return "→ ?"
+        return f"→ {shape_text(row.out_shape)}"
+
+    def set_selected(self, selected: bool) -> None:
+        if self.property("selected") != selected:
+            self.setProperty("selected", selected)
+            self.style().unpolish(self)
+            self.style().polish(self)
+
+    # -- mouse -----------------------------------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt name)
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.pressed.emit(self.path, event.position().toPoint())
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt name)
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self.dragMoved.emit(self.path, event.position().toPoint())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self.contextRequested.emit(self.path, event.globalPos())
+        event.accept()
+
+
+def _path_text(path: Path) -> str:
+    return "model" + "".join(f".layers[{i}]" for i in path)

@@ -1,0 +1,340 @@
+"""LayerStack: the model as a vertical chain of layer cards, with nested, collapsible blocks.
+
+The stack only displays and reports intentions (signals); the Build page turns them into
+undoable document edits. Mouse: click selects, drag reorders (also into and out of blocks),
+drops from the palette insert. Keyboard (when the stack has focus): Up/Down select,
+Alt+Up/Down move, Delete deletes, Ctrl+D duplicates, Ctrl+E enables/disables.
+"""
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import QMimeData, QPoint, QRect, Qt, Signal
+from PySide6.QtGui import QDrag, QKeyEvent, QPainter, QPalette
+from PySide6.QtWidgets import QApplication, QLabel, QMenu, QScrollArea, QVBoxLayout, QWidget
+
+from app.widgets.layer_card import LayerCard
+from app.widgets.layer_palette import LAYER_TYPE_MIME
+from engine.spec import LayerSpec
+
+LAYER_PATH_MIME = "application/x-netwright-layer-path"
+Path = tuple[int, ...]
+
+
+def _is_composite(type_name: str) -> bool:
+    from engine.layers import LAYERS
+
+    return type_name in LAYERS and bool(LAYERS.get(type_name).extra.get("composite"))
+
+
+class LayerContainer(QWidget):
+    """The cards of one level (the top stack, or a block's nested stack); accepts drops and
+    draws the insertion line while dragging."""
+
+    def __init__(self, stack: "LayerStack", parent_path: Path, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.stack = stack
+        self.parent_path = parent_path
+        self.cards: list[LayerCard] = []
+        self.setAcceptDrops(True)
+        self.setObjectName("nestedStack" if parent_path else "topStack")
+        self._column = QVBoxLayout(self)
+        self._column.setContentsMargins(8 if parent_path else 0, 2, 0, 2)
+        self._column.setSpacing(6)
+        self._indicator: int | None = None
+
+    def add_card(self, card: LayerCard) -> None:
+        self.cards.append(card)
+        self._column.addWidget(card)
+
+    def add_hint(self, text: str) -> None:
+        hint = QLabel(text)
+        hint.setObjectName("emptyStack")
+        hint.setWordWrap(True)
+        hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._column.addWidget(hint)
+
+    def insertion_index(self, y: int) -> int:
+        """Where a drop at height `y` (container coordinates) inserts among this level's cards."""
+        for i, card in enumerate(self.cards):
+            if y < card.geometry().center().y():
+                return i
+        return len(self.cards)
+
+    def _accepts(self, mime: QMimeData) -> bool:
+        if mime.hasFormat(LAYER_TYPE_MIME):
+            return True
+        if mime.hasFormat(LAYER_PATH_MIME):
+            source = tuple(json.loads(bytes(mime.data(LAYER_PATH_MIME)).decode()))
+            return self.parent_path[:len(source)] != source  # not into itself
+        return False
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        if self._accepts(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        if not self._accepts(event.mimeData()):
+            event.ignore()
+            return
+        self._indicator = self.insertion_index(event.position().toPoint().y())
+        self.update()
+        event.acceptProposedAction()
+
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self._indicator = None
+        self.update()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        index = self.insertion_index(event.position().toPoint().y())
+        self._indicator = None
+        self.update()
+        if self.stack.drop(event.mimeData(), self.parent_path, index):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().paintEvent(event)
+        if self._indicator is None:
+            return
+        if not self.cards:
+            y = 4
+        elif self._indicator < len(self.cards):
+            y = self.cards[self._indicator].geometry().top() - 3
+        else:
+            y = self.cards[-1].geometry().bottom() + 3
+        painter = QPainter(self)
+        painter.fillRect(QRect(0, max(0, y - 1), self.width(), 3), self.palette().color(QPalette.ColorRole.Highlight))
+        painter.end()
+
+
+class LayerStack(QScrollArea):
+    """Scrollable stack of LayerCards built from the spec's layers and the shape report."""
+
+    selectionChanged = Signal(object)              # path or None
+    addTypeRequested = Signal(str, object, int)    # type, parent path, index
+    moveRequested = Signal(object, object, int)    # source path, parent path, index
+    fixRequested = Signal(object)                  # path
+    deleteRequested = Signal(object)
+    duplicateRequested = Signal(object)
+    toggleRequested = Signal(object)
+    moveByRequested = Signal(object, int)          # path, -1 up / +1 down
+    addInsideRequested = Signal(object)            # composite path
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("layerStack")
+        self.setWidgetResizable(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self._layers: tuple[LayerSpec, ...] = ()
+        self._selected: Path | None = None
+        self._collapsed: set[Path] = set()
+        self._cards: dict[Path, LayerCard] = {}
+        self._press: tuple[Path, QPoint] | None = None
+        self.input_label = QLabel()
+        self.input_label.setObjectName("stackInput")
+        self.output_label = QLabel()
+        self.output_label.setObjectName("stackOutput")
+        self._content: QWidget | None = None
+        self._report = None
+
+    # -- building ----------------------------------------------------------------------
+    def set_model(self, layers: tuple[LayerSpec, ...], report) -> None:
+        """Rebuild the cards for `layers` with rows from `report` (an engine.shapes.ModelReport)."""
+        scroll = self.verticalScrollBar().value()
+        self._layers = tuple(layers)
+        self._report = report
+        rows = {row.index: row for row in report.rows} if report is not None else {}
+        self._cards = {}
+        content = QWidget()
+        content.setObjectName("stackContent")
+        column = QVBoxLayout(content)
+        column.setContentsMargins(12, 10, 12, 12)
+        column.setSpacing(6)
+        self.input_label = QLabel(_io_text("Input", getattr(report, "input_shape", None), getattr(report, "input_dtype", "")))
+        self.input_label.setObjectName("stackInput")
+        column.addWidget(self.input_label)
+        top = LayerContainer(self, (), content)
+        self._fill(top, self._layers, (), rows)
+        if not self._layers:
+            top.add_hint("The model is empty.\nDouble-click a layer in the palette, press Enter on it, or drag it here.")
+        column.addWidget(top)
+        self.output_label = QLabel(_io_text("Output", getattr(report, "output_shape", None), getattr(report, "output_dtype", "")))
+        self.output_label.setObjectName("stackOutput")
+        column.addWidget(self.output_label)
+        self.output_problem = QLabel()
+        self.output_problem.setObjectName("outputProblem")
+        self.output_problem.setWordWrap(True)
+        self.output_problem.hide()
+        column.addWidget(self.output_problem)
+        column.addStretch(1)
+        old = self.takeWidget()
+        self.setWidget(content)
+        self._content = content
+        if old is not None:
+            old.deleteLater()
+        self.verticalScrollBar().setValue(scroll)
+        if self._selected is not None and self._selected not in self._cards:
+            self._selected = None
+            self.selectionChanged.emit(None)
+        self._mark_selection()
+
+    def set_output_problem(self, text: str) -> None:
+        """Show a problem about the model's output (e.g. it does not fit the task) below the stack."""
+        self.output_problem.setText(text)
+        self.output_problem.setVisible(bool(text))
+
+    def _fill(self, container: LayerContainer, layers, prefix: Path, rows) -> None:
+        for i, layer in enumerate(layers):
+            path = prefix + (i,)
+            composite = _is_composite(layer.type)
+            card = LayerCard(layer, rows.get(path), path, composite=composite, collapsed=path in self._collapsed)
+            card.pressed.connect(self._card_pressed)
+            card.dragMoved.connect(self._card_drag)
+            card.fixClicked.connect(self.fixRequested)
+            card.collapseToggled.connect(self.toggle_collapsed)
+            card.contextRequested.connect(self._context_menu)
+            container.add_card(card)
+            self._cards[path] = card
+            if card.nested_host is not None:
+                nested = LayerContainer(self, path, card)
+                self._fill(nested, layer.layers, path, rows)
+                if not layer.layers:
+                    nested.add_hint("Empty block: drop layers here, or select the block and add from the palette.")
+                card.nested_host.addWidget(nested)
+
+    # -- selection -----------------------------------------------------------------------
+    def selected_path(self) -> Path | None:
+        return self._selected
+
+    def card(self, path: Path) -> LayerCard:
+        return self._cards[tuple(path)]
+
+    def cards(self) -> dict[Path, LayerCard]:
+        return dict(self._cards)
+
+    def select(self, path: Path | None) -> None:
+        path = tuple(path) if path is not None else None
+        if path is not None and path not in self._cards:
+            path = None
+        changed = path != self._selected
+        self._selected = path
+        self._mark_selection()
+        if path is not None:
+            self.ensureWidgetVisible(self._cards[path], 20, 20)
+        if changed:
+            self.selectionChanged.emit(path)
+
+    def _mark_selection(self) -> None:
+        for path, card in self._cards.items():
+            card.set_selected(path == self._selected)
+
+    def toggle_collapsed(self, path: Path) -> None:
+        self._collapsed ^= {tuple(path)}
+        self.set_model(self._layers, self._report)
+
+    def _visible_order(self) -> list[Path]:
+        return [p for p in self._cards]  # insertion order = visual top-to-bottom
+
+    # -- mouse: select and drag ----------------------------------------------------------
+    def _card_pressed(self, path: Path, pos: QPoint) -> None:
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        self.select(path)
+        self._press = (path, pos)
+
+    def _card_drag(self, path: Path, pos: QPoint) -> None:
+        if self._press is None or self._press[0] != path:
+            return
+        if (pos - self._press[1]).manhattanLength() < QApplication.startDragDistance():
+            return
+        self._press = None
+        mime = QMimeData()
+        mime.setData(LAYER_PATH_MIME, json.dumps(list(path)).encode())
+        drag = QDrag(self._cards[path])
+        drag.setMimeData(mime)
+        drag.setPixmap(self._cards[path].grab().scaledToWidth(min(360, self._cards[path].width())))
+        drag.setHotSpot(QPoint(20, 12))
+        drag.exec(Qt.DropAction.MoveAction)
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        self.select(None)
+        super().mousePressEvent(event)
+
+    def drop(self, mime: QMimeData, parent_path: Path, index: int) -> bool:
+        """Handle a drop onto the children of `parent_path` at `index`."""
+        if mime.hasFormat(LAYER_TYPE_MIME):
+            self.addTypeRequested.emit(bytes(mime.data(LAYER_TYPE_MIME)).decode(), parent_path, index)
+            return True
+        if mime.hasFormat(LAYER_PATH_MIME):
+            source = tuple(json.loads(bytes(mime.data(LAYER_PATH_MIME)).decode()))
+            if parent_path[:len(source)] == source:
+                return False
+            self.moveRequested.emit(source, parent_path, index)
+            return True
+        return False
+
+    # -- keyboard and context menu -------------------------------------------------------------
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt name)
+        key, mods = event.key(), event.modifiers()
+        path = self._selected
+        alt = bool(mods & Qt.KeyboardModifier.AltModifier)
+        ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
+        if key in (Qt.Key.Key_Up, Qt.Key.Key_Down) and not alt:
+            order = self._visible_order()
+            if order:
+                if path is None:
+                    target = order[0] if key == Qt.Key.Key_Down else order[-1]
+                else:
+                    i = order.index(path) + (1 if key == Qt.Key.Key_Down else -1)
+                    target = order[max(0, min(i, len(order) - 1))]
+                self.select(target)
+            event.accept()
+            return
+        if path is not None:
+            if key in (Qt.Key.Key_Up, Qt.Key.Key_Down) and alt:
+                self.moveByRequested.emit(path, -1 if key == Qt.Key.Key_Up else 1)
+            elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+                self.deleteRequested.emit(path)
+            elif key == Qt.Key.Key_D and ctrl:
+                self.duplicateRequested.emit(path)
+            elif key == Qt.Key.Key_E and ctrl:
+                self.toggleRequested.emit(path)
+            elif key == Qt.Key.Key_Escape:
+                self.select(None)
+            else:
+                super().keyPressEvent(event)
+                return
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def _context_menu(self, path: Path, where: QPoint) -> None:
+        self.select(path)
+        layer = self._cards[path].layer
+        menu = QMenu(self)
+        menu.addAction("Duplicate\tCtrl+D", lambda: self.duplicateRequested.emit(path))
+        menu.addAction(("Disable" if layer.enabled else "Enable") + "\tCtrl+E", lambda: self.toggleRequested.emit(path))
+        menu.addSeparator()
+        menu.addAction("Move up\tAlt+Up", lambda: self.moveByRequested.emit(path, -1))
+        menu.addAction("Move down\tAlt+Down", lambda: self.moveByRequested.emit(path, 1))
+        if _is_composite(layer.type):
+            menu.addSeparator()
+            menu.addAction("Add the palette's layer inside", lambda: self.addInsideRequested.emit(path))
+        menu.addSeparator()
+        menu.addAction("Delete\tDel", lambda: self.deleteRequested.emit(path))
+        menu.popup(where)
+
+
+def _io_text(what: str, shape, dtype: str) -> str:
+    from app.widgets.layer_card import shape_text
+
+    if shape is None:
+        return f"{what}: unknown"
+    kind = f"  ·  {dtype}" if dtype and dtype != "float32" else ""
+    return f"{what}: {shape_text(tuple(shape))}{kind}"
+
