@@ -1,0 +1,172 @@
+"""Checkpoints: weights as safetensors, training state in a `weights_only`-loadable file.
+
+    checkpoints/
+      step-000000120/
+        model.safetensors   the model's full (unsharded) state dict
+        state.pt            optimizer, scheduler, scaler, RNG and progress state; only tensors,
+                            numbers, strings, lists and dicts, so torch.load(weights_only=True) reads it
+      latest                the name of the newest complete checkpoint folder (written last)
+
+Every file is written atomically (temp file in the same folder, fsync, rename), and `latest` is
+updated only after both files are in place, so a crash mid-save leaves the previous checkpoint
+as the latest. Older checkpoints beyond `keep` are removed.
+"""
+from __future__ import annotations
+
+import io
+import random
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from engine.atomic import atomic_write_bytes, atomic_write_text
+from engine.problems import Problem, SpecError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+WEIGHTS = "model.safetensors"
+STATE = "state.pt"
+LATEST = "latest"
+
+
+class CheckpointError(SpecError):
+    """A checkpoint that is missing, incomplete or corrupt; the problem names the file."""
+
+
+def _fail(path: Path, what: str) -> CheckpointError:
+    return CheckpointError([Problem(str(path), what)])
+
+
+def save_checkpoint(directory: str | Path, model_state: Mapping[str, "torch.Tensor"], train_state: Mapping[str, Any],
+                    *, step: int, keep: int = 2) -> Path:
+    """Write `model_state` and `train_state` as checkpoint `step-<step>` under `directory`, point
+    `latest` at it and prune older ones (keeping `keep`). Returns the checkpoint folder."""
+    import torch
+    from safetensors.torch import save as st_save
+
+    directory = Path(directory)
+    folder = directory / f"step-{step:09d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(folder / WEIGHTS, st_save(_unshared(model_state)))
+    buf = io.BytesIO()
+    torch.save(dict(train_state), buf)
+    atomic_write_bytes(folder / STATE, buf.getvalue())
+    atomic_write_text(directory / LATEST, folder.name + "\n")
+    old = sorted(p for p in directory.glob("step-*") if p.is_dir() and p != folder)
+    for stale in old[: max(0, len(old) - (keep - 1))]:
+        shutil.rmtree(stale, ignore_errors=True)
+    return folder
+
+
+def _unshared(state: Mapping[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]:
+    """CPU, contiguous tensors; tensors sharing memory (tied weights) are copied so safetensors accepts them."""
+    out, seen = {}, set()
+    for key, tensor in state.items():
+        t = tensor.detach()
+        t = t.cpu() if t.device.type != "cpu" else t
+        ptr = (t.untyped_storage().data_ptr(), t.storage_offset()) if t.numel() else None
+        if ptr in seen or not t.is_contiguous() or (ptr is None):
+            t = t.contiguous().clone()
+        if ptr is not None:
+            seen.add(ptr)
+        out[key] = t
+    return out
+
+
+def latest_checkpoint(directory: str | Path) -> Path | None:
+    """The newest complete checkpoint folder under `directory` (a run's checkpoints/), or None."""
+    directory = Path(directory)
+    try:
+        name = (directory / LATEST).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    folder = directory / name
+    return folder if name and folder.is_dir() else None
+
+
+def weights_path(run_dir: str | Path) -> Path | None:
+    """The latest `model.safetensors` of a run (for loading a trained model), or None."""
+    folder = latest_checkpoint(Path(run_dir) / "checkpoints")
+    return folder / WEIGHTS if folder is not None and (folder / WEIGHTS).is_file() else None
+
+
+def load_weights(path: str | Path) -> dict[str, "torch.Tensor"]:
+    """A state dict from a safetensors file; CheckpointError naming the file if it cannot be read."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise _fail(path, "checkpoint weights are missing — the run has no complete checkpoint to load")
+    try:
+        return load_file(str(path))
+    except Exception as err:
+        raise _fail(path, f"is corrupt or incomplete ({type(err).__name__}: {err}) — "
+                          "start a new run or delete this checkpoint folder to fall back to an older one") from None
+
+
+def load_state(path: str | Path) -> dict[str, Any]:
+    """The training state (torch.load with weights_only=True, no fallback)."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise _fail(path, "checkpoint state is missing — the run has no complete checkpoint to resume")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise _fail(path, f"is corrupt or incomplete ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}) — "
+                          "start a new run or delete this checkpoint folder to fall back to an older one") from None
+    if not isinstance(state, dict):
+        raise _fail(path, "does not hold a training state (expected a dict)")
+    return state
+
+
+def load_checkpoint(folder: str | Path) -> tuple[dict[str, "torch.Tensor"], dict[str, Any]]:
+    """(model state, training state) of one checkpoint folder."""
+    folder = Path(folder)
+    return load_weights(folder / WEIGHTS), load_state(folder / STATE)
+
+
+def load_latest(run_dir: str | Path) -> tuple[Path, dict[str, "torch.Tensor"], dict[str, Any]]:
+    """The latest checkpoint of a run: (folder, model state, training state); CheckpointError if none."""
+    directory = Path(run_dir) / "checkpoints"
+    folder = latest_checkpoint(directory)
+    if folder is None:
+        raise _fail(directory / LATEST, "no checkpoint to resume from — the run stopped before its first "
+                                        "checkpoint; start it again instead of resuming")
+    return (folder, *load_checkpoint(folder))
+
+
+# ----------------------------------------------------------------------------- RNG state
+
+def rng_state() -> dict[str, Any]:
+    """Python, numpy and torch (CPU and CUDA) random states as tensors, lists and numbers."""
+    import numpy as np
+    import torch
+
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": [version, list(internal), gauss],
+        "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+                  "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore what :func:`rng_state` captured."""
+    import numpy as np
+    import torch
+
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

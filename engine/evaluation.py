@@ -1,0 +1,63 @@
+"""Validation metrics for one rank, summed over ranks through the RankContext.
+
+Classification and language modelling report `val_loss` and `val_accuracy` (for LM: accuracy
+of next-token prediction over all positions); regression reports `val_loss` and `val_error`
+(mean absolute error over all targets, in the units of the (normalized) targets)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, ContextManager
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
+    from engine.rank import RankContext
+
+#: the validation metric reported besides val_loss, per task
+QUALITY = {"classification": "val_accuracy", "language_modeling": "val_accuracy", "regression": "val_error"}
+
+
+def evaluate(model: "nn.Module", x: "torch.Tensor", y: "torch.Tensor", *, task: str, loss_fn: Callable,
+             ctx: "RankContext", batch_size: int, autocast: Callable[[], ContextManager[Any]]) -> dict[str, float]:
+    """{"val_loss": ..., "val_accuracy" | "val_error": ...} over this rank's share of (x, y),
+    summed over all ranks; {} when there is no validation data."""
+    import torch
+
+    indices = ctx.eval_indices(len(x))
+    if indices is not None:
+        x, y = x[indices], y[indices]
+    device = x.device
+    # sums: loss * samples, samples, correct (or |error|), counted elements
+    sums = torch.zeros(4, dtype=torch.float64, device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(x), batch_size):
+                xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+                with autocast():
+                    out = ctx.forward_eval(model, xb)
+                    if out is None:
+                        continue
+                    loss = loss_fn(out, yb)
+                out = out.float()
+                sums[0] += loss.double() * len(xb)
+                sums[1] += len(xb)
+                if task == "regression":
+                    sums[2] += (out - yb).abs().sum().double()
+                else:
+                    sums[2] += (out.argmax(-1) == yb).sum().double()
+                sums[3] += yb.numel()
+    finally:
+        model.train(was_training)
+    loss_sum, n, quality, elements = ctx.reduce_sum(sums).tolist()
+    if n == 0:
+        return {}
+    return {"val_loss": loss_sum / n, QUALITY[task]: quality / max(elements, 1)}
+
+
+def improved(metric: str, value: float, best: float | None) -> bool:
+    """Whether `value` beats `best` for `metric` (accuracy: higher is better; the rest: lower)."""
+    if best is None:
+        return True
+    return value > best if metric == "val_accuracy" else value < best

@@ -1,0 +1,116 @@
+"""Reporters: how the training loop talks to the outside world (Orange3-style state object).
+
+The loop calls only ``reporter.event(type, **fields)`` (plain Python values) and
+``reporter.control() -> "run" | "pause" | "stop"``. `RunReporter` backs them with a run
+directory; tests use a fake; the CLI tees a progress bar in.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Protocol, Sequence
+
+from engine.events import EventWriter
+from engine.runs import RunDir, clear_control, read_control, write_status
+
+FINAL = ("completed", "stopped", "failed")
+
+
+class Reporter(Protocol):
+    def event(self, type: str, **fields: Any) -> None: ...
+
+    def control(self) -> str: ...
+
+
+class NullReporter:
+    """Reports nothing and never asks to stop (ranks other than 0)."""
+
+    def event(self, type: str, **fields: Any) -> None:
+        pass
+
+    def control(self) -> str:
+        return "run"
+
+
+class RunReporter:
+    """Writes events to the run's events.jsonl, keeps status.json current, appends log and error
+    lines to log.txt, and reads control requests (at most every `poll` seconds, so calling
+    :meth:`control` every step is cheap). :meth:`request_stop` is for signal handlers."""
+
+    def __init__(self, run: RunDir, *, poll: float = 0.1, status_every: float = 2.0, flush_interval: float = 0.2):
+        self.run = run
+        self.writer = EventWriter(run.events_path, flush_interval=flush_interval)
+        self.poll = poll
+        self.status_every = status_every
+        self._stop = threading.Event()
+        self._last_poll = 0.0
+        self._last_mtime: int | None = None
+        self._request = "run"
+        self._last_status = 0.0
+        clear_control(run)  # a stale request from an earlier session must not stop a resumed run
+
+    def event(self, type: str, **fields: Any) -> None:
+        self.writer.event(type, **fields)
+        if type == "status":
+            status = fields.get("status", "running")
+            extra = {k: fields[k] for k in ("message", "metrics", "epoch", "step", "checkpoint") if k in fields}
+            write_status(self.run, status, **extra)
+            if status in FINAL:
+                self.writer.flush()
+        elif type == "epoch":
+            now = time.monotonic()
+            if now - self._last_status >= self.status_every:
+                self._last_status = now
+                write_status(self.run, "running", epoch=fields.get("epoch"), step=fields.get("step"),
+                             metrics={k: v for k, v in fields.items() if k.startswith(("train_", "val_"))})
+        elif type in ("log", "error"):
+            stamp = time.strftime("%H:%M:%S")
+            rank = f" [rank {fields['rank']}]" if "rank" in fields else ""
+            text = f"{stamp}{rank} {type.upper() if type == 'error' else fields.get('level', 'info').upper()}: {fields.get('message', '')}"
+            if fields.get("traceback"):
+                text += "\n" + str(fields["traceback"]).rstrip()
+            self.run.log(text)
+            if type == "error":
+                self.writer.flush()
+
+    def control(self) -> str:
+        if self._stop.is_set():
+            return "stop"
+        now = time.monotonic()
+        if now - self._last_poll < self.poll:
+            return self._request
+        self._last_poll = now
+        try:
+            mtime = os.stat(self.run.control_path).st_mtime_ns
+        except FileNotFoundError:
+            self._last_mtime = None
+            self._request = "run"
+            return self._request
+        if mtime != self._last_mtime:
+            self._last_mtime = mtime
+            self._request = read_control(self.run)
+        return self._request
+
+    def request_stop(self) -> None:
+        """Ask for a graceful stop (safe to call from a signal handler)."""
+        self._stop.set()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class TeeReporter:
+    """Sends events to several reporters; control comes from the first one."""
+
+    def __init__(self, primary: Reporter, *others: Any):
+        self.primary = primary
+        self.others: Sequence[Any] = others
+
+    def event(self, type: str, **fields: Any) -> None:
+        self.primary.event(type, **fields)
+        for other in self.others:
+            other.event(type, **fields)
+
+    def control(self) -> str:
+        return self.primary.control()

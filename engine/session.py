@@ -1,0 +1,79 @@
+"""One training session of a run directory on this rank: load spec, data and model, then train.
+
+`run_training(run_dir)` is the single-process path of `train`, and what the parallel worker
+calls on every rank (with its own RankContext). Rank 0 reports into the run directory."""
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.problems import SpecError
+from engine.rank import LocalContext, RankContext
+from engine.reporting import NullReporter, RunReporter, TeeReporter
+from engine.runs import RunDir
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+    from engine.data import Dataset
+    from engine.spec import ExperimentSpec
+    from engine.trainer import TrainResult
+
+
+def prepare(spec: "ExperimentSpec") -> tuple["Dataset", "nn.Module"]:
+    """Load the data (seeded split) and build the model with seeded initial weights."""
+    import torch
+
+    from engine.data import load_data
+    from engine.model import build_model
+
+    dataset = load_data(spec.data, spec.seed)
+    info = dataset.info
+    torch.manual_seed(spec.seed)
+    model = build_model(spec, info.input_shape, info.input_dtype, num_classes=info.num_classes)
+    return dataset, model
+
+
+def check_spec(spec: "ExperimentSpec") -> None:
+    """Raise SpecError with every problem of the spec."""
+    from engine.spec import validate
+
+    problems = validate(spec)
+    if problems:
+        raise SpecError(problems)
+
+
+def run_training(run_dir: str | Path | RunDir, *, ctx: RankContext | None = None, resume: bool = False,
+                 observers: tuple[Any, ...] = (), on_reporter: Any = None) -> "TrainResult":
+    """Train the run in `run_dir` (its spec.toml) on this rank and return the result.
+
+    Rank 0 writes events, status and checkpoints; `observers` also receive every event (e.g. the
+    CLI's progress bar); `on_reporter(reporter)` is called with the run reporter before training
+    (the CLI hooks SIGTERM/SIGINT to its `request_stop`). A bad spec or unusable data is reported
+    (error event, status failed) and raised as SpecError; other errors are reported and re-raised."""
+    from engine.trainer import train
+
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
+    ctx = ctx or LocalContext()
+    base = RunReporter(run) if ctx.is_main else NullReporter()
+    reporter = TeeReporter(base, *observers) if observers else base
+    if on_reporter is not None:
+        on_reporter(base)
+    try:
+        try:
+            spec = run.load_spec()
+            check_spec(spec)
+            dataset, model = prepare(spec)
+        except SpecError as err:
+            reporter.event("error", message=str(err), traceback="", rank=ctx.rank)
+            reporter.event("status", status="failed", message=str(err))
+            raise
+        except Exception as err:
+            reporter.event("error", message=f"{type(err).__name__}: {err}", traceback=traceback.format_exc(), rank=ctx.rank)
+            reporter.event("status", status="failed", message=f"{type(err).__name__}: {err}")
+            raise
+        return train(spec, dataset, model, reporter, run=run, ctx=ctx, resume=resume)
+    finally:
+        if isinstance(base, RunReporter):
+            base.close()

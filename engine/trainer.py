@@ -1,0 +1,463 @@
+"""The training loop for one rank.
+
+`train()` runs optimizer steps over a loaded Dataset and reports through a reporter
+(``reporter.event(type, **fields)`` with plain Python values, ``reporter.control()`` ->
+"run" | "pause" | "stop"); it never writes files inside the loop body (checkpoints are written
+between epochs and on stop, through engine.checkpoint, when a run directory is given).
+Parallelism plugs in through the RankContext (engine/rank.py).
+
+Per step the loop does no host-device synchronisation and no avoidable allocation: losses are
+kept as tensors and turned into numbers every `log_every` steps (one sync), the gradient norm
+is computed only when logging or clipping, and the control request is polled cheaply.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
+
+from engine.evaluation import QUALITY, evaluate, improved
+from engine.losses import build_loss, loss_name
+from engine.problems import Problem, SpecError
+from engine.rank import LocalContext, RankContext
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+    from engine.data import Dataset
+    from engine.reporting import Reporter
+    from engine.runs import RunDir
+    from engine.spec import ExperimentSpec
+
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """How a run ended: status completed / stopped / failed, progress and final metrics."""
+
+    status: str
+    epochs: int
+    steps: int
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    samples_per_second: float = 0.0
+    message: str = ""
+    checkpoint: str | None = None
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite at `step`."""
+
+    def __init__(self, step: int, epoch: int):
+        self.step, self.epoch = step, epoch
+        super().__init__(f"the loss became NaN or infinite at step {step} (epoch {epoch + 1}) — lower the "
+                         "learning rate (optimizer.lr), turn on gradient clipping (regularization.grad_clip_norm) "
+                         "or check the data for NaN values")
+
+
+def train(spec: "ExperimentSpec", dataset: "Dataset", model: "nn.Module", reporter: "Reporter", *,
+          run: "RunDir | None" = None, ctx: RankContext | None = None, resume: bool = False) -> TrainResult:
+    """Train `model` (built for the spec's data) on `dataset`. With `run`, checkpoints go to its
+    checkpoints/ and `resume=True` continues from its latest one (mid-epoch too). NaN/inf loss
+    ends with status "failed"; a stop request finishes the step, checkpoints and ends "stopped".
+    Unexpected errors are reported (error event with traceback, status failed) and re-raised."""
+    loop = _Loop(spec, dataset, model, reporter, run, ctx or LocalContext())
+    try:
+        loop.setup(resume)
+        return loop.run()
+    except NonFiniteLoss as err:
+        return loop.finish("failed", str(err), save=False)
+    except SpecError as err:
+        loop.report_error(str(err), "")
+        loop.finish("failed", str(err), save=False, emit_error=False)
+        raise
+    except Exception as err:
+        loop.report_error(f"{type(err).__name__}: {err}", traceback.format_exc())
+        loop.finish("failed", f"{type(err).__name__}: {err}", save=False, emit_error=False)
+        raise
+
+
+def plan_steps(n_samples: int, batch_size: int, accumulation: int, epochs: int, max_steps: int = 0) -> tuple[int, int]:
+    """(optimizer steps per epoch, total planned steps) for one rank's share of the data."""
+    micro = math.ceil(n_samples / batch_size)
+    per_epoch = max(1, math.ceil(micro / accumulation))
+    total = per_epoch * epochs
+    return per_epoch, (min(total, max_steps) if max_steps else total)
+
+
+class _Loop:
+    """State of one training run on one rank (a class so checkpoints can capture it)."""
+
+    def __init__(self, spec, dataset, model, reporter, run, ctx: RankContext):
+        self.spec, self.dataset, self.raw_model, self.reporter, self.rundir, self.ctx = spec, dataset, model, reporter, run, ctx
+        self.t = spec.training
+        self.task = dataset.info.task
+        self.epoch = 0        # current epoch index (0-based)
+        self.micro = 0        # next micro-batch index within the epoch
+        self.step = 0         # optimizer steps done
+        self.samples = 0      # samples processed by this rank
+        self.epoch_loss = [0.0, 0.0]  # sum of step losses, steps (this epoch)
+        self.metrics: dict[str, float] = {}
+        self.best: float | None = None
+        self.best_epoch = 0
+        self.bad_epochs = 0
+        self.wall_before = 0.0  # training seconds from earlier sessions (resume)
+        self.t0 = time.perf_counter()
+        self.optimizer = self.scheduler = self.scaler = None
+        self.started = False
+        self.early_message = ""
+        self.divisor = 1
+
+    # ------------------------------------------------------------------ setup
+    def setup(self, resume: bool) -> None:
+        import torch
+
+        from engine.optim import build_optimizer, resolve_device
+        from engine.schedulers import build_scheduler
+
+        ctx, t, spec = self.ctx, self.t, self.spec
+        if ctx.device is None:
+            ctx.device = resolve_device(t.device)
+        device = torch.device(ctx.device)
+        if t.precision == "fp16" and device.type != "cuda":
+            raise SpecError([Problem("training.precision", "fp16 needs a CUDA GPU (its gradient scaler does not run on CPU) — use bf16 or fp32")])
+        loaded = None
+        if resume:
+            if self.rundir is None:
+                raise ValueError("resume=True needs a run directory")
+            from engine.checkpoint import load_latest
+
+            folder, weights, state = load_latest(self.rundir.path)
+            self.raw_model.load_state_dict(weights)
+            loaded = (folder, state)
+        else:
+            torch.manual_seed(spec.seed)
+        ds = self.dataset
+        self.x = torch.as_tensor(ds.x_train).to(device)
+        self.y = torch.as_tensor(ds.y_train).to(device)
+        self.xv = torch.as_tensor(ds.x_val).to(device)
+        self.yv = torch.as_tensor(ds.y_val).to(device)
+        self.model = ctx.setup_model(self.raw_model)
+        self.forward_model = self._compile(self.model) if t.compile else self.model
+        self.model.train()
+        self.optimizer = build_optimizer(spec, self.model)
+        self.bs = spec.data.batch_size
+        self.n_local = len(ctx.epoch_indices(len(self.x), 0, spec.seed))
+        self.steps_per_epoch, self.total_steps = plan_steps(self.n_local, self.bs, t.grad_accumulation, t.epochs, t.max_steps)
+        self.scheduler = build_scheduler(spec, self.optimizer, self.steps_per_epoch, self.total_steps)
+        if t.precision == "fp16":
+            self.scaler = torch.amp.GradScaler(device.type)
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.precision)
+        self.autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
+        self.loss_fn = build_loss(spec, self.task)
+        self.clip = spec.regularization.grad_clip_norm
+        self.l1 = spec.regularization.l1
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        if loaded is not None:
+            self._load_state(*loaded)
+        self._emit_start(loaded[0].name if loaded else None)
+
+    @staticmethod
+    def _compile(model: "nn.Module") -> "nn.Module":
+        import torch
+
+        return torch.compile(model)
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> TrainResult:
+        ctx, t = self.ctx, self.t
+        epochs, accum, bs, log_every = t.epochs, t.grad_accumulation, self.bs, t.log_every
+        ckpt_every, max_steps = t.checkpoint_every, t.max_steps
+        model, fmodel, optimizer, scheduler, scaler = self.model, self.forward_model, self.optimizer, self.scheduler, self.scaler
+        loss_fn, autocast, x, y = self.loss_fn, self.autocast, self.x, self.y
+        backward = self._backward_fn()
+        forward_backward, accumulate = ctx.forward_backward, ctx.accumulate
+        control_every = max(1, ctx.control_every)
+        self.t0 = time.perf_counter()
+        self._window_reset()
+        losses = self.window_losses
+        while self.epoch < epochs and not (max_steps and self.step >= max_steps):
+            order = ctx.epoch_indices(len(x), self.epoch, self.spec.seed)
+            n_micro = math.ceil(len(order) / bs)
+            epoch_t0 = time.perf_counter()
+            while self.micro < n_micro:
+                group = range(self.micro, min(self.micro + accum, n_micro))
+                self.divisor = len(group)
+                step_losses = []
+                for m in group:
+                    idx = order[m * bs:(m + 1) * bs]
+                    with accumulate(model, m == group[-1]):
+                        loss = forward_backward(fmodel, x[idx], y[idx], loss_fn, autocast, backward)
+                    if loss is not None:
+                        step_losses.append(loss)
+                    self.samples += len(idx)
+                self.micro = group[-1] + 1
+                log_now = (self.step + 1) % log_every == 0
+                if scaler is not None:
+                    scaler.unscale_(optimizer)
+                if self.clip:
+                    self.window_norm = ctx.clip_grad_norm(model, self.clip)
+                elif log_now:
+                    self.window_norm = ctx.grad_norm(model)
+                if scaler is not None:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                if scheduler is not None:
+                    scheduler.step()
+                self.step += 1
+                if step_losses:
+                    losses.append(step_losses[0] if len(step_losses) == 1 else sum(step_losses) / len(step_losses))
+                else:
+                    losses.append(None)
+                if log_now:
+                    self._flush_window(emit=True)
+                if max_steps and self.step >= max_steps:
+                    break
+                if self.step % control_every == 0:
+                    action = ctx.agree_control(self.reporter.control() if ctx.is_main else "run")
+                    if action == "pause":
+                        action = self._pause()
+                    if action == "stop":
+                        self._flush_window(emit=True)
+                        return self.finish("stopped", f"stopped by request at step {self.step}", save=True)
+            if self.micro < n_micro:  # max_steps reached mid-epoch
+                break
+            self.epoch += 1
+            self.micro = 0
+            if self._end_epoch(time.perf_counter() - epoch_t0, ckpt_every):
+                break
+        done = "reached max_steps" if max_steps and self.step >= max_steps and self.epoch < epochs else ""
+        if self.micro:  # stopped by max_steps mid-epoch: validate what we have
+            self._flush_window(emit=True)
+            self.metrics.update(self._validate())
+        return self.finish("completed", self.early_message or done, save=True)
+
+    def _backward_fn(self):
+        """The backward closure: adds the L1 penalty, divides for accumulation, scales for fp16."""
+        import torch
+
+        l1, scaler, params, accum = self.l1, self.scaler, self.params, self.t.grad_accumulation
+        if not l1 and scaler is None and accum == 1:
+            return torch.Tensor.backward
+
+        def backward(loss):
+            if l1:
+                loss = loss + l1 * torch.stack([p.abs().sum() for p in params]).sum()
+            if self.divisor != 1:
+                loss = loss / self.divisor
+            if scaler is not None:
+                loss = scaler.scale(loss)
+            loss.backward()
+
+        return backward
+
+    # ------------------------------------------------------------------ windows, epochs
+    def _window_reset(self) -> None:
+        self.window_losses: list = getattr(self, "window_losses", [])
+        self.window_losses.clear()
+        self.window_norm = None
+        self.window_t0 = time.perf_counter()
+        self.window_samples = self.samples
+
+    def _flush_window(self, *, emit: bool) -> None:
+        """Turn the window's step losses into numbers (one sync), check them, fold them into the
+        epoch's train loss and (if `emit`) report a metric event."""
+        import torch
+
+        losses = self.window_losses
+        if not losses:
+            return
+        k = len(losses)
+        first = self.step - k + 1
+        values = torch.zeros(k + 2, dtype=torch.float64, device=self.x.device)
+        have = [(i, l) for i, l in enumerate(losses) if l is not None]
+        if have:
+            stacked = torch.stack([l.float() for _, l in have]).double()
+            finite = torch.isfinite(stacked)
+            values[0] = torch.where(finite, stacked, torch.zeros_like(stacked)).sum()
+            values[1] = len(have)
+            bad = (~finite).double()
+            values[2:].index_copy_(0, torch.tensor([i for i, _ in have], device=values.device), bad)
+        if self.window_norm is not None:
+            values = torch.cat([values, self.window_norm.detach().double().reshape(1).to(values.device)])
+        numbers = self.ctx.reduce_sum(values).tolist()
+        bad_steps = [first + i for i, flag in enumerate(numbers[2:k + 2]) if flag > 0]
+        if bad_steps:
+            raise NonFiniteLoss(bad_steps[0], self.epoch)
+        total, count = numbers[0], numbers[1]
+        self.epoch_loss[0] += total
+        self.epoch_loss[1] += count
+        if emit and count:
+            elapsed = max(time.perf_counter() - self.window_t0, 1e-9)
+            fields: dict[str, Any] = {
+                "step": self.step, "epoch": self.epoch + self.micro / max(1, self._micro_per_epoch()),
+                "train_loss": total / count, "lr": self.optimizer.param_groups[0]["lr"],
+                "samples_per_s": (self.samples - self.window_samples) * self.ctx.world_size / elapsed,
+                "step_time": elapsed / k,
+            }
+            if self.window_norm is not None:
+                fields["grad_norm"] = numbers[k + 2] / self.ctx.world_size
+            if self.x.device.type == "cuda":
+                import torch.cuda
+
+                fields["gpu_memory"] = torch.cuda.max_memory_allocated(self.x.device)
+            self.reporter.event("metric", **fields)
+        self._window_reset()
+
+    def _micro_per_epoch(self) -> int:
+        return math.ceil(self.n_local / self.bs)
+
+    def _validate(self) -> dict[str, float]:
+        return evaluate(self.ctx.eval_model(self.model), self.xv, self.yv, task=self.task,
+                        loss_fn=self.loss_fn, ctx=self.ctx, batch_size=max(self.bs, 256), autocast=self.autocast)
+
+    def _end_epoch(self, seconds: float, ckpt_every: int) -> bool:
+        """Validate, report the epoch, step plateau schedules, early stopping, checkpoint.
+        Returns True when training should end (early stopping)."""
+        self._flush_window(emit=True)
+        train_loss = self.epoch_loss[0] / self.epoch_loss[1] if self.epoch_loss[1] else float("nan")
+        self.epoch_loss = [0.0, 0.0]
+        self.metrics = {"train_loss": train_loss, **self._validate()}
+        self.reporter.event("epoch", epoch=self.epoch, step=self.step, lr=self.optimizer.param_groups[0]["lr"],
+                            epoch_seconds=seconds, **self.metrics)
+        if self.scheduler is not None:
+            self.scheduler.epoch_end(self.metrics)
+        stop = self._early_stop()
+        last = stop or self.epoch >= self.t.epochs or (self.t.max_steps and self.step >= self.t.max_steps)
+        if self.rundir is not None and ckpt_every and self.epoch % ckpt_every == 0 and not last:
+            self._checkpoint()
+        self._window_reset()
+        return stop
+
+    def _early_stop(self) -> bool:
+        reg = self.spec.regularization
+        metric = reg.early_stopping_metric
+        if not reg.early_stopping_patience or metric not in self.metrics:
+            return False
+        value = self.metrics[metric]
+        if improved(metric, value, self.best):
+            self.best, self.best_epoch, self.bad_epochs = value, self.epoch, 0
+            return False
+        self.bad_epochs += 1
+        if self.bad_epochs >= reg.early_stopping_patience:
+            self.early_message = (f"early stopping after epoch {self.epoch}: {metric} did not improve for "
+                                  f"{self.bad_epochs} epochs (best {self.best:.4g} at epoch {self.best_epoch})")
+            return True
+        return False
+
+    def _pause(self) -> str:
+        """Hold between steps until resumed or stopped; all ranks poll together."""
+        self.reporter.event("status", status="paused", step=self.step, epoch=self.epoch)
+        paused_at = time.perf_counter()
+        action = "pause"
+        while action == "pause":
+            time.sleep(0.1)
+            action = self.ctx.agree_control(self.reporter.control() if self.ctx.is_main else "run")
+        self.t0 += time.perf_counter() - paused_at
+        self.window_t0 += time.perf_counter() - paused_at
+        if action != "stop":
+            self.reporter.event("status", status="running", step=self.step, epoch=self.epoch)
+        return action
+
+    # ------------------------------------------------------------------ state
+    def _state(self) -> dict[str, Any]:
+        from engine.checkpoint import rng_state
+
+        return {
+            "version": STATE_VERSION, "epoch": self.epoch, "micro": self.micro, "step": self.step,
+            "samples": self.samples, "epoch_loss": list(self.epoch_loss), "metrics": dict(self.metrics),
+            "early": {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs},
+            "wall": self.wall_before + time.perf_counter() - self.t0,
+            "optimizer": self.ctx.optimizer_state_dict(self.model, self.optimizer),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": rng_state(),
+        }
+
+    def _load_state(self, folder, state: Mapping[str, Any]) -> None:
+        from engine.checkpoint import CheckpointError, set_rng_state
+
+        try:
+            self.epoch, self.micro, self.step = int(state["epoch"]), int(state["micro"]), int(state["step"])
+            self.samples, self.epoch_loss = int(state["samples"]), list(state["epoch_loss"])
+            self.metrics = dict(state["metrics"])
+            early = state["early"]
+            self.best, self.best_epoch, self.bad_epochs = early["best"], early["best_epoch"], early["bad_epochs"]
+            self.wall_before = float(state["wall"])
+            self.ctx.load_optimizer_state(self.model, self.optimizer, state["optimizer"])
+            if self.scheduler is not None and state.get("scheduler") is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+            if self.scaler is not None and state.get("scaler") is not None:
+                self.scaler.load_state_dict(state["scaler"])
+            set_rng_state(state["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise CheckpointError([Problem(str(folder / "state.pt"), f"does not match this run ({type(err).__name__}: {err}) — "
+                                           "was the spec changed? Start a new run instead of resuming")]) from None
+
+    def _checkpoint(self) -> str | None:
+        """Save a checkpoint (every rank takes part in gathering state; rank 0 writes)."""
+        from engine.checkpoint import save_checkpoint
+
+        weights = self.ctx.model_state_dict(self.model)
+        state = self._state()
+        if self.rundir is None or not self.ctx.is_main:
+            return None
+        folder = save_checkpoint(self.rundir.checkpoints, weights, state, step=self.step)
+        self.reporter.event("checkpoint", step=self.step, epoch=self.epoch, path=str(folder.relative_to(self.rundir.path)))
+        return str(folder)
+
+    # ------------------------------------------------------------------ reporting
+    def _emit_start(self, resumed_from: str | None) -> None:
+        import torch
+
+        t, spec, ds = self.t, self.spec, self.dataset
+        n_params = sum(p.numel() for p in self.raw_model.parameters())
+        info = {
+            "epochs": t.epochs, "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps,
+            "batch_size": self.bs, "grad_accumulation": t.grad_accumulation,
+            "global_batch": self.bs * t.grad_accumulation * self.ctx.world_size, "world_size": self.ctx.world_size,
+            "device": str(self.ctx.device), "precision": t.precision, "params": n_params,
+            "train_samples": ds.train_size, "val_samples": ds.val_size, "task": self.task,
+            "loss": loss_name(spec, self.task), "optimizer": spec.optimizer.name, "scheduler": spec.scheduler.name,
+            "quality_metric": QUALITY[self.task], "strategy": spec.parallel.strategy,
+            "resumed_from": resumed_from, "step": self.step, "torch": torch.__version__,
+        }
+        self.reporter.event("start", **info)
+        self.reporter.event("status", status="running", step=self.step, epoch=self.epoch)
+        what = f"resumed from {resumed_from} at step {self.step}" if resumed_from else "started"
+        self.reporter.event("log", level="info", message=(
+            f"{what}: {n_params:,} parameters on {self.ctx.device} ({t.precision}), {ds.train_size} training / "
+            f"{ds.val_size} validation samples, {self.steps_per_epoch} steps per epoch, {self.total_steps} steps planned"))
+        for note in getattr(ds, "notes", ()):
+            self.reporter.event("log", level="info", message=f"data: {note}")
+        self.started = True
+
+    def report_error(self, message: str, trace: str) -> None:
+        self.reporter.event("error", message=message, traceback=trace, rank=self.ctx.rank, step=self.step)
+
+    def finish(self, status: str, message: str, *, save: bool, emit_error: bool = True) -> TrainResult:
+        checkpoint = None
+        if save and self.optimizer is not None:
+            checkpoint = self._checkpoint()
+        if status == "failed" and emit_error:
+            self.report_error(message, "")
+        wall = self.wall_before + time.perf_counter() - self.t0
+        metrics = {k: v for k, v in self.metrics.items() if isinstance(v, float) and math.isfinite(v)}
+        self.reporter.event("status", status=status, message=message, step=self.step, epoch=self.epoch,
+                            metrics=metrics, checkpoint=checkpoint)
+        sps = self.samples * self.ctx.world_size / wall if wall > 0 else 0.0
+        return TrainResult(status, self.epoch, self.step, metrics, round(wall, 3), round(sps, 1), message, checkpoint)
+
+
+def run_training(run_dir, **kwargs: Any) -> TrainResult:
+    """Train the run in `run_dir` on this rank (see engine.session.run_training)."""
+    from engine.session import run_training as _run
+
+    return _run(run_dir, **kwargs)
