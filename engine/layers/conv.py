@@ -27,7 +27,8 @@ def _groups(channels_in: int, channels_out: int, groups: int) -> None:
 
 def _empty(c: Ctx, sizes: tuple[int, ...], advice: str) -> None:
     if min(sizes) < 1:
-        raise ShapeError(f"on a {fmt(c.shape)} input gives an empty output {fmt(sizes)} — {advice}")
+        size = "×".join(map(str, sizes))
+        raise ShapeError(f"on a {fmt(c.shape)} input gives no output (its size would be {size}) — {advice}")
 
 
 def _conv_rule(n: int):
