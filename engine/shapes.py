@@ -125,15 +125,15 @@ def infer_model(layers: Sequence[LayerSpec], input_shape: Sequence[int] | None,
                 input_dtype: str = "float32", num_classes: int | None = None) -> ModelReport:
     """Infer every layer's output shape and parameter count from the per-sample `input_shape`
     (no batch dimension). `num_classes` resolves options set to 0 ("from the data"). Pure: no torch.
-    With `input_shape=None` only the options are checked."""
-    walk = _Walk(num_classes)
+    With `input_shape=None` (the data is unknown) only the options are checked, and 0 = "from
+    the data" is not flagged."""
+    walk = _Walk(num_classes, quiet_from_data=input_shape is None)
     return _report(walk, layers, input_shape, input_dtype)
 
 
 def check_layers(layers: Sequence[LayerSpec]) -> list[Problem]:
     """Option problems only (unknown type, missing/out-of-range option), for when the input is unknown."""
-    walk = _Walk(None, quiet_from_data=True)
-    return list(_report(walk, layers, None, "float32").problems)
+    return list(infer_model(layers, None).problems)
 
 
 def _report(walk: _Walk, layers: Sequence[LayerSpec], input_shape: Sequence[int] | None,

@@ -168,6 +168,8 @@ def test_labels_from_names():
 def test_check_layers_reports_options_without_an_input():
     problems = check_layers([L("Linear", {"out_features": 0}), L("Conv3d")])
     assert [p.path for p in problems] == ["model.layers[1].type"]
+    report = infer_model([L("Linear", {"out_features": 0}), L("Conv3d")], None)
+    assert list(report.problems) == problems and report.output_shape is None
 
 
 # ----------------------------------------------------------------------------- check_model
