@@ -1,0 +1,37 @@
+"""Helpers shared by the training commands (not a command: the name starts with '_')."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Sequence
+
+from engine.problems import Problem, SpecError
+
+
+def print_problems(problems: Sequence[Problem], *, header: str = "") -> None:
+    """Problems on stderr, one per line."""
+    if header:
+        print(header, file=sys.stderr)
+    for problem in problems:
+        print(f"  problem: {problem}", file=sys.stderr)
+
+
+def print_json(obj: Any) -> None:
+    """The command's result as the last line of stdout."""
+    sys.stdout.flush()
+    print(json.dumps(obj, default=str), flush=True)
+
+
+def load_with_overrides(path: str, assignments: Sequence[str]):
+    """Load a spec and apply --set overrides (SpecError on failure)."""
+    from engine.spec import apply_overrides, load_spec
+
+    spec = load_spec(path)
+    return apply_overrides(spec, assignments) if assignments else spec
+
+
+def invalid(err: SpecError, what: str) -> int:
+    """Report a bad spec/argument: problems on stderr, a JSON line on stdout, exit code 2."""
+    print_problems(err.problems, header=f"{what}:")
+    print_json({"status": "invalid", "problems": [str(p) for p in err.problems]})
+    return 2

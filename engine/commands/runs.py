@@ -1,0 +1,51 @@
+"""`runs [--runs-dir DIR] [--json]`: the run history with status and final metrics."""
+from __future__ import annotations
+
+import argparse
+import time
+
+from engine.commands._common import print_json
+
+HELP = "List training runs with their status, start time, duration, strategy and final metrics"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-dir", metavar="DIR", help="runs folder (default: $NETWRIGHT_RUNS_DIR or the per-user data folder)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per run instead of a table")
+
+
+def _metrics(metrics) -> str:
+    keys = ("train_loss", "val_loss", "val_accuracy", "val_error")
+    return "  ".join(f"{k}={metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float)))
+
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return "-"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.paths import default_runs_dir
+    from engine.runs import list_runs
+
+    root = args.runs_dir or default_runs_dir()
+    rows = list_runs(root)
+    if args.json:
+        for r in rows:
+            print_json({"id": r.id, "run_dir": str(r.path), "name": r.name, "status": r.status, "started": r.started,
+                        "duration": r.duration, "strategy": r.strategy, "processes": r.processes,
+                        "epoch": r.epoch, "step": r.step, "metrics": dict(r.metrics), "message": r.message})
+        return 0
+    if not rows:
+        print(f"no runs in {root}")
+        return 0
+    print(f"{'run':<44} {'status':<10} {'started':<17} {'duration':>9} {'strategy':<9} metrics")
+    for r in rows:
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started)) if r.started else "-"
+        strategy = r.strategy if r.processes <= 1 else f"{r.strategy}x{r.processes}"
+        print(f"{r.id:<44} {r.status:<10} {started:<17} {_duration(r.duration):>9} {strategy:<9} {_metrics(r.metrics)}")
+    print(f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {root}")
+    return 0
