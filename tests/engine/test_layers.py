@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -128,6 +129,16 @@ def test_every_kind_is_covered_and_documented():
         assert entry.group in GROUPS
         assert entry.description and all(p.help for p in entry.params), entry.name
         assert bool(entry.extra.get("composite")) == (entry.name == "Residual")
+
+
+def test_docs_list_every_kind_and_option():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "layers.md").read_text(encoding="utf-8")
+    for entry in LAYERS:
+        section = docs.split(f"**{entry.name}** — ", 1)
+        assert len(section) == 2, f"docs/layers.md does not describe {entry.name}"
+        body = section[1].split("**", 1)[0]
+        for param in entry.params:
+            assert f"`{param.name}`" in body, f"docs/layers.md: {entry.name} lacks option {param.name}"
 
 
 def test_training_mode_forward_and_backward():

@@ -1,13 +1,12 @@
 """The model builder: named top-level children, nested blocks, errors, and the examples."""
 from __future__ import annotations
 
-import glob
-
 import pytest
 import torch
 
 from engine.data import describe_data
 from engine.model import build_model, layer_labels
+from engine.paths import EXAMPLES
 from engine.problems import SpecError
 from engine.shapes import infer_model
 from engine.spec import LayerSpec, load_spec
@@ -62,7 +61,7 @@ def test_num_classes_resolves_from_data_options():
     assert model(torch.randint(0, 21, (2, 7))).shape == (2, 7, 21)
 
 
-@pytest.mark.parametrize("path", sorted(glob.glob("resources/examples/*.toml")))
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.stem)
 def test_examples_build_and_run(path):
     spec = load_spec(path)
     info = describe_data(spec.data)

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
-import glob
-
 import pytest
 
 import engine.data
 from engine.data.base import DataInfo
+from engine.paths import EXAMPLES
 from engine.problems import SpecError
 from engine.shapes import check_layers, check_model, infer_model, layer_labels
 from engine.spec import ExperimentSpec, LayerSpec, load_spec
@@ -230,11 +229,14 @@ EXAMPLE_DATA = {  # input shape, dtype, classes: as the issue states them
 }
 
 
-@pytest.mark.parametrize("path", sorted(glob.glob("resources/examples/*.toml")))
+def test_every_example_is_listed():
+    assert {p.stem for p in EXAMPLES.glob("*.toml")} == set(EXAMPLE_DATA)
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.stem)
 def test_examples_infer_without_problems(path):
     spec = load_spec(path)
-    name = path.rsplit("/", 1)[-1].removesuffix(".toml")
-    shape, dtype, classes = EXAMPLE_DATA[name]
+    shape, dtype, classes = EXAMPLE_DATA[path.stem]
     report = infer_model(spec.model.layers, shape, dtype, num_classes=classes)
     assert report.ok, report.problems
     assert check_model(spec) == []  # with the real data source
