@@ -1,0 +1,54 @@
+"""`worker RUN_DIR|SPEC.toml`: run a node's ranks for a run (what the GUI starts in the background)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "Run the ranks of a run directory (or a new run of SPEC.toml) through torch's elastic launcher"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", help="a run directory holding spec.toml, or a spec file (a new run is created)")
+    parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    parser.add_argument("--runs-dir", help="where a new run is created when TARGET is a spec file")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec value (new runs)")
+    parser.add_argument("--processes", type=int, help="processes (ranks) on this node")
+    parser.add_argument("--nnodes", type=int, help="number of nodes")
+    parser.add_argument("--node-rank", type=int, help="this node's index (0 = the node that reports)")
+    parser.add_argument("--rdzv-endpoint", help="host:port of node 0's rendezvous")
+    parser.add_argument("--max-restarts", type=int, help="times the elastic agent restarts failed ranks")
+    parser.add_argument("--context", default=None, help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from engine.problems import SpecError
+    from engine.runs import RunDir
+    from engine.spec import apply_overrides, load_spec, save_spec
+    from engine.worker import DEFAULT_CONTEXT, apply_layout, run_worker
+
+    target = Path(args.target)
+    try:
+        if target.is_dir():
+            run = RunDir.open(target)
+            spec = run.load_spec()
+            if args.set:
+                spec = apply_overrides(spec, args.set)
+        else:
+            from engine.paths import default_runs_dir
+
+            spec = apply_overrides(load_spec(target), args.set)
+            run = None
+        spec = apply_layout(spec, processes=args.processes, nnodes=args.nnodes, node_rank=args.node_rank,
+                            rdzv_endpoint=args.rdzv_endpoint, max_restarts=args.max_restarts)
+        if run is None:
+            run = RunDir.create(args.runs_dir or default_runs_dir(), spec)
+        else:
+            save_spec(spec, run.spec_path)
+    except SpecError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    print(f"run directory: {run.path}", file=sys.stderr, flush=True)
+    return run_worker(run.path, resume=args.resume, context=args.context or DEFAULT_CONTEXT)

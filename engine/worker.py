@@ -1,0 +1,212 @@
+"""The worker process body: supervise one node's ranks for a run directory.
+
+``python -m engine worker RUN_DIR`` (started by the GUI or a script through
+`engine.launch.start_worker`, in its own process session) runs :func:`run_worker`:
+
+1. validates the run's spec (problems -> status failed, exit 2);
+2. records itself in status.json (so a watcher sees "crashed" if it is SIGKILLed);
+3. turns SIGTERM/SIGINT into a graceful stop request (a second one terminates the ranks);
+4. starts the ranks with torch's elastic launcher (engine.launch) running :func:`rank_main`,
+   which joins the process group and calls `engine.session.run_training` with a
+   `DistributedContext`; after an elastic restart, ranks resume from the last checkpoint;
+5. when ranks fail, writes an error event naming each failed rank with its traceback and the
+   final status ("failed" when a rank raised, "crashed" when one was killed);
+6. leaves no process behind: ranks die with the worker (PR_SET_PDEATHSIG) and any survivor
+   is killed before it exits.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import signal
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+#: how long a collective may wait for a missing peer before the rank gives up
+COLLECTIVE_TIMEOUT_S = 120
+DEFAULT_CONTEXT = "engine.parallel.context:DistributedContext"
+
+
+# ----------------------------------------------------------------------------- per rank
+
+def _die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this rank when its agent (the worker) dies (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:  # pragma: no cover
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _load(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _rank_body(run_dir: str, resume: bool, context: str = DEFAULT_CONTEXT) -> dict[str, Any] | None:
+    _die_with_parent()
+    import torch
+    import torch.distributed as dist
+
+    from engine.checkpoint import latest_checkpoint
+    from engine.parallel.plan import resolve_backend
+    from engine.runs import RunDir
+    from engine.session import run_training
+
+    run = RunDir.open(run_dir)
+    spec = run.load_spec()
+    backend = resolve_backend(spec)
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group(backend, timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S))
+    try:
+        ctx = _load(context)(spec)
+        restarted = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
+        resume = resume or (restarted and latest_checkpoint(run.checkpoints) is not None)
+        result = run_training(run, ctx=ctx, resume=resume)
+        return dataclasses.asdict(result) if ctx.is_main else None
+    finally:
+        dist.destroy_process_group()
+
+
+def rank_main(run_dir: str, resume: bool = False, context: str = DEFAULT_CONTEXT) -> dict[str, Any] | None:
+    """The entry point of every rank (a top-level function: the spawn start method pickles it).
+    Errors are recorded by elastic's `record` so the worker gets this rank's traceback."""
+    from torch.distributed.elastic.multiprocessing.errors import record
+
+    return record(_rank_body)(run_dir, resume, context)
+
+
+# ----------------------------------------------------------------------------- the worker
+
+class _Signals:
+    """First SIGTERM/SIGINT: graceful stop through the control file; second: end the ranks now."""
+
+    def __init__(self, run):
+        self.run = run
+        self.count = 0
+
+    def __call__(self, signum, frame) -> None:
+        from engine.runs import request_control
+
+        self.count += 1
+        if self.count == 1:
+            request_control(self.run, "stop")
+            return
+        from torch.distributed.elastic.multiprocessing.api import _terminate_process_handler
+
+        _terminate_process_handler(signum, frame)
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self)
+
+
+def _kill_leftovers() -> None:
+    """SIGKILL any child process still alive (normally none: the agent reaps its ranks)."""
+    try:
+        import psutil
+
+        children = psutil.Process().children(recursive=True)
+    except Exception:  # pragma: no cover
+        return
+    for child in children:
+        try:
+            child.kill()
+        except Exception:
+            pass
+    if children:
+        psutil.wait_procs(children, timeout=5)
+
+
+def apply_layout(spec, *, processes: int | None = None, nnodes: int | None = None, node_rank: int | None = None,
+                 rdzv_endpoint: str | None = None, max_restarts: int | None = None):
+    """The spec with command-line layout overrides applied (None = keep the spec's)."""
+    changes = {k: v for k, v in dict(processes=processes, nnodes=nnodes, node_rank=node_rank,
+                                     rdzv_endpoint=rdzv_endpoint, max_restarts=max_restarts).items() if v is not None}
+    return dataclasses.replace(spec, parallel=dataclasses.replace(spec.parallel, **changes)) if changes else spec
+
+
+def run_worker(run_dir: str | Path, *, resume: bool = False, context: str = DEFAULT_CONTEXT,
+               entrypoint: Callable[..., Any] = rank_main, log: Callable[[str], None] | None = None) -> int:
+    """Run this node's ranks for `run_dir` to the end. Returns the exit code: 0 completed or
+    stopped, 1 failed or crashed, 2 a bad spec."""
+    from engine.events import EventWriter
+    from engine.launch import JobFailure, run_ranks
+    from engine.problems import SpecError
+    from engine.runs import RunDir, read_status, write_status
+    from engine.spec import validate
+
+    run = RunDir.open(run_dir)
+    say = log or (lambda text: print(text, file=sys.stderr, flush=True))
+    try:
+        spec = run.load_spec()
+        problems = validate(spec)
+    except SpecError as err:
+        problems = err.problems
+    if problems:
+        text = "\n".join(str(p) for p in problems)
+        with EventWriter(run.events_path) as events:
+            events.event("error", message=text, traceback="", rank=-1)
+        write_status(run, "failed", message=text, pid=os.getpid())
+        say(f"the spec has problems:\n{text}")
+        return 2
+    par = spec.parallel
+    write_status(run, "running", pid=os.getpid(), strategy=par.strategy, processes=par.processes * par.nnodes,
+                 node_rank=par.node_rank)
+    signals = _Signals(run)
+    signals.install()
+    say(f"worker {os.getpid()}: {par.processes} process(es) x {par.nnodes} node(s), strategy {par.strategy}")
+    final, message, code = None, "", 0
+    try:
+        results = run_ranks(spec, run.path, entrypoint, (str(run.path), resume, context))
+        if 0 not in results:  # rank 0 (which reports) runs on another node
+            final, message = "completed", f"node {par.node_rank} finished; rank 0 on node 0 holds the events and checkpoints"
+    except JobFailure as failure:
+        final = "crashed" if all(f.killed for f in failure.failures) else "failed"
+        message, code = str(failure), 1
+        with EventWriter(run.events_path) as events:
+            for f in failure.failures:
+                events.event("error", message=f.describe(), traceback=f.traceback, rank=f.rank, exitcode=f.exitcode)
+        say(message)
+    except Exception as err:  # the agent itself failed (rendezvous timeout, forced stop, ...)
+        final, message, code = "failed", f"{type(err).__name__}: {err}", 1
+        with EventWriter(run.events_path) as events:
+            events.event("error", message=f"worker: {message}", traceback="", rank=-1)
+        say(message)
+    finally:
+        _kill_leftovers()
+    status = read_status(run).get("status")
+    if final is None and status in ("running", "paused", "created"):
+        final, message, code = "failed", "the ranks ended without reporting a final status (see log.txt)", 1
+    if final is not None:
+        write_status(run, final, message=message)
+    elif status == "failed":
+        code = 1
+    return code
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    """Poll `predicate` until it is true or `timeout` seconds pass (a small helper for callers)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - thin wrapper
+    from engine.cli import main as cli_main
+
+    return cli_main(["worker", *(argv or sys.argv[1:])])
