@@ -6,6 +6,7 @@ so the window paints quickly and nothing heavy is imported before the first pain
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 from typing import Callable
 
@@ -17,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.document import DEFAULT_TEMPLATE, SpecDocument
-from app.pages.base import PageSpec, discover_pages, object_name
+from app.pages.base import PageSpec, PlaceholderPage, discover_pages, object_name
 from app.widgets.theme import icon
 from engine.paths import EXAMPLES, default_runs_dir
 from engine.problems import SpecError
@@ -193,7 +194,12 @@ class MainWindow(QMainWindow):
             raise KeyError(f"no page {key!r} (pages: {', '.join(self.page_keys())})")
         if key not in self._pages:
             spec = next(s for s in self._specs if s.key == key)
-            widget = spec.factory(self)
+            try:
+                widget = spec.factory(self)
+            except Exception:  # a broken page shows its error instead of taking the window down
+                detail = traceback.format_exc(limit=4)
+                print(detail, file=sys.stderr)
+                widget = PlaceholderPage(spec.title, f"The {spec.title} page could not be built.", detail)
             widget.setProperty("pageKey", key)
             self._pages[key] = widget
             self._slots[key].layout().addWidget(widget)
