@@ -30,10 +30,9 @@ def parse_target(text: str | int, class_names: tuple[str, ...] = (), path: str =
     word = str(text).strip()
     if word.lower() in TARGET_WORDS:
         return TargetChoice(word.lower())
-    try:
+    lowered_word = word.lstrip("+-")
+    if lowered_word.isdigit():
         return _class(int(word), class_names, path)
-    except ValueError:
-        pass
     lowered = {name.lower(): i for i, name in enumerate(class_names)}
     if word.lower() in lowered:
         return TargetChoice("class", lowered[word.lower()])
