@@ -1,0 +1,176 @@
+"""Main window: pages and sidebar, title and dirty mark, save/open round trip, the close guard,
+error handling for bad files, page discovery, and the torch-free fast startup."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from app.pages.base import PlaceholderPage, discover_pages
+from engine.spec import LayerSpec, load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE_BUTTONS = ("pageBuild", "pageData", "pageTrain", "pageMonitor", "pageExplain", "pageRuns")
+
+
+def test_default_experiment_and_sidebar(main_window, qtbot):
+    assert main_window.document.spec.name == "digits_cnn"
+    assert main_window.page_keys()[:2] == ["build", "data"]
+    assert set(main_window.page_keys()) >= {"build", "data", "train", "monitor", "explain", "runs"}
+    from PySide6.QtWidgets import QToolButton
+
+    for name in PAGE_BUTTONS:
+        button = main_window.findChild(QToolButton, name)
+        assert button is not None, name
+    button = main_window.findChild(QToolButton, "pageData")
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert main_window.current_page_key() == "data"
+    assert main_window.page("data").isVisible()
+    assert button.isChecked()
+    with pytest.raises(KeyError, match="no page 'nope'"):
+        main_window.page("nope")
+
+
+def test_title_shows_name_and_dirty_mark(main_window):
+    doc = main_window.document
+    assert main_window.windowTitle().startswith("digits_cnn — ")
+    original = doc.spec
+    doc.edit(doc.spec.with_layers(doc.spec.model.layers[:-1]), "Remove last")
+    assert main_window.windowTitle().startswith("digits_cnn* — ")
+    main_window.undo_action.trigger()
+    assert doc.spec is original
+    assert not doc.dirty and "*" not in main_window.windowTitle()
+    main_window.redo_action.trigger()
+    assert doc.dirty
+
+
+def test_save_and_reopen_round_trip(main_window, tmp_path, monkeypatch):
+    doc = main_window.document
+    layers = doc.spec.model.layers + (LayerSpec("ReLU", enabled=False, name="spare"),)
+    doc.edit(doc.spec.with_layers(layers), "Add a disabled layer")
+    target = tmp_path / "mine"
+    monkeypatch.setattr(main_window, "ask_save_path", lambda: target)
+    assert main_window.save()  # no path yet: goes through Save As
+    saved = tmp_path / "mine.toml"
+    assert saved.exists() and doc.path == saved and not doc.dirty
+    assert load_spec(saved) == doc.spec  # the GUI writes the CLI's format
+    assert "mine.toml" in main_window.windowTitle()
+    spec = doc.spec
+    main_window.new_from_template("digits_mlp")
+    assert doc.spec.name == "digits_mlp" and doc.path is None
+    assert main_window.open_path(saved)
+    assert doc.spec == spec and doc.path == saved
+    assert main_window.recent_files()[0] == saved.resolve()
+
+
+def test_close_with_unsaved_changes_asks(main_window, monkeypatch):
+    doc = main_window.document
+    doc.edit(doc.spec.with_layers(doc.spec.model.layers[:-1]), "edit")
+    asked = []
+    monkeypatch.setattr(main_window, "ask_unsaved_changes", lambda: asked.append(1) or "cancel")
+    assert not main_window.close()
+    assert asked and main_window.isVisible()
+    monkeypatch.setattr(main_window, "ask_unsaved_changes", lambda: "discard")
+    assert main_window.close()
+
+
+def test_close_asks_pages(main_window, monkeypatch):
+    page = main_window.page("build")
+    monkeypatch.setattr(page, "can_close", lambda: False, raising=False)
+    assert not main_window.close()
+    monkeypatch.setattr(page, "can_close", lambda: True, raising=False)
+    assert main_window.close()
+
+
+def test_hand_written_spec_with_problems_opens(main_window, tmp_path, qtbot):
+    path = tmp_path / "hand.toml"
+    path.write_text(textwrap.dedent("""
+        name = "hand"
+        [data]
+        source = "digits"
+        [model]
+        layers = [{type = "Conv2", out_channels = 8}, {type = "Flatten"}, {type = "Linear", out_features = 10}]
+    """))
+    assert main_window.open_path(path)
+    build = main_window.show_page("build")
+    assert main_window.document.spec.name == "hand"
+    assert "1 problem" in build.summary.problems_label.text()
+    card = build.stack.card((0,))
+    assert card.problem_label is not None and "Conv2d" in card.problem_label.text()  # did you mean
+
+
+def test_unreadable_spec_is_a_message_not_a_crash(main_window, tmp_path, qtbot):
+    path = tmp_path / "broken.toml"
+    path.write_text("name = \n[[[")
+    before = main_window.document.spec
+    assert not main_window.open_path(path)
+    assert main_window.document.spec is before
+    box = main_window.findChild(QMessageBox, "errorBox")
+    assert box is not None and "broken.toml" in box.informativeText() and "TOML" in box.informativeText()
+    box.close()
+    assert not main_window.open_path(tmp_path / "missing.toml")
+    assert "not found" in main_window.statusBar().currentMessage()
+
+
+def test_bad_spec_path_on_start_falls_back_to_default(qtbot, styled_app, tmp_path):
+    from app.main_window import MainWindow
+
+    window = MainWindow(spec_path=tmp_path / "nope.toml", runs_dir=tmp_path)
+    qtbot.addWidget(window)
+    assert window.document.spec.name == "digits_cnn"
+    qtbot.waitUntil(lambda: window.findChild(QMessageBox, "errorBox") is not None)
+
+
+def test_discovery_fills_missing_pages_and_survives_broken_modules(tmp_path, monkeypatch):
+    package = tmp_path / "fakepages"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "explain.py").write_text("raise RuntimeError('half written')\n")
+    (package / "extra.py").write_text(textwrap.dedent("""
+        from app.pages.base import PageSpec
+        from PySide6.QtWidgets import QLabel
+        PAGE = PageSpec(key="extra", title="Extra", order=35, icon="x", factory=lambda w: QLabel("hi"))
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    pages = discover_pages("fakepages")
+    keys = [p.key for p in pages]
+    assert keys == ["build", "data", "train", "extra", "monitor", "explain", "runs"]
+    explain = next(p for p in pages if p.key == "explain")
+    assert "half written" in explain.error
+    assert isinstance(explain.factory(None), PlaceholderPage)
+
+
+def test_startup_paints_without_torch(tmp_path):
+    """`python main.py` paints its first frame without importing torch (shape inference is pure)."""
+    env = dict(os.environ, NETWRIGHT_STARTUP_PROBE="1", QT_QPA_PLATFORM="offscreen",
+               NETWRIGHT_RUNS_DIR=str(tmp_path))
+    import time
+
+    start = time.time()
+    out = subprocess.run([sys.executable, str(ROOT / "main.py")], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    probe = json.loads(out.stdout.strip().splitlines()[-1])
+    assert probe["torch_loaded"] is False
+    assert probe["paint_time"] - start < 10  # generous on a loaded CI box; benchmarks/startup.py measures
+
+
+def test_startup_opens_spec_given_on_the_command_line(tmp_path):
+    spec = ROOT / "resources" / "examples" / "wine_mlp.toml"
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from PySide6.QtWidgets import QApplication\n"
+            "app = QApplication([])\n"
+            "from app.main_window import MainWindow\n"
+            "w = MainWindow(spec_path=%r); w.show(); app.processEvents()\n"
+            "print(w.document.spec.name, 'torch' in sys.modules)\n") % (str(ROOT), str(spec))
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", NETWRIGHT_RUNS_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["wine_mlp", "False"]
