@@ -80,6 +80,20 @@ class ModelReport:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def first_problem(self) -> Problem | None:
+        return self.problems[0] if self.problems else None
+
+    def problems_at(self, path: str, nested: bool = False) -> tuple[Problem, ...]:
+        """Problems of the layer at `path` (``model.layers[3]``) and its options; with `nested`
+        also those of the layers inside it."""
+        def hit(p: Problem) -> bool:
+            if p.path == path:
+                return True
+            rest = p.path[len(path):] if p.path.startswith(path + ".") else None
+            return rest is not None and (nested or not rest.startswith(".layers["))
+        return tuple(p for p in self.problems if hit(p))
+
     def top_rows(self) -> tuple[LayerRow, ...]:
         """Rows of the top-level stack (depth 0)."""
         return tuple(r for r in self.rows if r.depth == 0)

@@ -1,6 +1,8 @@
 """torch modules behind the layer kinds that torch.nn lacks. Imported only by builders."""
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
 
@@ -54,7 +56,7 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mask = causal_mask(x.shape[1], x.device) if self.causal else None
-        out, _ = self.attn(x, x, x, attn_mask=mask, need_weights=False)
+        out, _ = self.attn(x, x, x, attn_mask=mask, need_weights=False, is_causal=self.causal)
         return out
 
     def extra_repr(self) -> str:
@@ -105,8 +107,6 @@ class Residual(nn.Module):
 
     def __init__(self, children, proj=None):
         super().__init__()
-        from collections import OrderedDict
-
         self.body = nn.Sequential(OrderedDict(children))
         self.skip: nn.Module = nn.Identity()
         if proj is not None:

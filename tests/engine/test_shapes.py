@@ -150,6 +150,11 @@ def test_nested_rows_paths_and_problems():
     assert "add Flatten before it" in found["model.layers[1].layers[1]"]
     assert "must be at most" in found["model.layers[1].layers[2].p"]
     assert report.children(report.rows[1]) == report.rows[2:]
+    assert report.problems_at("model.layers[1]") == ()
+    assert [p.path for p in report.problems_at("model.layers[1]", nested=True)] == [
+        "model.layers[1].layers[1]", "model.layers[1].layers[2].p"]
+    assert [p.path for p in report.problems_at("model.layers[1].layers[2]")] == ["model.layers[1].layers[2].p"]
+    assert report.first_problem == report.problems[0]
     good = infer_model([layers[0], L("Residual", {}, (L("Conv2d", {"out_channels": 8, "padding": 1}),))], (1, 6, 6))
     assert good.ok and good.rows[1].params == 8 * 4 * 9 + 8 + 4 * 8 and good.rows[1].inner_shape == (8, 6, 6)
 
