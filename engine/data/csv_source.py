@@ -48,7 +48,7 @@ def _parsed(options: Mapping[str, Any]) -> _Parsed:
 @functools.lru_cache(maxsize=4)
 def _parse(_identity: tuple, path_str: str, target: str, task: str, ignore: str) -> _Parsed:
     path = Path(path_str)
-    header, rows = _read(path)
+    header, lines, columns = _read(path)
     target = target.strip() or header[-1]
     if target not in header:
         raise fail("target", f"column {target!r} is not in {path} (columns: {', '.join(header)})"
@@ -62,37 +62,30 @@ def _parse(_identity: tuple, path_str: str, target: str, task: str, ignore: str)
     if not features:
         raise fail("target", f"{path} has no feature columns besides the target {target!r} — "
                              "add columns (or ignore fewer with data.ignore_columns)")
-    used = [header.index(c) for c in features] + [header.index(target)]
-    kept, missing_by_column = [], dict.fromkeys(header, 0)
-    for line, row in rows:
-        gaps = [i for i in used if row[i].strip().lower() in MISSING]
-        for i in gaps:
-            missing_by_column[header[i]] += 1
-        if not gaps:
-            kept.append((line, row))
-    dropped = len(rows) - len(kept)
-    if not kept:
-        worst = max(missing_by_column, key=missing_by_column.get)
-        raise fail("path", f"every row of {path} has a missing value ({len(rows)} rows; column {worst!r} is "
-                           f"empty in {missing_by_column[worst]}) — fill the gaps or list mostly-empty columns "
-                           "in data.ignore_columns")
-    x = np.empty((len(kept), len(features)), dtype=np.float32)
-    for j, column in enumerate(features):
-        col = header.index(column)
-        for i, (line, row) in enumerate(kept):
-            x[i, j] = _number(row[col], column, line, path)
-    labels = [(line, row[header.index(target)].strip()) for line, row in kept]
-    info, y, task_note = _target(labels, target, task, tuple(features), path)
+    parsed = {c: _Column.parse(columns[header.index(c)]) for c in (*features, target)}
+    gaps = np.logical_or.reduce([col.missing for col in parsed.values()])
+    if gaps.all():
+        worst = max(parsed, key=lambda c: int(parsed[c].missing.sum()))
+        raise fail("path", f"every row of {path} has a missing value ({len(lines)} rows; column {worst!r} is "
+                           f"empty in {int(parsed[worst].missing.sum())}) — fill the gaps or list mostly-empty "
+                           "columns in data.ignore_columns")
+    keep = ~gaps
+    x = np.stack([parsed[c].features(c, lines, path)[keep] for c in features], axis=1).astype(np.float32)
+    label = parsed[target]
+    cells = np.asarray([c.strip() for c in columns[header.index(target)]])[keep] if label.bad.any() else None
+    info, y, task_note = _target(label.values[keep] if cells is None else None, cells, lines[keep], target, task,
+                                 tuple(features), path)
     notes = [task_note]
-    if dropped:
-        first = next(line for line, row in rows if any(row[i].strip().lower() in MISSING for i in used))
-        notes.append(f"dropped {dropped} of {len(rows)} rows with missing values (first at line {first})")
+    if gaps.any():
+        notes.append(f"dropped {int(gaps.sum())} of {len(lines)} rows with missing values "
+                     f"(first at line {lines[np.argmax(gaps)]})")
     if ignored:
         notes.append(f"ignored columns: {', '.join(ignored)}")
     return _Parsed(info, x, y, tuple(notes))
 
 
-def _read(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+def _read(path: Path) -> tuple[list[str], np.ndarray, list[tuple[str, ...]]]:
+    """(header, line number of each data row, the cells of each column)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
@@ -112,42 +105,93 @@ def _read(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
             raise fail("path", f"column {i + 1} of {path} has no name in the header row — name every column")
         if header.index(name) != i:
             raise fail("path", f"column name {name!r} appears twice in the header of {path} — rename one")
-    rows = []
-    for row in reader:
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise fail("path", f"line {reader.line_num} of {path} has {len(row)} fields but the header has "
-                               f"{len(header)} — fix that row")
-        rows.append((reader.line_num, row))
+    if '"' in text:  # quoted cells may span lines: ask the reader for each row's line
+        rows, numbers = [], []
+        for row in reader:
+            rows.append(row)
+            numbers.append(reader.line_num)
+        lines = np.asarray(numbers, dtype=np.int64)
+    else:  # one row per line: read at C speed
+        rows = list(reader)
+        lines = np.arange(2, len(rows) + 2)
+    widths = np.fromiter(map(len, rows), np.int64, count=len(rows))
+    blank = widths == 0
+    for i in np.flatnonzero(widths == 1):
+        blank[i] = not rows[i][0].strip()
+    wrong = (widths != len(header)) & ~blank
+    if wrong.any():
+        i = int(np.argmax(wrong))
+        raise fail("path", f"line {lines[i]} of {path} has {widths[i]} fields but the header has "
+                           f"{len(header)} — fix that row")
+    if blank.any():
+        rows = [row for row, skip in zip(rows, blank) if not skip]
+        lines = lines[~blank]
     if not rows:
         raise fail("path", f"{path} has a header but no data rows")
-    return header, rows
+    return header, np.asarray(lines), list(zip(*rows))
 
 
-def _number(cell: str, column: str, line: int, path: Path) -> float:
-    try:
-        value = float(cell)
-    except ValueError:
-        raise fail("path", f"column {column!r} has text {cell.strip()!r} at line {line} of {path} — feature "
-                           "columns must be numbers: fix the value, or list the column in data.ignore_columns") from None
-    if not math.isfinite(value):
-        raise fail("path", f"column {column!r} has {cell.strip()!r} at line {line} of {path} — use a finite number "
-                           "or leave the cell empty (rows with empty cells are dropped)")
-    return value
+@dataclass(frozen=True, eq=False)
+class _Column:
+    """One column read as numbers: `values` (NaN where not a number), `missing` (empty, NA, nan,
+    ...) and `bad` (text that is neither a number nor a missing marker)."""
+
+    cells: tuple[str, ...]
+    values: np.ndarray
+    missing: np.ndarray
+    bad: np.ndarray
+
+    @classmethod
+    def parse(cls, cells: tuple[str, ...]) -> "_Column":
+        n = len(cells)
+        try:  # fast path: every cell is a number ("nan" counts as missing)
+            values = np.fromiter(map(float, cells), np.float64, count=n)
+            return cls(cells, values, np.isnan(values), np.zeros(n, dtype=bool))
+        except ValueError:
+            pass
+        values, missing, bad = np.full(n, np.nan), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        for i, cell in enumerate(cells):
+            try:
+                values[i] = float(cell)
+            except ValueError:
+                if cell.strip().lower() in MISSING:
+                    missing[i] = True
+                else:
+                    bad[i] = True
+        return cls(cells, values, missing | (np.isnan(values) & ~bad), bad)
+
+    def features(self, column: str, lines: np.ndarray, path: Path) -> np.ndarray:
+        """The values as a feature column; SpecError naming the column and line of a text or
+        infinite cell."""
+        if self.bad.any():
+            i = int(np.argmax(self.bad))
+            raise fail("path", f"column {column!r} has text {self.cells[i].strip()!r} at line {lines[i]} of {path} — "
+                               "feature columns must be numbers: fix the value, or list the column in "
+                               "data.ignore_columns")
+        infinite = np.isinf(self.values)
+        if infinite.any():
+            i = int(np.argmax(infinite))
+            raise fail("path", f"column {column!r} has {self.cells[i].strip()!r} at line {lines[i]} of {path} — use "
+                               "a finite number or leave the cell empty (rows with empty cells are dropped)")
+        return self.values
 
 
-def _target(labels: list[tuple[int, str]], target: str, task: str, features: tuple[str, ...], path: Path):
-    numbers = _numbers(labels)
+def _target(numbers: np.ndarray | None, cells: np.ndarray | None, lines: np.ndarray, target: str, task: str,
+            features: tuple[str, ...], path: Path):
+    """(info, y, note) for the target column: `numbers` when every kept cell is a number,
+    else the stripped text `cells`."""
+    if numbers is not None and np.isinf(numbers).any():
+        numbers, cells = None, np.asarray([str(v) for v in numbers])
     if task == "regression" and numbers is None:
-        line, value = next((ln, v) for ln, v in labels if _float(v) is None)
-        raise fail("task", f"regression needs a numeric target, but column {target!r} has {value!r} at line {line} "
-                           f"of {path} — choose task = \"classification\" or another target")
-    distinct = sorted(set(numbers)) if numbers is not None else sorted({v for _, v in labels})
+        i = next(i for i, cell in enumerate(cells) if _float(str(cell)) is None)
+        raise fail("task", f"regression needs a numeric target, but column {target!r} has {str(cells[i])!r} at "
+                           f"line {lines[i]} of {path} — choose task = \"classification\" or another target")
+    values = numbers if numbers is not None else cells
+    distinct, y = np.unique(values, return_inverse=True)
     if task == "auto":
         if numbers is None:
             task, why = "classification", "text labels"
-        elif all(float(v).is_integer() for v in distinct) and len(distinct) <= MAX_INTEGER_CLASSES:
+        elif np.all(distinct == np.round(distinct)) and len(distinct) <= MAX_INTEGER_CLASSES:
             task, why = "classification", f"{len(distinct)} distinct integer values"
         elif len(distinct) <= MAX_FLOAT_CLASSES:
             task, why = "classification", f"only {len(distinct)} distinct values"
@@ -157,21 +201,21 @@ def _target(labels: list[tuple[int, str]], target: str, task: str, features: tup
     else:
         note = f"target {target!r}: {task} (set by data.task)"
     if task == "regression":
-        y = np.asarray(numbers, dtype=np.float32).reshape(-1, 1)
-        return DataInfo((len(features),), "float32", "regression", 1, (), features, "tabular"), y, note
+        targets = numbers.astype(np.float32).reshape(-1, 1)
+        return DataInfo((len(features),), "float32", "regression", 1, (), features, "tabular"), targets, note
     if len(distinct) < 2:
-        raise fail("target", f"column {target!r} of {path} has only one value ({distinct[0]!r}) — a classifier "
-                             "needs at least 2 classes")
-    index = {v: i for i, v in enumerate(distinct)}
-    y = np.asarray([index[v] for v in (numbers if numbers is not None else [v for _, v in labels])], dtype=np.int64)
+        raise fail("target", f"column {target!r} of {path} has only one value ({_label_name(distinct[0])!r}) — "
+                             "a classifier needs at least 2 classes")
     names = tuple(_label_name(v) for v in distinct)
-    return DataInfo((len(features),), "float32", "classification", len(names), names, features, "tabular"), y, note
+    return (DataInfo((len(features),), "float32", "classification", len(names), names, features, "tabular"),
+            y.astype(np.int64).ravel(), note)
 
 
-def _label_name(value: float | str) -> str:
-    if isinstance(value, float):
+def _label_name(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
         return str(int(value)) if value.is_integer() else repr(value)
-    return value
+    return str(value)
 
 
 def _float(value: str) -> float | None:
@@ -180,16 +224,6 @@ def _float(value: str) -> float | None:
     except ValueError:
         return None
     return number if math.isfinite(number) else None
-
-
-def _numbers(labels: list[tuple[int, str]]) -> list[float] | None:
-    out = []
-    for _, value in labels:
-        number = _float(value)
-        if number is None:
-            return None
-        out.append(number)
-    return out
 
 
 def _describe(options: Mapping[str, Any]) -> DataInfo:

@@ -98,6 +98,15 @@ def test_csv_semicolon_delimiter_and_byte_order_mark(tmp_path):
     assert info.feature_names == ("a", "b") and info.class_names == ("x", "y")
 
 
+def test_csv_quoted_cells_and_blank_lines_keep_line_numbers_right(tmp_path):
+    text = 'a,note,label\n1,"two\nlines",x\n\n2,"plain",y\n3,"x, y",oops\n4,5\n'
+    path = write(tmp_path / "quoted.csv", text)
+    [message] = problems(spec("csv", path=str(path), ignore_columns="note"))
+    assert message.startswith(f"data.path: line 7 of {path} has 2 fields but the header has 3")
+    path = write(tmp_path / "blank.csv", "a,label\n1,x\n\n\nz,y\n")
+    assert problems(spec("csv", path=str(path)))[0].startswith("data.path: column 'a' has text 'z' at line 5")
+
+
 def test_csv_edited_file_is_read_again(tmp_path):
     path = write(tmp_path / "live.csv", "a,label\n1,x\n2,y\n")
     assert describe_data(spec("csv", path=str(path))).num_classes == 2
