@@ -173,6 +173,9 @@ def _labels(layers: Sequence[LayerSpec], prefix: str, problems: list[Problem]) -
         if not spec.name:
             continue
         path = f"{prefix}[{i}].name"
+        if not spec.enabled:  # disabled layers are not checked, but their names stay taken
+            taken.add(spec.name)
+            continue
         if not _LABEL.match(spec.name) or spec.name in _TORCH_ATTRS:
             problems.append(Problem(path, f"{spec.name!r} cannot be a layer name — use letters, digits and "
                                           "underscores, starting with a letter (and not a torch method name)"))
@@ -218,7 +221,8 @@ def _layer(walk: _Walk, spec: LayerSpec, path: str, index: tuple[int, ...], dept
     problems: list[Problem] = []
     if spec.type not in LAYERS:
         problems.append(Problem(f"{path}.type", LAYERS.unknown_message(spec.type)))
-        walk.rows.append(LayerRow(path, index, depth, spec.type, label, shape, None, 0, True, problems[0], None))
+        walk.rows.append(LayerRow(path, index, depth, spec.type, label, shape, None, 0, True, problems[0], None,
+                                  in_dtype=dtype))
         walk.problems.extend(problems)
         _nested_unknown(walk, spec, path, index, depth)
         return None, dtype, 0
