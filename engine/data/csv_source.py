@@ -72,9 +72,11 @@ def _parse(_identity: tuple, path_str: str, target: str, task: str, ignore: str)
     keep = ~gaps
     x = np.stack([parsed[c].features(c, lines, path)[keep] for c in features], axis=1).astype(np.float32)
     label = parsed[target]
-    cells = np.asarray([c.strip() for c in columns[header.index(target)]])[keep] if label.bad.any() else None
-    info, y, task_note = _target(label.values[keep] if cells is None else None, cells, lines[keep], target, task,
-                                 tuple(features), path)
+    if label.bad.any():  # text labels
+        numbers, cells = None, np.asarray([c.strip() for c in columns[header.index(target)]])[keep]
+    else:
+        numbers, cells = label.features(target, lines, path)[keep], None
+    info, y, task_note = _target(numbers, cells, lines[keep], target, task, tuple(features), path)
     notes = [task_note]
     if gaps.any():
         notes.append(f"dropped {int(gaps.sum())} of {len(lines)} rows with missing values "
@@ -172,7 +174,7 @@ class _Column:
         if infinite.any():
             i = int(np.argmax(infinite))
             raise fail("path", f"column {column!r} has {self.cells[i].strip()!r} at line {lines[i]} of {path} — use "
-                               "a finite number or leave the cell empty (rows with empty cells are dropped)")
+                               "a finite number, or leave the cell empty (rows with empty cells are dropped)")
         return self.values
 
 
@@ -180,8 +182,6 @@ def _target(numbers: np.ndarray | None, cells: np.ndarray | None, lines: np.ndar
             features: tuple[str, ...], path: Path):
     """(info, y, note) for the target column: `numbers` when every kept cell is a number,
     else the stripped text `cells`."""
-    if numbers is not None and np.isinf(numbers).any():
-        numbers, cells = None, np.asarray([str(v) for v in numbers])
     if task == "regression" and numbers is None:
         i = next(i for i, cell in enumerate(cells) if _float(str(cell)) is None)
         raise fail("task", f"regression needs a numeric target, but column {target!r} has {str(cells[i])!r} at "

@@ -6,13 +6,14 @@ Unreadable files are an error naming them, or skipped and listed in the notes wh
 `skip_unreadable` is set."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from engine.data.base import DATA_SOURCES, DataInfo, Raw, Source, existing_path, fail
+from engine.data.base import DATA_SOURCES, DataInfo, Raw, Source, existing_path, fail, file_key
 from engine.registry import Param
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"})
@@ -28,7 +29,7 @@ class _Listing:
     empty_classes: tuple[str, ...]
 
     def identity(self) -> tuple:
-        return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for group in self.files for f in group)
+        return tuple(file_key(f) for group in self.files for f in group)
 
 
 def _images_in(folder: Path) -> tuple[Path, ...]:
@@ -72,22 +73,32 @@ def _read_image(path: Path, mode: str, size: int) -> np.ndarray:
     return pixels[None, :, :] if mode == "L" else pixels.transpose(2, 0, 1)
 
 
-def _load(options: Mapping[str, Any], seed: int) -> Raw:
+def _decode(job: tuple[Path, str, int]) -> np.ndarray | str:
+    """One image as (C, H, W) in [0, 1], or the reason it cannot be read."""
     from PIL import UnidentifiedImageError
+
+    path, mode, size = job
+    try:
+        return _read_image(path, mode, size)
+    except UnidentifiedImageError:
+        return "not a readable image"
+    except (OSError, ValueError, SyntaxError) as err:  # truncated or corrupt files
+        return str(err) or type(err).__name__
+
+
+def _load(options: Mapping[str, Any], seed: int) -> Raw:
+    from concurrent.futures import ThreadPoolExecutor
 
     listing = _list(options)
     mode = "L" if options["color"] == "grayscale" else "RGB"
     size = options["size"]
-    images, labels, bad = [], [], []
-    for label, files in enumerate(listing.files):
-        for path in files:
-            try:
-                images.append(_read_image(path, mode, size))
-            except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-                reason = "not a readable image" if isinstance(err, UnidentifiedImageError) else str(err) or type(err).__name__
-                bad.append(f"{path.relative_to(listing.root)} ({reason})")
-                continue
-            labels.append(label)
+    files = [(path, label) for label, group in enumerate(listing.files) for path in group]
+    jobs = [(path, mode, size) for path, _ in files]
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:  # Pillow decodes without the GIL
+        decoded = list(pool.map(_decode, jobs, chunksize=32))
+    images = [d for d in decoded if not isinstance(d, str)]
+    labels = [label for (_, label), d in zip(files, decoded) if not isinstance(d, str)]
+    bad = [f"{path.relative_to(listing.root)} ({d})" for (path, _), d in zip(files, decoded) if isinstance(d, str)]
     notes = []
     if bad:
         shown = "; ".join(bad[:_SHOWN]) + (f"; and {len(bad) - _SHOWN} more" if len(bad) > _SHOWN else "")

@@ -162,6 +162,8 @@ def test_csv_malformed_files(tmp_path, text, expected):
 def test_csv_infinite_feature_and_non_numeric_regression_target(tmp_path):
     path = write(tmp_path / "inf.csv", "a,label\ninf,x\n2,y\n")
     assert "use a finite number" in problems(spec("csv", path=str(path)))[0]
+    path = write(tmp_path / "inf_target.csv", "a,y\n1,2.5\n2,-inf\n")
+    assert problems(spec("csv", path=str(path)))[0].startswith("data.path: column 'y' has '-inf' at line 3")
     path = write(tmp_path / "reg.csv", "a,label\n1,x\n2,y\n")
     [message] = problems(spec("csv", path=str(path), task="regression"))
     assert message.startswith("data.task: regression needs a numeric target, but column 'label' has 'x' at line 2")
@@ -231,6 +233,16 @@ def test_image_folder_unreadable_image_is_named(tmp_path):
     ds = load_data(spec("image_folder", path=str(root), skip_unreadable=True), seed=0)
     assert ds.train_size + ds.val_size == 8
     assert any(n.startswith("skipped 1 unreadable image file(s): dog/broken.jpg") for n in ds.notes)
+
+
+def test_image_folder_truncated_image_is_named_with_the_reason(tmp_path):
+    root = make_images(tmp_path / "pets", size=(64, 64))
+    noisy = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    noisy.save(root / "cat" / "whole.png")
+    data = (root / "cat" / "whole.png").read_bytes()
+    (root / "cat" / "cut.png").write_bytes(data[: len(data) // 2])
+    [message] = problems_on_load(spec("image_folder", path=str(root)))
+    assert "1 unreadable image file(s)" in message and "cat/cut.png (image file is truncated)" in message
 
 
 def test_image_folder_where_nothing_is_readable(tmp_path):
