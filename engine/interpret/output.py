@@ -29,12 +29,12 @@ def header_lines(attr: Attribution, ctx: Explainable) -> list[str]:
     p = float(attr.probabilities[attr.predicted])
     first = f"predicted {_quote(class_name(ctx, attr.predicted))} ({p:.1%})"
     if attr.true_label is not None:
-        mark = "✓" if attr.true_label == attr.predicted else "✗"
+        mark = "✓" if attr.true_label == attr.predicted else "✗ misclassified"
         first += f"   true {_quote(class_name(ctx, attr.true_label))} {mark}"
     first += f"   target {_quote(class_name(ctx, attr.target))}"
     if attr.index >= 0:
         first = f"#{attr.index}   " + first
-    second = attr.method + ("" if attr.delta is None else f"   convergence delta {attr.delta:.2e}")
+    second = attr.method + ("" if attr.delta is None else f"   convergence δ = {attr.delta:.2e}")
     return [first, second]
 
 

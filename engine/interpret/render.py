@@ -7,6 +7,8 @@ a high percentile of |values| so a single extreme pixel does not wash out the ma
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
 import io
 from pathlib import Path
 from typing import Sequence
@@ -77,7 +79,20 @@ def overlay(rgb: np.ndarray, scaled: np.ndarray, signed: bool, opacity: float = 
     return np.round((gray * (1 - alpha) + heat * alpha) * 255).clip(0, 255).astype(np.uint8)
 
 
-def font(size: int = 14) -> ImageFont.ImageFont:
+@functools.lru_cache(maxsize=32)
+def font(size: int = 14, mono: bool = False) -> ImageFont.ImageFont:
+    """DejaVu Sans (Mono) when installed (system fonts, or the copy matplotlib ships), else
+    Pillow's built-in font (which lacks some symbols)."""
+    name = "DejaVuSansMono.ttf" if mono else "DejaVuSans.ttf"
+    candidates = [name]
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is not None and spec.submodule_search_locations:
+        candidates.append(str(Path(list(spec.submodule_search_locations)[0]) / "mpl-data" / "fonts" / "ttf" / name))
+    for candidate in candidates:
+        try:
+            return ImageFont.truetype(candidate, size)
+        except OSError:
+            continue
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1
@@ -157,7 +172,7 @@ def render_tokens(tokens: Sequence[str], values: np.ndarray, signed: bool, heade
     """The characters/tokens on backgrounds coloured by their attribution, wrapped into lines."""
     scaled = scale_values(np.asarray(values).ravel(), signed)
     colors = apply_colormap(scaled, signed)
-    f = font(16)
+    f = font(15, mono=True)
     cell_w, cell_h = 14, 24
     per_line = max(1, (width - 24) // cell_w)
     lines = (len(tokens) + per_line - 1) // per_line
