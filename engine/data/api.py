@@ -35,7 +35,10 @@ def describe_data(data) -> DataInfo:
     Cheap: reads at most a CSV, a folder listing or a text file (cached by file identity).
     Raises SpecError naming the offending field (``data.path``, ``data.target``, ...)."""
     source, options = resolve(data)
-    return source.describe(options)
+    try:
+        return source.describe(options)
+    except OSError as err:
+        raise _os_problem(err) from None
 
 
 def check_data(spec) -> list[Problem]:
@@ -51,12 +54,15 @@ def check_data(spec) -> list[Problem]:
 def load_raw(data, seed: int) -> Raw:
     """Every sample of `data` before splitting (cached: the last few loads are kept)."""
     source, options = resolve(data)
-    key = (data.source, _freeze(options), int(seed), source.key(options))
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    raw = source.load(options, int(seed))
+    try:
+        key = (data.source, _freeze(options), int(seed), source.key(options))
+        with _cache_lock:
+            if key in _cache:
+                _cache.move_to_end(key)
+                return _cache[key]
+        raw = source.load(options, int(seed))
+    except OSError as err:
+        raise _os_problem(err) from None
     with _cache_lock:
         _cache[key] = raw
         while len(_cache) > _CACHE_SIZE:
@@ -91,6 +97,13 @@ def load_data(data, seed: int) -> Dataset:
         info=raw.info, x_train=x_train, y_train=raw.y[train], x_val=x_val, y_val=raw.y[val],
         notes=raw.notes, vocab=raw.vocab, norm=norm,
     )
+
+
+def _os_problem(err: OSError) -> SpecError:
+    """A file-system error (permission denied, vanished file, ...) as a problem on data.path."""
+    where = f" {err.filename}" if err.filename else ""
+    return SpecError([Problem("data.path", f"cannot read{where}: {err.strerror or err} — check the path and its "
+                                           "permissions")])
 
 
 def _freeze(value: Any) -> Any:

@@ -318,3 +318,14 @@ def test_text_too_short_and_not_utf8(tmp_path):
     [message] = problems(spec("text", path=str(tmp_path / "bin.txt")))
     assert "is not UTF-8 text (invalid byte at offset 2)" in message
     assert problems(spec("text", path=str(tmp_path / "none.txt")))[0].startswith("data.path: file not found")
+
+
+def test_unreadable_folder_is_a_problem_not_a_crash(tmp_path, monkeypatch):
+    root = make_images(tmp_path / "pets")
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(type(root), "iterdir", denied)
+    assert problems(spec("image_folder", path=str(root))) == [
+        f"data.path: cannot read {root}: Permission denied — check the path and its permissions"]
