@@ -1,0 +1,207 @@
+"""Build page, clicked as a user would: build a CNN from the palette, watch shapes update, break
+and fix a shape, undo/redo, keyboard moves, nested blocks, drag and drop."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt
+from PySide6.QtGui import QDropEvent
+
+from app.widgets.layer_palette import LAYER_TYPE_MIME
+from app.widgets.layer_stack import LAYER_PATH_MIME
+from engine.spec import DataSpec, ExperimentSpec, LayerSpec
+
+
+@pytest.fixture
+def build(main_window):
+    """The Build page on an empty model over the digits data."""
+    main_window.document.reset(ExperimentSpec(name="scratch", data=DataSpec(source="digits")))
+    return main_window.show_page("build")
+
+
+def double_click_palette(qtbot, page, kind: str) -> None:
+    tree = page.layer_palette.tree
+    item = page.layer_palette.item(kind)
+    tree.scrollToItem(item)
+    rect = tree.visualItemRect(item)
+    qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def shapes(page) -> list[str]:
+    return [card.shape_label.text() for card in page.stack.cards().values()]
+
+
+def types(page) -> list[str]:
+    return [layer.type for layer in page.document.spec.model.layers]
+
+
+def test_build_small_cnn_from_palette(build, qtbot):
+    assert "empty" in build.summary.problems_label.text() or "problem" in build.summary.problems_label.text()
+    for kind in ("Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear"):
+        double_click_palette(qtbot, build, kind)
+    assert types(build) == ["Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear"]
+    # the new layer is selected each time: the property editor shows Linear's schema
+    assert build.stack.selected_path() == (4,)
+    editor = build.editor.form.editor("out_features")
+    editor.box.setValue(10)  # spin box: the user typed 10 and pressed Enter
+    assert build.document.spec.model.layers[4].params["out_features"] == 10
+    assert shapes(build) == ["→ 32×6×6", "→ 32×6×6", "→ 32×3×3", "→ 288", "→ 10"]
+    assert build.summary.values["output"].text() == "10"
+    assert build.summary.values["input"].text() == "1×8×8"
+    assert "No problems" in build.summary.problems_label.text()
+    assert build.summary.values["params"].text() == f"{(32 * 9 + 32) + (288 * 10 + 10):,}"
+    # change the conv's channels in the property editor: downstream shapes follow at once
+    build.stack.select((0,))
+    build.editor.form.editor("out_channels").box.setValue(8)
+    assert shapes(build)[:4] == ["→ 8×6×6", "→ 8×6×6", "→ 8×3×3", "→ 72"]
+
+
+def test_shape_problem_and_one_click_fix(build, qtbot):
+    build.document.edit(build.document.spec.with_layers((
+        LayerSpec("Conv2d", {"out_channels": 4, "kernel_size": 3}),
+        LayerSpec("Flatten"),
+        LayerSpec("Linear", {"out_features": 10}),
+    )), "start")
+    assert "No problems" in build.summary.problems_label.text()
+    build.stack.select((1,))
+    build.stack.setFocus()
+    qtbot.keyClick(build.stack, Qt.Key.Key_Delete)
+    assert types(build) == ["Conv2d", "Linear"]
+    assert "1 problem" in build.summary.problems_label.text()
+    card = build.stack.card((1,))
+    assert card.property("problem") is True
+    assert "flat" in card.problem_label.text().lower()
+    assert card.fix_button is not None and "Flatten" in card.fix_button.text()
+    qtbot.mouseClick(card.fix_button, Qt.MouseButton.LeftButton)
+    assert types(build) == ["Conv2d", "Flatten", "Linear"]
+    assert "No problems" in build.summary.problems_label.text()
+    # clicking the problem count goes to the offending layer
+    build.document.edit(build.document.spec.with_layers((
+        LayerSpec("Conv2d", {"out_channels": 4, "kernel_size": 30}), LayerSpec("Flatten"))), "bad kernel")
+    build.stack.select(None)
+    build.select_first_problem()
+    assert build.stack.selected_path() == (0,)
+
+
+def test_undo_redo_restore_exact_specs(build, qtbot, main_window):
+    doc = build.document
+    history = [doc.spec]
+    for kind in ("Flatten", "Linear", "ReLU"):
+        build.add_layer(kind)
+        history.append(doc.spec)
+    build.stack.select((1,))
+    build.editor.form.editor("out_features").box.setValue(20)
+    build.editor.form.editor("out_features").box.setValue(30)  # merges with the previous edit
+    history.append(doc.spec)
+    build.toggle_layer((2,))
+    history.append(doc.spec)
+    assert not doc.spec.model.layers[2].enabled
+    assert build.stack.card((2,)).shape_label.text() == "skipped"
+    for expected in reversed(history[:-1]):
+        main_window.undo_action.trigger()
+        assert doc.spec is expected
+    assert not doc.dirty
+    for expected in history[1:]:
+        main_window.redo_action.trigger()
+        assert doc.spec is expected
+
+
+def test_keyboard_add_move_duplicate_disable(build, qtbot):
+    palette = build.layer_palette
+    palette.search.setText("relu")
+    assert set(palette.visible_kinds()) >= {"ReLU", "LeakyReLU"} and "Conv2d" not in palette.visible_kinds()
+    qtbot.keyClick(palette.search, Qt.Key.Key_Return)  # Enter adds the highlighted match
+    palette.search.setText("flatten")
+    palette.tree.setFocus()
+    qtbot.keyClick(palette.tree, Qt.Key.Key_Return)
+    assert types(build) == ["ReLU", "Flatten"]
+    build.stack.setFocus()
+    build.stack.select((1,))
+    qtbot.keyClick(build.stack, Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)
+    assert types(build) == ["Flatten", "ReLU"] and build.stack.selected_path() == (0,)
+    qtbot.keyClick(build.stack, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
+    assert types(build) == ["ReLU", "Flatten"]
+    qtbot.keyClick(build.stack, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    assert types(build) == ["ReLU", "Flatten", "Flatten"] and build.stack.selected_path() == (2,)
+    qtbot.keyClick(build.stack, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert build.document.spec.model.layers[2].enabled is False
+    qtbot.keyClick(build.stack, Qt.Key.Key_Up)
+    assert build.stack.selected_path() == (1,)
+
+
+def test_palette_groups_and_tooltips(build):
+    from engine.layers import LAYERS
+
+    tree = build.layer_palette.tree
+    groups = [tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())]
+    assert groups[:3] == ["Linear", "Convolution", "Pooling"] and "Blocks" in groups
+    assert set(build.layer_palette.kinds()) == set(LAYERS.names())
+    item = build.layer_palette.item("Conv2d")
+    assert LAYERS.get("Conv2d").description.split()[0] in item.toolTip(0)
+
+
+def test_nested_blocks_collapse_and_add_inside(main_window, qtbot):
+    main_window.new_from_template("resnet_mini")
+    build = main_window.show_page("build")
+    residual = next(p for p, c in build.stack.cards().items() if c.layer.type == "Residual")
+    inner = len(build.document.spec.model.layers[residual[0]].layers)
+    assert residual + (0,) in build.stack.cards()  # nested cards are shown
+    build.stack.card(residual).collapse_button.click()
+    assert residual + (0,) not in build.stack.cards()
+    build.stack.card(residual).collapse_button.click()
+    build.stack.select(residual)
+    double_click_palette(qtbot, build, "ReLU")  # a selected block receives the new layer
+    layers = build.document.spec.model.layers[residual[0]].layers
+    assert len(layers) == inner + 1 and layers[-1].type == "ReLU"
+    assert build.stack.selected_path() == residual + (inner,)
+    assert "No problems" in build.summary.problems_label.text()
+
+
+def _drop(qtbot, container, mime: QMimeData, y: int) -> None:
+    event = QDropEvent(QPointF(10, y), Qt.DropAction.MoveAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    container.dropEvent(event)  # Qt delivers drops only inside a real drag; call the handler
+    assert event.isAccepted()
+
+
+def test_drag_and_drop_reorders_and_adds(build, qtbot):
+    build.document.edit(build.document.spec.with_layers((
+        LayerSpec("Flatten"), LayerSpec("Linear", {"out_features": 32}), LayerSpec("ReLU"))), "start")
+    container = build.stack.card((0,)).parentWidget()
+    mime = QMimeData()
+    mime.setData(LAYER_PATH_MIME, b"[2]")
+    _drop(qtbot, container, mime, 1)  # drop the ReLU above the first card
+    assert types(build) == ["ReLU", "Flatten", "Linear"]
+    container = build.stack.card((0,)).parentWidget()
+    mime = QMimeData()
+    mime.setData(LAYER_TYPE_MIME, b"Dropout")
+    _drop(qtbot, container, mime, container.height() - 1)  # a palette kind dropped at the end
+    assert types(build) == ["ReLU", "Flatten", "Linear", "Dropout"]
+    # a palette drag carries the kind under the palette's own mime type
+    data = build.layer_palette.tree.mimeData([build.layer_palette.item("GELU")])
+    assert bytes(data.data(LAYER_TYPE_MIME)) == b"GELU"
+
+
+def test_property_editor_is_generated_from_the_schema(build):
+    from engine.layers import LAYERS
+
+    for kind in ("Conv2d", "Dropout", "GELU"):
+        path = build.add_layer(kind)
+        build.stack.select(path)
+        names = [p.name for p in build.editor.form.params]
+        assert names == [p.name for p in LAYERS.get(kind).params]
+    gelu = build.editor.form.editor("approximate")
+    assert gelu.box.count() == len(LAYERS.get("GELU").param("approximate").choices)
+    dropout = build.stack.cards()[(1,)]
+    build.stack.select(dropout.path)
+    box = build.editor.form.editor("p").box
+    assert box.maximum() <= 1.0
+    # an out-of-range value typed into the TOML shows at the field
+    layers = build.document.spec.model.layers
+    bad = dataclasses.replace(layers[1], params={"p": 1.5})
+    build.document.edit(build.document.spec.with_layers((layers[0], bad, layers[2])), "bad p")
+    build.stack.select((1,))
+    problem = build.editor.form._problems["p"]
+    assert problem.isVisibleTo(build.editor) and "at most" in problem.text()
