@@ -185,3 +185,25 @@ def test_importing_layers_and_shapes_leaves_torch_out():
             "assert 'torch' not in sys.modules, 'torch imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.gpu
+def test_every_case_runs_on_cuda_under_autocast():
+    """Every layer case runs forward and backward on a GPU in bf16 autocast with the inferred shape."""
+    failures = []
+    for kind, params, shape, dtype, children in CASES:
+        spec = [L(kind, params, tuple(children))]
+        report = infer_model(spec, shape, dtype, num_classes=NUM_CLASSES)
+        model = build_model(spec, shape, dtype, num_classes=NUM_CLASSES).cuda().train()
+        x = _input(shape, dtype).cuda()
+        if x.is_floating_point():
+            x.requires_grad_(True)
+        try:
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                out = model(x)
+            if out.requires_grad:  # not for Flatten of token ids
+                out.float().sum().backward()
+            assert tuple(out.shape[1:]) == report.output_shape
+        except Exception as err:  # collect all, report together
+            failures.append(f"{kind} {params}: {err!r}")
+    assert not failures, "\n".join(failures)
