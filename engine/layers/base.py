@@ -142,6 +142,8 @@ def need_rank(ctx: Ctx, ranks: Sequence[int], what: str) -> None:
             fix, fix_text = ("Reshape", {"shape": list(target)}), f"add Reshape(shape={list(target)}) before it"
         else:
             fix_text = "add Reshape or Unflatten before it"
+    elif n > max(ranks):
+        fix_text = f"add Reshape before it to get {max(ranks)} dimensions"
     raise ShapeError(f"expects {what}, got {fmt(ctx.shape)}", fix, fix_text)
 
 

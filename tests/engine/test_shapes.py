@@ -84,6 +84,7 @@ def test_option_problems_name_the_field(layer, path, words):
     ([L("Conv2d", {"out_channels": 6, "groups": 4})], (4, 5, 5), "does not divide the 6 output channels"),
     ([L("LayerNorm", {"dims": 3})], (4, 5), "has only 2"),
     ([L("Dropout2d")], (10,), "expects an image"),
+    ([L("Conv1d", {"out_channels": 2})], (3, 8, 8), "add Reshape before it to get 2 dimensions"),
     ([L("TransformerBlock")], (12,), "expects a sequence (positions, width)"),
     ([L("Residual", {}, (L("Flatten"),))], (2, 3, 3), "different number of dimensions"),
     ([L("Residual", {"projection": "none"}, (L("Linear", {"out_features": 2}),))], (5,), "set projection = \"auto\""),
