@@ -34,7 +34,12 @@ class Recurrent(nn.Module):
         self.directions = 2 if bidirectional else 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, state = self.rnn(x)
+        if x.is_cuda and not self.training and torch.is_grad_enabled():
+            # cuDNN RNNs cannot run backward in eval mode, which attribution (Captum) needs
+            with torch.backends.cudnn.flags(enabled=False):
+                out, state = self.rnn(x)
+        else:
+            out, state = self.rnn(x)
         if not self.last:
             return out
         h = state[0] if isinstance(state, tuple) else state  # (layers * directions, N, H)

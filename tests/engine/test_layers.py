@@ -207,3 +207,13 @@ def test_every_case_runs_on_cuda_under_autocast():
         except Exception as err:  # collect all, report together
             failures.append(f"{kind} {params}: {err!r}")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_recurrent_gradients_in_eval_mode_on_cuda(kind):
+    """Attribution needs input gradients of a model in eval mode; cuDNN RNNs refuse that."""
+    model = build_model([L(kind, {"hidden_size": 4, "output": "last"})], (5, 3)).cuda().eval()
+    x = torch.randn(2, 5, 3, device="cuda", requires_grad=True)
+    model(x).sum().backward()
+    assert x.grad is not None and x.grad.shape == x.shape
