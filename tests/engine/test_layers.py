@@ -24,6 +24,7 @@ CASES = [
     ("Embedding", {"embedding_dim": 6}, (12,), "int64", ()),
     ("Embedding", {"num_embeddings": 30, "embedding_dim": 4}, (3,), "int64", ()),
     ("Conv1d", {"out_channels": 4}, (3, 20), "float32", ()),
+    ("Conv1d", {"out_channels": 2, "kernel_size": 1, "bias": False}, (5, 4), "float32", ()),
     ("Conv1d", {"out_channels": 6, "kernel_size": 5, "stride": 2, "padding": 1, "dilation": 2, "groups": 3, "bias": False}, (3, 31), "float32", ()),
     ("Conv2d", {"out_channels": 8}, (3, 10, 12), "float32", ()),
     ("Conv2d", {"out_channels": 4, "kernel_size": 4, "stride": 3, "padding": 2, "dilation": 1, "groups": 2}, (2, 11, 9), "float32", ()),
@@ -34,6 +35,7 @@ CASES = [
     ("MaxPool1d", {}, (3, 9), "float32", ()),
     ("MaxPool1d", {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}, (2, 10), "float32", ()),
     ("AvgPool1d", {"kernel_size": 4}, (2, 17), "float32", ()),
+    ("AvgPool1d", {"kernel_size": 3, "stride": 1, "padding": 1}, (3, 5), "float32", ()),
     ("MaxPool2d", {}, (3, 8, 9), "float32", ()),
     ("MaxPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}, (2, 7, 8), "float32", ()),
     ("MaxPool2d", {"kernel_size": 2, "stride": 2, "ceil_mode": True}, (2, 7, 5), "float32", ()),
@@ -41,11 +43,13 @@ CASES = [
     ("AvgPool2d", {}, (3, 8, 8), "float32", ()),
     ("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}, (1, 9, 6), "float32", ()),
     ("AdaptiveAvgPool1d", {"output_size": 3}, (4, 10), "float32", ()),
+    ("AdaptiveAvgPool1d", {}, (2, 7), "float32", ()),
     ("AdaptiveAvgPool2d", {}, (5, 7, 7), "float32", ()),
     ("AdaptiveAvgPool2d", {"output_size": 4}, (2, 9, 11), "float32", ()),
     ("BatchNorm1d", {}, (6,), "float32", ()),
     ("BatchNorm1d", {"affine": False, "eps": 1e-3, "momentum": 0.2}, (4, 9), "float32", ()),
     ("BatchNorm2d", {}, (3, 5, 5), "float32", ()),
+    ("BatchNorm2d", {"affine": False, "momentum": 0.5}, (2, 4, 3), "float32", ()),
     ("LayerNorm", {}, (7, 5), "float32", ()),
     ("LayerNorm", {"dims": 3, "affine": False}, (2, 3, 4), "float32", ()),
     ("LayerNorm", {"dims": 2}, (2, 3, 4), "float32", ()),
@@ -54,13 +58,19 @@ CASES = [
     ("Dropout", {}, (10,), "float32", ()),
     ("Dropout", {"p": 0.1}, (3, 4, 5), "float32", ()),
     ("Dropout2d", {"p": 0.3}, (4, 6, 6), "float32", ()),
+    ("Dropout2d", {}, (2, 3, 5), "float32", ()),
     ("ReLU", {}, (3, 4), "float32", ()),
+    ("ReLU", {}, (2, 3, 3), "float32", ()),
     ("LeakyReLU", {"negative_slope": 0.2}, (5,), "float32", ()),
+    ("LeakyReLU", {}, (2, 5), "float32", ()),
     ("GELU", {}, (6,), "float32", ()),
     ("GELU", {"approximate": "tanh"}, (2, 6), "float32", ()),
     ("SiLU", {}, (4,), "float32", ()),
+    ("SiLU", {}, (3, 4), "float32", ()),
     ("Tanh", {}, (4,), "float32", ()),
+    ("Tanh", {}, (2, 2, 2), "float32", ()),
     ("Sigmoid", {}, (2, 3, 3), "float32", ()),
+    ("Sigmoid", {}, (7,), "float32", ()),
     ("Softmax", {}, (10,), "float32", ()),
     ("Softmax", {"dim": 0}, (4, 5), "float32", ()),
     ("Flatten", {}, (3, 4, 5), "float32", ()),
@@ -121,6 +131,8 @@ def test_rule_matches_module(kind, params, shape, dtype, children):
 def test_every_kind_is_covered_and_documented():
     covered = {c[0] for c in CASES}
     assert set(LAYERS.names()) == covered
+    for name in covered:  # several settings (or input shapes) per kind
+        assert sum(c[0] == name for c in CASES) >= 2, name
     required = """Linear Conv1d Conv2d ConvTranspose2d MaxPool2d AvgPool2d AdaptiveAvgPool2d BatchNorm1d BatchNorm2d
     LayerNorm GroupNorm Dropout Dropout2d ReLU LeakyReLU GELU SiLU Tanh Sigmoid Softmax Flatten Reshape Unflatten
     Embedding LSTM GRU MultiheadAttention PositionalEmbedding Residual TransformerBlock LMHead""".split()
