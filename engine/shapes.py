@@ -306,6 +306,9 @@ def task_problems(report: ModelReport, task: str, num_classes: int | None) -> li
     path = enabled[-1].path if enabled else "model.layers"
     if task == "language_modeling":
         problems += _lm_problems(report, num_classes)
+    if task in ("classification", "language_modeling") and enabled and enabled[-1].type in ("Softmax", "Sigmoid"):
+        problems.append(Problem(path, f"the model ends with {enabled[-1].type}, but training uses cross-entropy, "
+                                      "which expects raw scores (it applies softmax itself) — remove this layer"))
     out = report.output_shape
     if out is None or report.problems or not num_classes:
         return problems

@@ -201,6 +201,16 @@ def test_check_model_classification_output(monkeypatch):
     assert check_model(spec) == []
 
 
+def test_check_model_final_softmax(monkeypatch):
+    layers = [L("Linear", {"out_features": 0}), L("Softmax")]
+    info = DataInfo((4,), "float32", "classification", 3)
+    assert [str(p) for p in check_model(_spec(layers, info, monkeypatch))] == [
+        "model.layers[1]: the model ends with Softmax, but training uses cross-entropy, which expects raw "
+        "scores (it applies softmax itself) — remove this layer"]
+    regression = DataInfo((4,), "float32", "regression", 3)  # e.g. predicting proportions: fine
+    assert check_model(_spec(layers, regression, monkeypatch)) == []
+
+
 def test_check_model_regression_output(monkeypatch):
     spec = _spec([L("Linear", {"out_features": 3})], DataInfo((5,), "float32", "regression", 1), monkeypatch)
     assert "the data has 1 regression targets — end with Linear(out_features=1)" in check_model(spec)[0].message
