@@ -66,8 +66,9 @@ def image_rgb(sample: np.ndarray) -> np.ndarray:
     if x.ndim == 3:
         x = x[0] if x.shape[0] == 1 else np.moveaxis(x[:3], 0, -1)
     lo, hi = float(x.min()), float(x.max())
-    if lo < 0 or hi > 1:  # not in display units: stretch
+    if lo < -0.01 or hi > 1.01:  # not in display units: stretch
         x = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+    x = np.clip(x, 0.0, 1.0)
     return np.repeat(x[..., None], 3, axis=-1) if x.ndim == 2 else x
 
 

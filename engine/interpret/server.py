@@ -95,10 +95,18 @@ def predictions(session: Session, req: dict) -> dict:
 
 @handler("samples")
 def samples(session: Session, req: dict) -> dict:
-    """Display arrays (un-normalized inputs, or token ids) of the given sample indices."""
+    """Display arrays (un-normalized inputs, or token ids) of the given sample indices; with
+    `rgb` (images), uint8 (n, H, W, 3) thumbnails instead."""
     x, _ = session.trained.split(req.get("split", "val"))
     idx = np.asarray(req["indices"], dtype=np.int64)
-    return {"indices": idx, "display": session.trained.display(x[idx]).astype(x.dtype)}
+    display = session.trained.display(x[idx])
+    if req.get("rgb") and session.ctx.kind == "image":
+        from engine.interpret.render import image_rgb
+
+        rgb = np.stack([np.round(image_rgb(d) * 255).astype(np.uint8) for d in display]) if len(idx) else \
+            np.zeros((0, 1, 1, 3), np.uint8)
+        return {"indices": idx, "rgb": rgb}
+    return {"indices": idx, "display": display.astype(x.dtype)}
 
 
 @handler("explain")

@@ -1,0 +1,146 @@
+"""The Explain page's result views: one sample's attribution by data kind (heatmap panels for
+images, feature bars for tabular/points, coloured characters for text), the top classes with
+their probabilities, the convergence delta and any notes; and a compact tile for the grids."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QLabel, QStackedWidget, QVBoxLayout, QWidget
+
+from app.widgets.feature_bars import FeatureBars
+from app.widgets.heatmap_view import HeatmapView
+from app.widgets.token_view import TokenView
+
+
+def class_name(info: dict, c: int | None) -> str:
+    names = info.get("class_names") or []
+    if c is None or c < 0:
+        return "?"
+    return names[c] if c < len(names) else str(c)
+
+
+def tokens_of(info: dict, ids: np.ndarray) -> list[str]:
+    vocab = info.get("vocab") or []
+    return [vocab[int(t)] if 0 <= int(t) < len(vocab) else "?" for t in np.ravel(ids)]
+
+
+class AttributionView(QStackedWidget):
+    """One attribution drawn for its data kind; `show_result(info, result)`."""
+
+    def __init__(self, parent: QWidget | None = None, *, compact: bool = False):
+        super().__init__(parent)
+        panels = ("overlay",) if compact else ("input", "attribution", "overlay")
+        self.heatmap = HeatmapView(panels, titles=not compact, colorbar=not compact)
+        self.bars = FeatureBars(top_k=8 if compact else 24)
+        self.tokens = TokenView()
+        for w in (self.heatmap, self.bars, self.tokens):
+            self.addWidget(w)
+        if compact:
+            self.heatmap.setMinimumSize(120, 120)
+            self.tokens.setMinimumHeight(60)
+
+    def show_result(self, info: dict, result: dict[str, Any]) -> None:
+        kind = info.get("kind", "image")
+        values, signed = result["values"], bool(result.get("signed", True))
+        if kind == "image":
+            self.heatmap.set_result(result["display"], values, signed)
+            self.setCurrentWidget(self.heatmap)
+        elif kind == "text":
+            nxt = class_name(info, result.get("predicted"))
+            self.tokens.set_tokens(tokens_of(info, result["display"]), values, signed, nxt)
+            self.setCurrentWidget(self.tokens)
+        else:
+            names = info.get("feature_names") or [f"x{i}" for i in range(np.size(values))]
+            self.bars.set_values(values, names)
+            self.setCurrentWidget(self.bars)
+
+    def clear(self) -> None:
+        self.heatmap.clear()
+        self.bars.clear()
+        self.tokens.clear()
+
+
+class ResultPanel(QWidget):
+    """The selected sample: attribution view, headline, top classes, delta and notes."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.headline = QLabel("Pick a sample and press Explain.")
+        self.headline.setObjectName("explainHeadline")
+        self.headline.setWordWrap(True)
+        self.view = AttributionView()
+        self.view.setMinimumHeight(220)
+        self.probs_title = QLabel("TOP CLASSES")
+        self.probs_title.setObjectName("sectionTitle")
+        self.probs = FeatureBars(signed=False, top_k=5, row_height=20, value_format="{:.1%}")
+        self.probs.empty_text = ""
+        self.details = QLabel("")
+        self.details.setObjectName("hint")
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.headline)
+        layout.addWidget(self.view, 3)
+        layout.addWidget(self.probs_title)
+        layout.addWidget(self.probs, 1)
+        layout.addWidget(self.details)
+        self.result: dict[str, Any] | None = None
+
+    def show_result(self, info: dict, result: dict[str, Any]) -> None:
+        self.result = result
+        self.view.show_result(info, result)
+        probs = np.asarray(result["probabilities"])
+        names = [class_name(info, i) for i in range(len(probs))]
+        if info.get("kind") == "text":
+            names = [repr(n) if not n.strip() else n for n in names]
+        self.probs.set_values(probs, names)
+        pred, true = result["predicted"], result.get("true")
+        verdict = "" if true is None else ("  ✓ correct" if pred == true else f"  ✗ true class {class_name(info, true)}")
+        self.headline.setText(f"<b>Sample {result['index']}</b> — predicted <b>{class_name(info, pred)}</b> "
+                              f"({probs[pred]:.1%}){verdict}; explaining <b>{class_name(info, result['target'])}</b> "
+                              f"with {result['method']}")
+        parts = [f"{result['seconds'] * 1000:.0f} ms"]
+        if result.get("delta") is not None:
+            parts.insert(0, f"convergence delta {result['delta']:.2e}")
+        parts += [f"note: {n}" for n in result.get("notes") or []]
+        self.details.setText("   ·   ".join(parts))
+
+    def show_message(self, text: str) -> None:
+        self.headline.setText(text)
+
+
+class ResultTile(QFrame):
+    """A small titled attribution for the comparison grids."""
+
+    def __init__(self, title: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("panel")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        self.title = QLabel(title)
+        self.title.setWordWrap(True)
+        self.view = AttributionView(compact=True)
+        self.caption = QLabel("computing…")
+        self.caption.setObjectName("hint")
+        self.caption.setWordWrap(True)
+        layout.addWidget(self.title)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.caption)
+        self.setMinimumSize(170, 190)
+        self.result: dict[str, Any] | None = None
+
+    def show_result(self, info: dict, result: dict[str, Any]) -> None:
+        self.result = result
+        self.view.show_result(info, result)
+        probs = np.asarray(result["probabilities"])
+        text = f"pred {class_name(info, result['predicted'])} {probs[result['predicted']]:.0%}"
+        if result.get("delta") is not None:
+            text += f" · δ {result['delta']:.1e}"
+        self.caption.setText(text)
+
+    def show_error(self, message: str) -> None:
+        self.caption.setText(message.splitlines()[0] if message else "failed")
+        self.caption.setToolTip(message)
