@@ -325,6 +325,10 @@ def task_problems(report: ModelReport, task: str, num_classes: int | None) -> li
     noun = "classes" if task == "classification" else "regression targets"
     end = f"Linear(out_features={num_classes})"
     advice = f"add Flatten and {end}" if len(out) > 1 else f"end with {end}"
+    sequence = [r for r in enabled if r.options.get("output") == "sequence"]
+    if len(out) == 2 and sequence:
+        advice = (f"set output = \"last\" on {sequence[-1].path} ({sequence[-1].type}) to keep only the final "
+                  f"state, then end with {end}")
     problems.append(Problem(path, f"the last layer outputs {fmt(out)} but the data has {num_classes} {noun} — "
                                   f"{advice} (out_features = 0 takes it from the data)"))
     return problems

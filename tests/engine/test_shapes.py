@@ -201,6 +201,17 @@ def test_check_model_classification_output(monkeypatch):
     assert check_model(spec) == []
 
 
+def test_check_model_sequence_classifier_advice(monkeypatch):
+    info = DataInfo((12,), "int64", "classification", 4)
+    layers = [L("Embedding", {"num_embeddings": 50, "embedding_dim": 8}), L("LSTM", {"hidden_size": 6}),
+              L("Linear", {"out_features": 0})]
+    problem = check_model(_spec(layers, info, monkeypatch))[0]
+    assert problem.path == "model.layers[2]"
+    assert "outputs (12, 4)" in problem.message and 'set output = "last" on model.layers[1] (LSTM)' in problem.message
+    fixed = [layers[0], L("LSTM", {"hidden_size": 6, "output": "last"}), layers[2]]
+    assert check_model(_spec(fixed, info, monkeypatch)) == []
+
+
 def test_check_model_final_softmax(monkeypatch):
     layers = [L("Linear", {"out_features": 0}), L("Softmax")]
     info = DataInfo((4,), "float32", "classification", 3)
