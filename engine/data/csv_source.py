@@ -25,6 +25,8 @@ MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 MAX_INTEGER_CLASSES = 100
 #: a numeric target with at most this many distinct values of any kind is read as class labels
 MAX_FLOAT_CLASSES = 10
+#: a one-hot encoded (categorical) column may have at most this many distinct values
+MAX_CATEGORIES = 256
 _WHAT = "an existing CSV file with a header row"
 
 
@@ -38,7 +40,8 @@ class _Parsed:
 
 def _options_key(options: Mapping[str, Any]) -> tuple:
     path = existing_path(options, folder=False, what=_WHAT)
-    return (file_key(path), str(path), options["target"], options["task"], options["ignore_columns"])
+    return (file_key(path), str(path), options["target"], options["task"], options["ignore_columns"],
+            options["categorical"])
 
 
 def _parsed(options: Mapping[str, Any]) -> _Parsed:
@@ -46,44 +49,58 @@ def _parsed(options: Mapping[str, Any]) -> _Parsed:
 
 
 @functools.lru_cache(maxsize=4)
-def _parse(_identity: tuple, path_str: str, target: str, task: str, ignore: str) -> _Parsed:
+def _parse(_identity: tuple, path_str: str, target: str, task: str, ignore: str, categorical: str) -> _Parsed:
     path = Path(path_str)
     header, lines, columns = _read(path)
     target = target.strip() or header[-1]
     if target not in header:
         raise fail("target", f"column {target!r} is not in {path} (columns: {', '.join(header)})"
                              f"{did_you_mean(target, header)}")
-    ignored = [c.strip() for c in ignore.split(",") if c.strip()]
-    for column in ignored:
-        if column not in header:
-            raise fail("ignore_columns", f"column {column!r} is not in {path} (columns: {', '.join(header)})"
-                                         f"{did_you_mean(column, header)}")
+    ignored = _column_list(ignore, "ignore_columns", header, path)
+    encoded = _column_list(categorical, "categorical", header, path)
+    if target in encoded:
+        raise fail("categorical", f"{target!r} is the target: its values become the classes already — "
+                                  "remove it from data.categorical")
     features = [c for c in header if c != target and c not in ignored]
     if not features:
         raise fail("target", f"{path} has no feature columns besides the target {target!r} — "
                              "add columns (or ignore fewer with data.ignore_columns)")
-    parsed = {c: _Column.parse(columns[header.index(c)]) for c in (*features, target)}
-    gaps = np.logical_or.reduce([col.missing for col in parsed.values()])
+    blocks = {c: (_Categorical.parse(columns[header.index(c)], c) if c in encoded
+                  else _Column.parse(columns[header.index(c)])) for c in (*features, target)}
+    gaps = np.logical_or.reduce([block.missing for block in blocks.values()])
     if gaps.all():
-        worst = max(parsed, key=lambda c: int(parsed[c].missing.sum()))
+        worst = max(blocks, key=lambda c: int(blocks[c].missing.sum()))
         raise fail("path", f"every row of {path} has a missing value ({len(lines)} rows; column {worst!r} is "
-                           f"empty in {int(parsed[worst].missing.sum())}) — fill the gaps or list mostly-empty "
+                           f"empty in {int(blocks[worst].missing.sum())}) — fill the gaps or list mostly-empty "
                            "columns in data.ignore_columns")
     keep = ~gaps
-    x = np.stack([parsed[c].features(c, lines, path)[keep] for c in features], axis=1).astype(np.float32)
-    label = parsed[target]
+    x = np.concatenate([blocks[c].features(c, lines, path)[keep] for c in features], axis=1).astype(np.float32)
+    names = tuple(name for c in features for name in blocks[c].names(c))
+    label = blocks[target]
     if label.bad.any():  # text labels
         numbers, cells = None, np.asarray([c.strip() for c in columns[header.index(target)]])[keep]
     else:
-        numbers, cells = label.features(target, lines, path)[keep], None
-    info, y, task_note = _target(numbers, cells, lines[keep], target, task, tuple(features), path)
+        numbers, cells = label.features(target, lines, path)[keep, 0], None
+    info, y, task_note = _target(numbers, cells, lines[keep], target, task, names, path)
     notes = [task_note]
     if gaps.any():
         notes.append(f"dropped {int(gaps.sum())} of {len(lines)} rows with missing values "
                      f"(first at line {lines[np.argmax(gaps)]})")
     if ignored:
         notes.append(f"ignored columns: {', '.join(ignored)}")
+    for c in (c for c in features if c in encoded):
+        notes.append(f"one-hot encoded {c!r} into {len(blocks[c].levels)} columns")
     return _Parsed(info, x, y, tuple(notes))
+
+
+def _column_list(text: str, option: str, header: list[str], path: Path) -> list[str]:
+    """A comma-separated list of column names; each must be in the header."""
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    for column in names:
+        if column not in header:
+            raise fail(option, f"column {column!r} is not in {path} (columns: {', '.join(header)})"
+                               f"{did_you_mean(column, header)}")
+    return names
 
 
 def _read(path: Path) -> tuple[list[str], np.ndarray, list[tuple[str, ...]]]:
@@ -168,14 +185,44 @@ class _Column:
         if self.bad.any():
             i = int(np.argmax(self.bad))
             raise fail("path", f"column {column!r} has text {self.cells[i].strip()!r} at line {lines[i]} of {path} — "
-                               "feature columns must be numbers: fix the value, or list the column in "
-                               "data.ignore_columns")
+                               "feature columns must be numbers: fix the value, list the column in "
+                               "data.categorical to one-hot encode it, or in data.ignore_columns to leave it out")
         infinite = np.isinf(self.values)
         if infinite.any():
             i = int(np.argmax(infinite))
             raise fail("path", f"column {column!r} has {self.cells[i].strip()!r} at line {lines[i]} of {path} — use "
                                "a finite number, or leave the cell empty (rows with empty cells are dropped)")
-        return self.values
+        return self.values[:, None]
+
+    def names(self, column: str) -> tuple[str, ...]:
+        return (column,)
+
+
+@dataclass(frozen=True, eq=False)
+class _Categorical:
+    """A text column one-hot encoded: one 0/1 feature per distinct value (sorted)."""
+
+    codes: np.ndarray  # index into levels, -1 where missing
+    levels: tuple[str, ...]
+    missing: np.ndarray
+
+    @classmethod
+    def parse(cls, cells: tuple[str, ...], column: str) -> "_Categorical":
+        stripped = [cell.strip() for cell in cells]
+        missing = np.fromiter((v.lower() in MISSING for v in stripped), bool, count=len(stripped))
+        levels = tuple(sorted({v for v, gap in zip(stripped, missing) if not gap}))
+        if len(levels) > MAX_CATEGORIES:
+            raise fail("categorical", f"column {column!r} has {len(levels)} distinct values; one-hot encoding "
+                                      f"allows at most {MAX_CATEGORIES} — leave it out with data.ignore_columns")
+        index = {v: i for i, v in enumerate(levels)}
+        codes = np.fromiter((index.get(v, -1) for v in stripped), np.int64, count=len(stripped))
+        return cls(codes, levels, missing)
+
+    def features(self, column: str, lines: np.ndarray, path: Path) -> np.ndarray:
+        return (self.codes[:, None] == np.arange(len(self.levels))).astype(np.float64)
+
+    def names(self, column: str) -> tuple[str, ...]:
+        return tuple(f"{column}={level}" for level in self.levels)
 
 
 def _target(numbers: np.ndarray | None, cells: np.ndarray | None, lines: np.ndarray, target: str, task: str,
@@ -243,6 +290,7 @@ DATA_SOURCES.add(
         Param("task", "choice", "auto", "auto: text or few distinct values = classification, otherwise regression",
               choices=("auto", "classification", "regression")),
         Param("ignore_columns", "str", "", "Comma-separated columns to leave out (ids, free text, ...)"),
+        Param("categorical", "str", "", "Comma-separated text columns to one-hot encode (one 0/1 feature per value)"),
     ),
     group="Files",
     description="Your own table: numeric feature columns (standardized) and a target column; "

@@ -91,6 +91,30 @@ def test_csv_ignore_columns_leaves_text_columns_out(tmp_path):
     assert ds.info.feature_names == ("v",) and "ignored columns: id, name" in ds.notes
 
 
+def test_csv_categorical_columns_are_one_hot_encoded(tmp_path):
+    text = "size,color,label\n" + "".join(f"{i},{['red', 'blue', 'green'][i % 3]},{i % 2}\n" for i in range(12))
+    path = write(tmp_path / "colors.csv", text + "12,,1\n")
+    ds = load_data(spec("csv", path=str(path), target="label", categorical="color"), seed=0)
+    assert ds.info.feature_names == ("size", "color=blue", "color=green", "color=red")
+    assert ds.info.input_shape == (4,) and ds.train_size + ds.val_size == 12  # the row without a color is dropped
+    onehot = ds.unnormalize(np.concatenate([ds.x_train, ds.x_val]))[:, 1:]
+    np.testing.assert_allclose(onehot.sum(axis=1), 1, atol=1e-5)
+    sizes = ds.unnormalize(np.concatenate([ds.x_train, ds.x_val]))[:, 0].round().astype(int)
+    np.testing.assert_allclose(onehot[sizes % 3 == 0], [[0, 0, 1]] * 4, atol=1e-5)  # size 0, 3, ... are red
+    assert "one-hot encoded 'color' into 3 columns" in ds.notes
+
+
+def test_csv_categorical_mistakes(tmp_path):
+    path = write(tmp_path / "ids.csv", "id,v,label\n" + "".join(f"u{i},{i},{i % 2}\n" for i in range(300)))
+    [message] = problems(spec("csv", path=str(path), categorical="id"))
+    assert message == ("data.categorical: column 'id' has 300 distinct values; one-hot encoding allows at most 256 "
+                       "— leave it out with data.ignore_columns")
+    [message] = problems(spec("csv", path=str(path), categorical="label"))
+    assert message.startswith("data.categorical: 'label' is the target")
+    assert problems(spec("csv", path=str(path), categorical="ids"))[0].startswith(
+        "data.categorical: column 'ids' is not in")
+
+
 def test_csv_semicolon_delimiter_and_byte_order_mark(tmp_path):
     path = tmp_path / "excel.csv"
     path.write_bytes("\ufeffa;b;label\n1;2;x\n3;4;y\n5;6;x\n7;8;y\n".encode("utf-8"))
@@ -131,7 +155,7 @@ def test_csv_with_text_in_a_feature_column(tmp_path):
     path = write(tmp_path / "colors.csv", "size,color,label\n1,2,x\n2,3,y\n3,red,x\n")
     [message] = problems(spec("csv", path=str(path), target="label"))
     assert message.startswith(f"data.path: column 'color' has text 'red' at line 4 of {path}")
-    assert "data.ignore_columns" in message
+    assert "list the column in data.categorical to one-hot encode it, or in data.ignore_columns" in message
 
 
 def test_csv_where_every_row_has_a_gap(tmp_path):
