@@ -7,6 +7,9 @@ and cached per spec, so several pages asking for it after one edit cost one comp
 """
 from __future__ import annotations
 
+import importlib
+import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable, Hashable
 
@@ -47,6 +50,10 @@ class _EditCommand(QUndoCommand):
         return True
 
 
+class _Relay(QObject):
+    done = Signal()
+
+
 class SpecDocument(QObject):
     """Holds `spec`, `path` and `undo_stack`; emits `specChanged(spec)`, `dirtyChanged(bool)`,
     `pathChanged(path or None)`."""
@@ -63,6 +70,10 @@ class SpecDocument(QObject):
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self._clean_changed)
         self._cache: dict[str, tuple[Any, Any]] = {}
+        self._data_loading = False
+        self._data_thread: threading.Thread | None = None
+        self._relay = _Relay(self)
+        self._relay.done.connect(self._data_engine_ready)
 
     def _clean_changed(self, clean: bool) -> None:
         self.dirtyChanged.emit(not clean)
@@ -126,6 +137,44 @@ class SpecDocument(QObject):
         self.undo_stack.setClean()
         return target
 
+    # -- the data engine, loaded in the background at startup ------------------------
+    def load_data_engine_in_background(self) -> None:
+        """Import `engine.data` (numpy, scikit-learn: about a second) on a thread, so the window
+        paints first. Until it is loaded :meth:`data_pending` is True and :meth:`data_info` is None;
+        then `specChanged` is emitted again so every page shows the data-dependent shapes."""
+        if self._data_thread is not None:
+            return
+        if "engine.data" in sys.modules:
+            if self._data_loading:
+                self._data_engine_ready()
+            return
+        self._data_loading = True
+
+        def load() -> None:
+            try:
+                importlib.import_module("engine.data")
+            except Exception:  # reported when the data is described on the GUI thread
+                pass
+            self._relay.done.emit()
+
+        self._data_thread = threading.Thread(target=load, name="netwright-data-import", daemon=True)
+        self._data_thread.start()
+
+    def defer_data_engine(self) -> None:
+        """Hold back the data engine until :meth:`load_data_engine_in_background` (the launcher
+        calls it right after the first paint, so the import does not compete with it)."""
+        if "engine.data" not in sys.modules:
+            self._data_loading = True
+
+    def data_pending(self) -> bool:
+        """True while the data engine is still loading (shapes are shown a moment later)."""
+        return self._data_loading
+
+    def _data_engine_ready(self) -> None:
+        self._data_loading = False
+        self._cache.clear()
+        self.specChanged.emit(self.spec)
+
     # -- derived, cached ---------------------------------------------------------------
     def _cached(self, key: str, dependency: Any, compute: Callable[[], Any]) -> Any:
         hit = self._cache.get(key)
@@ -137,7 +186,9 @@ class SpecDocument(QObject):
 
     def data_info(self):
         """`engine.data.DataInfo` for the current data section, or None if the data is broken
-        (its problems are then in :meth:`problems`)."""
+        (its problems are then in :meth:`problems`), or while :meth:`data_pending`."""
+        if self._data_loading:
+            return None
 
         def compute():
             from engine.data import describe_data
@@ -152,6 +203,10 @@ class SpecDocument(QObject):
     def report(self):
         """Pure shape inference of the model on the current data (`engine.shapes.ModelReport`)."""
         info = self.data_info()
+        if self._data_loading:
+            from engine.shapes import infer_model
+
+            return infer_model(self.spec.model.layers, None, "float32", None)
 
         def compute():
             from engine.shapes import infer_model

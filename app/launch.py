@@ -46,6 +46,7 @@ def _print_probe(app: QApplication) -> None:
 
 def _warm_up(window) -> None:
     """After the first paint: build the other pages one per event-loop turn."""
+    window.document.load_data_engine_in_background()
     pending = [key for key in window.page_keys() if key != window.current_page_key()]
 
     def step() -> None:
@@ -69,7 +70,7 @@ def run_app(argv: Sequence[str]) -> int:
     app.setApplicationDisplayName(APP_NAME)
     apply_theme(app)
     app.setWindowIcon(icon("app", "#3b82f6", 64))
-    window = MainWindow(spec_path=spec_path)
+    window = MainWindow(spec_path=spec_path, background_data_import=True)
     probe = os.environ.get(PROBE_ENV) == "1"
     FirstPaint(window, (lambda: _print_probe(app)) if probe else (lambda: _warm_up(window)))
     window.show()

@@ -49,11 +49,13 @@ class MainWindow(QMainWindow):
     """The Netwright window. `document` holds the experiment; pages are discovered in app/pages."""
 
     def __init__(self, spec_path: str | Path | None = None, runs_dir: str | Path | None = None,
-                 parent: QWidget | None = None):
+                 parent: QWidget | None = None, *, background_data_import: bool = False):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.runs_dir: Path = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         self.document = SpecDocument(parent=self)
+        if background_data_import:  # the launcher: paint first, load numpy/scikit-learn meanwhile
+            self.document.defer_data_engine()
         self.settings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, APP_NAME, "netwright")
         self._specs: list[PageSpec] = discover_pages()
         self._pages: dict[str, QWidget] = {}

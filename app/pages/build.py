@@ -172,7 +172,12 @@ class BuildPage(QWidget):
         if selected is not None and ops.exists(spec.model.layers, selected):
             self.stack.select(selected)
         info = self.document.data_info()
-        where = f"data: {spec.data.source}" if info is not None else f"data: {spec.data.source} (has a problem — see the Data page)"
+        if self.document.data_pending():
+            where = f"data: {spec.data.source} (loading…)"
+        elif info is None:
+            where = f"data: {spec.data.source} (has a problem — see the Data page)"
+        else:
+            where = f"data: {spec.data.source}"
         self.subtitle.setText(f"{spec.name}  ·  {where}")
         self.summary.update_from(report, problems)
         fits = [p for p in problems if p not in report.problems]

@@ -174,3 +174,29 @@ def test_startup_opens_spec_given_on_the_command_line(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["wine_mlp", "False"]
+
+
+def test_data_engine_loads_after_first_paint(tmp_path):
+    """The launcher paints before numpy/scikit-learn load; the shapes appear once they have."""
+    code = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        from app.main_window import MainWindow
+        w = MainWindow(background_data_import=True); w.show(); app.processEvents()
+        build = w.page("build")
+        print("engine.data" in sys.modules, w.document.data_pending(), "loading" in build.subtitle.text())
+        w.document.load_data_engine_in_background()
+        deadline = time.time() + 60
+        while w.document.data_pending() and time.time() < deadline:
+            app.processEvents(); time.sleep(0.01)
+        app.processEvents()
+        print(w.document.data_pending(), build.summary.values["input"].text(), "torch" in sys.modules)
+    """)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", NETWRIGHT_RUNS_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0, out.stderr
+    before, after = out.stdout.strip().splitlines()[-2:]
+    assert before.split() == ["False", "True", "True"]
+    assert after.split() == ["False", "1×8×8", "False"]
