@@ -32,17 +32,47 @@ class _Listing:
         return tuple(file_key(f) for group in self.files for f in group)
 
 
-def _images_in(folder: Path) -> tuple[Path, ...]:
-    return tuple(sorted(
-        f for f in folder.rglob("*")
-        if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
-        and not any(part.startswith(".") for part in f.relative_to(folder).parts)))
+#: root folder -> (directories visited, their mtimes, listing); a folder's mtime changes whenever
+#: an entry is added, removed or renamed in it, so an unchanged stamp means an unchanged listing
+_LISTINGS: dict[str, tuple[tuple[Path, ...], tuple | None, _Listing]] = {}
+_MAX_LISTINGS = 8
+
+
+def _stamp(dirs: tuple[Path, ...]) -> tuple | None:
+    try:
+        return tuple(d.stat().st_mtime_ns for d in dirs)
+    except OSError:
+        return None
+
+
+def _raise(err: OSError) -> None:
+    raise err
+
+
+def _walk(folder: Path) -> tuple[tuple[Path, ...], list[Path]]:
+    """Image files below `folder` (sorted; hidden entries skipped) and every folder visited."""
+    files, dirs = [], []
+    for here, subdirs, names in os.walk(folder, onerror=_raise):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        dirs.append(Path(here))
+        files += [Path(here, n) for n in names
+                  if not n.startswith(".") and os.path.splitext(n)[1].lower() in IMAGE_SUFFIXES]
+    return tuple(sorted(files)), dirs
 
 
 def _list(options: Mapping[str, Any]) -> _Listing:
+    """The class folders and their image files (cached until a folder below the root changes)."""
     root = existing_path(options, folder=True, what=_WHAT)
+    cached = _LISTINGS.get(str(root))
+    if cached is not None and cached[1] is not None and _stamp(cached[0]) == cached[1]:
+        return cached[2]
+    root_stamp = _stamp((root,))
     subfolders = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    groups = [(d.name, _images_in(d)) for d in subfolders]
+    groups, dirs = [], [root]
+    for d in subfolders:
+        files, visited = _walk(d)
+        groups.append((d.name, files))
+        dirs += visited
     full = [(name, files) for name, files in groups if files]
     if not full:
         loose = sum(1 for f in root.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
@@ -53,7 +83,13 @@ def _list(options: Mapping[str, Any]) -> _Listing:
         raise fail("path", f"{root} has only one class sub-folder with images ({full[0][0]!r}) — "
                            "a classifier needs at least 2 classes, one sub-folder each")
     empty = tuple(name for name, files in groups if not files)
-    return _Listing(root, tuple(n for n, _ in full), tuple(f for _, f in full), empty)
+    listing = _Listing(root, tuple(n for n, _ in full), tuple(f for _, f in full), empty)
+    stamp = _stamp(tuple(dirs))
+    if stamp is not None and root_stamp is not None and stamp[0] == root_stamp[0]:
+        _LISTINGS[str(root)] = (tuple(dirs), stamp, listing)
+        while len(_LISTINGS) > _MAX_LISTINGS:
+            _LISTINGS.pop(next(iter(_LISTINGS)))
+    return listing
 
 
 def _describe(options: Mapping[str, Any]) -> DataInfo:

@@ -230,6 +230,16 @@ def test_image_folder_rgb_and_grayscale(tmp_path):
     assert gray.info.input_shape == (1, 8, 8) and gray.x_train.shape[1:] == (1, 8, 8)
 
 
+def test_image_folder_listing_follows_changes_on_disk(tmp_path):
+    root = make_images(tmp_path / "pets")
+    assert describe_data(spec("image_folder", path=str(root))).class_names == ("cat", "dog")
+    make_images(root / "birds", classes=("owl",), per_class=2)  # nested images count for class 'birds'
+    assert describe_data(spec("image_folder", path=str(root))).class_names == ("birds", "cat", "dog")
+    Image.new("RGB", (5, 5)).save(root / "birds" / "owl" / "deep.png")  # a third file, two folders down
+    ds = load_data(spec("image_folder", path=str(root)), seed=0)
+    assert ds.train_size + ds.val_size == 8 + 3
+
+
 def test_image_folder_empty(tmp_path):
     (tmp_path / "empty").mkdir()
     [message] = problems(spec("image_folder", path=str(tmp_path / "empty")))
