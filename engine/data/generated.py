@@ -142,4 +142,5 @@ DATA_SOURCES.add(
         Param("samples", "int", 1000, "Number of samples generated", min=2, max=100_000_000),
     ),
     group="Generated",
-    description="Random tensors of any shape (Gaussian; uniform pixels for [C, H, W]), labelled by a fixed random linear map (for benchmarks).")
+    description="Random tensors of any shape (Gaussian; uniform pixels for [C, H, W]), labelled by a fixed "
+                "random linear map (for benchmarks).")

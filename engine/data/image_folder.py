@@ -148,8 +148,8 @@ def _load(options: Mapping[str, Any], seed: int) -> Raw:
     if listing.empty_classes:
         notes.append(f"ignored sub-folders without images: {', '.join(listing.empty_classes)}")
     counts = np.bincount(np.asarray(labels), minlength=len(listing.classes))
-    notes.append(f"{len(images)} images in {len(listing.classes)} classes "
-                 f"({', '.join(f'{n}: {c}' for n, c in zip(listing.classes, counts))}), resized to {size}x{size} {mode}")
+    per_class = ", ".join(f"{name}: {count}" for name, count in zip(listing.classes, counts))
+    notes.append(f"{len(images)} images in {len(listing.classes)} classes ({per_class}), resized to {size}x{size} {mode}")
     info = _describe(options)
     return Raw(info, np.stack(images), np.asarray(labels, dtype=np.int64), normalize="image", notes=tuple(notes))
 
