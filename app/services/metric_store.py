@@ -86,28 +86,44 @@ class Series:
         return self._smooth.view()
 
 
+EMA_BLOCK = 128
+
+
+def _ema_biased(x: np.ndarray, weight: float, start: float) -> np.ndarray:
+    """biased_t = w * biased_{t-1} + (1 - w) * x_t from biased_{-1} = start, vectorised in blocks:
+    within a block it is one matrix product with the decay matrix w^(t-i) (all powers <= 1, so
+    it is stable for any weight); blocks are chained through their last value."""
+    n, b = len(x), EMA_BLOCK
+    if n == 0:
+        return x.astype(np.float64)
+    t = np.arange(b)
+    decay = np.tril(weight ** np.clip(t[:, None] - t[None, :], 0, None))
+    blocks = -(-n // b)
+    padded = np.zeros(blocks * b)
+    padded[:n] = x
+    local = (1.0 - weight) * padded.reshape(blocks, b) @ decay.T  # each block started from 0
+    carry = weight ** (t + 1)
+    out = np.empty_like(local)
+    prev = start
+    for k in range(blocks):
+        out[k] = local[k] + carry * prev
+        prev = out[k, -1]
+    return out.reshape(-1)[:n]
+
+
 def ema_chunk(values: np.ndarray, weight: float, state: tuple[float, int]) -> tuple[np.ndarray, tuple[float, int]]:
     """Continue a debiased EMA over `values` from `state` = (biased EMA, points seen so far).
-    Non-finite values are carried through without disturbing the average."""
-    from scipy.signal import lfilter  # imported lazily: only needed once something is smoothed
-
+    Non-finite values are shown as they are and do not disturb the average."""
     biased, count = state
+    values = np.asarray(values, dtype=np.float64)
     finite = np.isfinite(values)
-    clean = np.where(finite, values, 0.0)
-    # biased_t = w * biased_{t-1} + (1 - w) * x_t, for finite x only
-    if finite.all():
-        out, zf = lfilter([1.0 - weight], [1.0, -weight], clean, zi=[weight * biased])
-        n = count + np.arange(1, len(values) + 1)
-        result = out / (1.0 - weight ** n)
-        return result, (float(out[-1]) if len(out) else biased, count + len(values))
-    result = np.empty(len(values))
-    for i, (v, ok) in enumerate(zip(clean, finite)):
-        if ok:
-            biased = weight * biased + (1.0 - weight) * v
-            count += 1
-            result[i] = biased / (1.0 - weight ** count)
-        else:
-            result[i] = values[i]
+    result = values.copy()
+    good = values[finite]
+    if len(good):
+        ema = _ema_biased(good, weight, biased)
+        n = count + np.arange(1, len(good) + 1)
+        result[finite] = ema / (1.0 - weight ** n)
+        biased, count = float(ema[-1]), count + len(good)
     return result, (biased, count)
 
 

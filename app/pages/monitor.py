@@ -1,0 +1,330 @@
+"""Monitor page: one run live (or read-only once it has ended) — curves, progress, system load,
+log and errors, and the Stop / Pause / Resume / Resume-from-checkpoint controls."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QFrame, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget,
+)
+
+from app.pages.base import PageSpec
+from app.services.event_tailer import FINAL_STATUSES, EventTailer
+from app.services.run_controller import RunController, has_checkpoint
+from app.services.system_sampler import SystemMonitor
+from app.services.tasks import BackgroundCall
+from app.widgets.log_console import LogConsole
+from app.widgets.plot_panel import PlotPanel
+from app.widgets.system_panel import SystemPanel
+
+#: status -> (label colour, background) of the status chip
+STATUS_COLORS = {
+    "created": ("#555", "#e6e6e6"), "running": ("#fff", "#2f8f5b"), "paused": ("#222", "#f0c341"),
+    "completed": ("#fff", "#3b82f6"), "stopped": ("#fff", "#7a7f87"), "failed": ("#fff", "#d9534f"),
+    "crashed": ("#fff", "#b02a37"), "": ("#555", "#e6e6e6"),
+}
+ACTIVE = ("created", "running", "paused")
+#: choices of the close-window question
+CLOSE_STOP, CLOSE_KEEP, CLOSE_CANCEL = "stop", "keep", "cancel"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def find_live_run(runs_dir: Path) -> Path | None:
+    """The newest run under `runs_dir` whose worker is still alive (for re-attaching)."""
+    from engine.runs import ACTIVE as LIVE, list_runs
+
+    for summary in list_runs(runs_dir):
+        if summary.status in LIVE:
+            return summary.path
+    return None
+
+
+class MonitorPage(QWidget):
+    """Attach with :meth:`attach`; start a new run with :meth:`start_run`."""
+
+    statusChanged = Signal(str)
+
+    def __init__(self, window: Any = None):
+        super().__init__()
+        self.setObjectName("monitorPage")
+        self.window_ = window
+        self.controller = RunController(self)
+        self.tailer = EventTailer(self)
+        self.system = SystemMonitor(self)
+        self.run_dir: Path | None = None
+        self.status = ""
+        self._status_info: dict[str, Any] = {}
+        self._attached_at = 0.0
+        self._build()
+        self.tailer.events.connect(self._on_events)
+        self.tailer.logLines.connect(self.console.add_lines)
+        self.tailer.statusChanged.connect(self._on_status)
+        self.system.sampled.connect(self.system_panel.show_sample)
+        self.controller.processExited.connect(self._on_process_exited)
+        self._clock = QTimer(self, interval=1000, timeout=self._update_progress)
+        self._finder = BackgroundCall(self)
+        self._finder.finished.connect(self._reattach)
+        self._set_status("")
+        if window is not None:
+            QTimer.singleShot(0, self, lambda: self._finder.call(find_live_run, Path(window.runs_dir)))
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(16, 12, 16, 12)
+        header = QHBoxLayout()
+        titles = QVBoxLayout()
+        self.title = QLabel("No run yet", objectName="pageTitle")
+        self.subtitle = QLabel("Press Train on the Train page, or open a run from the Runs page.",
+                               objectName="pageSubtitle")
+        self.subtitle.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        titles.addWidget(self.title)
+        titles.addWidget(self.subtitle)
+        header.addLayout(titles, 1)
+        self.status_label = QLabel(objectName="statusLabel")
+        self.status_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.status_label.setMinimumWidth(96)
+        header.addWidget(self.status_label)
+        self.pause_button = QPushButton("Pause", objectName="pauseButton")
+        self.pause_button.setToolTip("Hold all ranks between steps; press again to resume")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button = QPushButton("Stop", objectName="stopButton")
+        self.stop_button.setToolTip("Finish the current step, save a checkpoint and stop")
+        self.stop_button.clicked.connect(self.stop)
+        self.resume_button = QPushButton("Resume from checkpoint", objectName="resumeButton")
+        self.resume_button.setToolTip("Continue this run from its last checkpoint")
+        self.resume_button.clicked.connect(self.resume_from_checkpoint)
+        self.folder_button = QPushButton("Open folder", objectName="openFolderButton")
+        self.folder_button.clicked.connect(self.open_folder)
+        for button in (self.pause_button, self.stop_button, self.resume_button, self.folder_button):
+            header.addWidget(button)
+        outer.addLayout(header)
+
+        progress_row = QHBoxLayout()
+        self.progress = QProgressBar(objectName="progressBar")
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("")
+        self.progress.setTextVisible(True)
+        self.progress_info = QLabel(objectName="progressInfo")
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.progress_info)
+        outer.addLayout(progress_row)
+
+        self.plots = PlotPanel()
+        self.system_panel = SystemPanel()
+        self.system_panel.setMinimumWidth(240)
+        side = QFrame(objectName="panel")
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(10, 8, 10, 8)
+        side_layout.addWidget(QLabel("SYSTEM", objectName="sectionTitle"))
+        side_layout.addWidget(self.system_panel)
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(self.plots)
+        top.addWidget(side)
+        top.setStretchFactor(0, 4)
+        top.setStretchFactor(1, 1)
+        top.setSizes([900, 280])
+        self.console = LogConsole()
+        split = QSplitter(Qt.Orientation.Vertical, objectName="monitorSplitter")
+        split.addWidget(top)
+        split.addWidget(self.console)
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 1)
+        split.setSizes([560, 150])
+        outer.addWidget(split, 1)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        return QSize(1100, 720)
+
+    # ------------------------------------------------------------------ runs
+    def start_run(self, spec) -> Path:
+        """Create a run for `spec` in the window's runs directory, start its worker and watch it."""
+        runs_dir = Path(self.window_.runs_dir) if self.window_ is not None else None
+        if runs_dir is None:
+            from engine.paths import default_runs_dir
+
+            runs_dir = default_runs_dir()
+        run_dir = self.controller.start(spec, runs_dir)
+        self.attach(run_dir)
+        return run_dir
+
+    def attach(self, run_dir: str | Path) -> None:
+        """Show `run_dir` (live while its worker runs, read-only once it has ended)."""
+        self.run_dir = Path(run_dir)
+        self._attached_at = time.time()
+        self.plots.clear()
+        self.console.clear()
+        self.tailer.attach(self.run_dir)
+        self.title.setText(self._run_name())
+        self.subtitle.setText(str(self.run_dir))
+        self._set_status("")
+        self._refresh_system_target()
+        self.system.start()
+        self._clock.start()
+        self._update_progress()
+
+    def _reattach(self, run_dir: Path | None) -> None:
+        if run_dir is not None and self.run_dir is None:
+            self.attach(run_dir)
+
+    def _run_name(self) -> str:
+        from engine.runs import read_status
+
+        return str(read_status(self.run_dir).get("name") or self.run_dir.name)
+
+    def is_active(self) -> bool:
+        """True while the attached run is training (or its worker is still alive)."""
+        if self.run_dir is None:
+            return False
+        return self.status in ("running", "paused") or self.controller.is_running(self.run_dir)
+
+    # ------------------------------------------------------------------ controls
+    def stop(self) -> None:
+        if self.run_dir is None:
+            return
+        self.controller.request(self.run_dir, "stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.setText("Stopping…")
+        self.tailer.poll_now()
+
+    def toggle_pause(self) -> None:
+        if self.run_dir is None:
+            return
+        self.controller.request(self.run_dir, "resume" if self.status == "paused" else "pause")
+        self.pause_button.setEnabled(False)
+        QTimer.singleShot(3000, self, self._reenable_pause)
+        self.tailer.poll_now()
+
+    def _reenable_pause(self) -> None:
+        self.pause_button.setEnabled(self.status in ("running", "paused"))
+
+    def resume_from_checkpoint(self) -> None:
+        if self.run_dir is None:
+            return
+        try:
+            self.controller.resume_from_checkpoint(self.run_dir)
+        except RuntimeError as err:
+            QMessageBox.warning(self, "Cannot resume", str(err))
+            return
+        self.attach(self.run_dir)
+
+    def open_folder(self) -> None:
+        if self.run_dir is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.run_dir)))
+
+    # ------------------------------------------------------------------ updates
+    def _on_events(self, events: list) -> None:
+        self.plots.add_events(events)
+        self.console.add_events(events)
+        self.system_panel.add_events(events)
+        if any(e.get("type") in ("start", "status") for e in events):
+            self._refresh_system_target()
+
+    def _on_status(self, status: str, info: dict) -> None:
+        self._status_info = info
+        self._set_status(status)
+        if status == "failed" and info.get("message") and self.console.last_error is None:
+            self.console.banner.show_error({"message": info["message"]})
+        self._refresh_system_target()
+        self._update_progress()
+
+    def _on_process_exited(self, run_dir: str, code: int) -> None:
+        if self.run_dir is not None and Path(run_dir) == self.run_dir:
+            self.tailer.poll_now()
+
+    def _set_status(self, status: str) -> None:
+        self.status = status
+        fg, bg = STATUS_COLORS.get(status, STATUS_COLORS[""])
+        self.status_label.setText(status or ("…" if self.run_dir else "no run"))
+        self.status_label.setStyleSheet(f"QLabel#statusLabel {{ color: {fg}; background: {bg}; border-radius: 10px;"
+                                        f" padding: 3px 12px; font-weight: 600; }}")
+        live = status in ("running", "paused")
+        self.stop_button.setEnabled(live)
+        self.stop_button.setText("Stop")
+        self.pause_button.setEnabled(live)
+        self.pause_button.setText("Resume" if status == "paused" else "Pause")
+        can_resume = (self.run_dir is not None and status in ("stopped", "failed", "crashed")
+                      and has_checkpoint(self.run_dir))
+        self.resume_button.setVisible(can_resume)
+        self.folder_button.setEnabled(self.run_dir is not None)
+        if status in FINAL_STATUSES:
+            self._clock.stop()
+            self.system.pid = None
+        self.statusChanged.emit(status)
+
+    def _refresh_system_target(self) -> None:
+        if self.run_dir is None:
+            return
+        live = self.status in ("running", "paused", "created", "")
+        self.system.pid = self.controller.worker_pid(self.run_dir) if live else None
+        ranks = self._status_info.get("rank_pids") or {}
+        self.system.ranks = {int(pid): int(rank) for rank, pid in enumerate(ranks)} if isinstance(ranks, list) else {}
+
+    def _update_progress(self) -> None:
+        progress = self.plots.store().progress()
+        if progress.total_steps:
+            self.progress.setValue(int(1000 * progress.fraction))
+        elif self.status == "completed":
+            self.progress.setValue(1000)
+        epoch = f"epoch {progress.epoch:g}" + (f"/{progress.total_epochs}" if progress.total_epochs else "")
+        step = f"step {progress.step}" + (f"/{progress.total_steps}" if progress.total_steps else "")
+        self.progress.setFormat(f"{epoch} · {step}" if self.run_dir else "")
+        elapsed = progress.elapsed
+        if self.status in ("running", "paused") and self.plots.store().t0 is not None:
+            elapsed = max(elapsed, time.time() - self.plots.store().t0)
+        eta = progress.eta if self.status == "running" else None
+        speed = f"{progress.samples_per_second:,.0f} samples/s" if progress.samples_per_second else "— samples/s"
+        self.progress_info.setText(f"elapsed {fmt_duration(elapsed)} · ETA {fmt_duration(eta)} · {speed}")
+
+    # ------------------------------------------------------------------ window hooks
+    def on_shown(self) -> None:
+        if self.run_dir is not None and self.status not in FINAL_STATUSES:
+            self.system.start()
+
+    def ask_close_action(self) -> str:
+        """Ask what to do with the active run; returns CLOSE_STOP, CLOSE_KEEP or CLOSE_CANCEL."""
+        box = QMessageBox(QMessageBox.Icon.Question, "A run is still training",
+                          f"“{self.title.text()}” is still {self.status or 'running'}.", parent=self)
+        box.setInformativeText("Stop it gracefully (it saves a checkpoint), or keep it running in the background? "
+                               "Netwright re-attaches to it on the next start.")
+        stop = box.addButton("Stop the run", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep running", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(keep)
+        box.exec()
+        clicked = box.clickedButton()
+        return CLOSE_STOP if clicked is stop else CLOSE_KEEP if clicked is keep else CLOSE_CANCEL
+
+    def can_close(self) -> bool:
+        if not self.is_active():
+            self._shutdown()
+            return True
+        choice = self.ask_close_action()
+        if choice == CLOSE_CANCEL:
+            return False
+        if choice == CLOSE_STOP:
+            self.controller.request(self.run_dir, "stop")
+        self._shutdown()
+        return True
+
+    def _shutdown(self) -> None:
+        self.tailer.detach()
+        self.system.stop()
+        self._clock.stop()
+        self.controller.forget()
+
+
+PAGE = PageSpec(key="monitor", title="Monitor", order=40, icon="monitor", factory=MonitorPage,
+                description="Watch loss, accuracy and system load live.")

@@ -1,0 +1,163 @@
+"""Launch and control training runs from the GUI.
+
+`RunController.start(spec, runs_dir)` creates the run directory (spec.toml, status "created")
+and starts the worker as a separate OS process in its own session, its stdout/stderr appended
+to the run's log.txt. The GUI never imports the training loop. Stop / pause / resume are
+requests written into the run directory (`engine.runs.request_control`); SIGTERM to the
+worker's process group is the fallback. The child is reaped on a timer, so a killed worker
+never lingers as a zombie that would look alive.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from engine.spec import ExperimentSpec
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: workers left running in the background (kept referenced so Popen never warns at exit)
+_DETACHED: list[subprocess.Popen] = []
+
+
+def worker_command(run_dir: Path, resume: bool = False) -> list[str]:
+    """The command that trains the run in `run_dir` (the engine's worker, via the launcher)."""
+    cmd = [sys.executable, "-m", "engine", "worker", str(run_dir)]
+    return cmd + ["--resume"] if resume else cmd
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    """True when the run saved at least one checkpoint (so it can be resumed)."""
+    folder = Path(run_dir) / "checkpoints"
+    return folder.is_dir() and any(folder.iterdir())
+
+
+class RunController(QObject):
+    """Starts worker processes and sends them control requests.
+
+    Signals: `runStarted(str)` with the run directory, `processExited(str, int)` with the run
+    directory and exit code when a worker this controller started ends."""
+
+    runStarted = Signal(str)
+    processExited = Signal(str, int)
+    launchFailed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None,
+                 command: Callable[[Path, bool], Sequence[str]] = worker_command):
+        super().__init__(parent)
+        self._command = command
+        self._procs: dict[Path, subprocess.Popen] = {}
+        self._reaper = QTimer(self, interval=200, timeout=self._reap)
+
+    # ------------------------------------------------------------------ launching
+    def start(self, spec: ExperimentSpec, runs_dir: str | Path) -> Path:
+        """Create a run directory for `spec` under `runs_dir` and start training it."""
+        from engine.runs import RunDir
+
+        run = RunDir.create(runs_dir, spec)
+        self._launch(run.path, resume=False)
+        return run.path
+
+    def resume_from_checkpoint(self, run_dir: str | Path) -> None:
+        """Continue a stopped, failed or crashed run from its last checkpoint (same directory)."""
+        run_dir = Path(run_dir)
+        if self.is_running(run_dir):
+            raise RuntimeError(f"{run_dir.name} is still running")
+        if not has_checkpoint(run_dir):
+            raise RuntimeError(f"{run_dir.name} has no checkpoint to resume from")
+        self._launch(run_dir, resume=True)
+
+    def _launch(self, run_dir: Path, resume: bool) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        log = open(run_dir / "log.txt", "ab")
+        try:
+            proc = subprocess.Popen(
+                list(self._command(run_dir, resume)), cwd=str(REPO_ROOT), env=env,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own session: closing the window does not kill it
+            )
+        except OSError as err:
+            self.launchFailed.emit(f"could not start the worker for {run_dir.name}: {err}")
+            raise
+        finally:
+            log.close()
+        self._procs[run_dir] = proc
+        self._reaper.start()
+        self.runStarted.emit(str(run_dir))
+
+    # ------------------------------------------------------------------ control
+    def request(self, run_dir: str | Path, action: str) -> None:
+        """Ask the run to "stop" (graceful, with a checkpoint), "pause" or "resume"."""
+        from engine.runs import request_control
+
+        request_control(Path(run_dir), action)
+
+    def terminate(self, run_dir: str | Path) -> bool:
+        """SIGTERM to the run's worker session (the fallback for a stop request; the worker
+        still ends with a checkpoint). Returns False when no process of the run is known."""
+        pid = self.worker_pid(run_dir)
+        if not pid:
+            return False
+        try:
+            os.killpg(os.getpgid(pid), signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+    def worker_pid(self, run_dir: str | Path) -> int | None:
+        """The worker's pid: the process this controller started, else the one in status.json."""
+        proc = self._procs.get(Path(run_dir))
+        if proc is not None and proc.poll() is None:
+            return proc.pid
+        from engine.runs import read_status
+
+        pid = read_status(Path(run_dir)).get("worker_pid") or read_status(Path(run_dir)).get("pid")
+        return int(pid) if pid else None
+
+    def is_running(self, run_dir: str | Path) -> bool:
+        """True while the run's worker is alive (started here, or found live in status.json)."""
+        proc = self._procs.get(Path(run_dir))
+        if proc is not None:
+            return proc.poll() is None
+        from engine.runs import ACTIVE, effective_status
+
+        return effective_status(Path(run_dir)) in ACTIVE
+
+    def active_runs(self) -> list[Path]:
+        """Runs started by this controller whose worker is still alive."""
+        return [path for path, proc in self._procs.items() if proc.poll() is None]
+
+    # ------------------------------------------------------------------ reaping
+    @Slot()
+    def _reap(self) -> None:
+        for run_dir, proc in list(self._procs.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            del self._procs[run_dir]
+            self._mark_if_never_started(run_dir, code)
+            self.processExited.emit(str(run_dir), code)
+        if not self._procs:
+            self._reaper.stop()
+
+    @staticmethod
+    def _mark_if_never_started(run_dir: Path, code: int) -> None:
+        """A worker that died before recording "running" would leave the run "created" forever."""
+        from engine.runs import read_status, write_status
+
+        if read_status(run_dir).get("status") == "created":
+            write_status(run_dir, "failed", message=f"the worker exited with code {code} before training "
+                                                    f"started — see log.txt in {run_dir}")
+
+    def forget(self) -> None:
+        """Stop watching every worker (they keep running in their own sessions)."""
+        _DETACHED.extend(self._procs.values())
+        self._procs.clear()
+        self._reaper.stop()
