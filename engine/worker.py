@@ -48,6 +48,23 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
+def rank_pids(run_dir: str | Path) -> dict[int, int]:
+    """{global rank: pid} of the run's ranks on this machine (latest attempt), for watchers."""
+    out = {}
+    for path in Path(run_dir, "ranks").glob("rank-*.pid"):
+        try:
+            out[int(path.stem.split("-")[1])] = int(path.read_text())
+        except (ValueError, OSError):
+            continue
+    return out
+
+
+def _note_pid(run_dir: Path) -> None:
+    from engine.atomic import atomic_write_text
+
+    atomic_write_text(run_dir / "ranks" / f"rank-{os.environ.get('RANK', '0')}.pid", str(os.getpid()))
+
+
 def _load(path: str) -> Any:
     module, _, name = path.partition(":")
     return getattr(importlib.import_module(module), name)
@@ -64,6 +81,7 @@ def _rank_body(run_dir: str, resume: bool, context: str = DEFAULT_CONTEXT) -> di
     from engine.session import run_training
 
     run = RunDir.open(run_dir)
+    _note_pid(run.path)
     spec = run.load_spec()
     backend = resolve_backend(spec)
     if backend == "nccl":
