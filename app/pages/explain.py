@@ -244,6 +244,7 @@ class ExplainPage(QWidget):
                      f"{info['splits'][self.split]} {self.split} samples")
         if first:
             self.methods.set_methods(info)
+        if first or len(self.browser.true) == 0:
             self.load_split()
 
     def _load_failed(self, message: str) -> None:
@@ -283,8 +284,7 @@ class ExplainPage(QWidget):
 
     def cancel(self) -> None:
         """Stop the running computation (the worker is restarted, the model reloaded)."""
-        self._tickets = {rid: p for rid, p in self._tickets.items() if p == "predictions"}
-        self.client.cancel()
+        self.client.cancel()  # pending requests fail with "cancelled"
         self._status("Cancelled — restarting the worker…")
         self._busy(False)
 

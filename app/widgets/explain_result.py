@@ -131,6 +131,7 @@ class ResultTile(QFrame):
         layout.addWidget(self.caption)
         self.setMinimumSize(170, 190)
         self.result: dict[str, Any] | None = None
+        self.error = ""
 
     def show_result(self, info: dict, result: dict[str, Any]) -> None:
         self.result = result
@@ -142,5 +143,6 @@ class ResultTile(QFrame):
         self.caption.setText(text)
 
     def show_error(self, message: str) -> None:
+        self.error = message or "failed"
         self.caption.setText(message.splitlines()[0] if message else "failed")
         self.caption.setToolTip(message)
