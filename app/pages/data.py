@@ -18,6 +18,7 @@ from engine.spec import DataSpec, section_params
 
 PREVIEW_DELAY_MS = 120  # coalesce quick edits (typing a number) into one load
 _GROUP_ORDER = ("Built-in", "Generated", "Files")
+LABEL_WIDTH = 96  # both forms share one label column
 
 
 class DataPage(QWidget):
@@ -97,13 +98,13 @@ class DataPage(QWidget):
         column.addWidget(self.source_help)
         self.options_title = self._section("Options")
         column.addWidget(self.options_title)
-        self.options_form = SchemaForm()
+        self.options_form = SchemaForm(label_width=LABEL_WIDTH)
         self.options_form.setObjectName("dataOptions")
         self.options_form.valueChanged.connect(self._option_changed)
         column.addWidget(self.options_form)
         column.addWidget(self._section("Batching and split"))
         fixed = tuple(p for p in section_params(DataSpec) if p.name != "source")
-        self.batch_form = SchemaForm(fixed)
+        self.batch_form = SchemaForm(fixed, label_width=LABEL_WIDTH)
         self.batch_form.setObjectName("dataBatching")
         self.batch_form.valueChanged.connect(self._fixed_changed)
         column.addWidget(self.batch_form)

@@ -71,6 +71,7 @@ class DataPreview(QFrame):
         self.table.setObjectName("previewTable")
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         self.table.setAlternatingRowColors(True)
         self.table_balance = ClassBalance()
         self.points = PointPlot()

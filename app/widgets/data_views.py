@@ -31,7 +31,8 @@ def to_pixmap(array: np.ndarray) -> QPixmap:
 class ImageGrid(QWidget):
     """Sample images in a grid, each with its label under it, scaled without smoothing."""
 
-    TILE = 88
+    TILE = 110
+    MIN_TILE = 72
     GAP = 10
     LABEL = 18
 
@@ -51,15 +52,28 @@ class ImageGrid(QWidget):
     def count(self) -> int:
         return len(self._pixmaps)
 
+    def _layout(self, width: int) -> tuple[int, int]:
+        """(columns, tile size): rows are filled evenly (16 samples -> 2 rows of 8 when they fit)."""
+        n = max(1, len(self._pixmaps))
+        fit = max(1, (width + self.GAP) // (self.MIN_TILE + self.GAP))
+        columns = min(n, fit)
+        for candidate in range(columns, max(1, columns // 2) - 1, -1):
+            if n % candidate == 0:
+                columns = candidate
+                break
+        tile = min(self.TILE, (width + self.GAP) // columns - self.GAP)
+        return columns, max(self.MIN_TILE // 2, tile)
+
     def _columns(self, width: int) -> int:
-        return max(1, (width + self.GAP) // (self.TILE + self.GAP))
+        return self._layout(width)[0]
 
     def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt name)
         return True
 
     def heightForWidth(self, width: int) -> int:  # noqa: N802 (Qt name)
-        rows = math.ceil(len(self._pixmaps) / self._columns(width)) if self._pixmaps else 0
-        return rows * (self.TILE + self.LABEL + self.GAP)
+        columns, tile = self._layout(width)
+        rows = math.ceil(len(self._pixmaps) / columns) if self._pixmaps else 0
+        return rows * (tile + self.LABEL + self.GAP)
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
         return QSize(4 * (self.TILE + self.GAP), self.heightForWidth(4 * (self.TILE + self.GAP)))
@@ -67,25 +81,25 @@ class ImageGrid(QWidget):
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-        columns = self._columns(self.width())
+        columns, size = self._layout(self.width())
         text_color = self.palette().color(QPalette.ColorRole.WindowText)
         border = self.palette().color(QPalette.ColorRole.Mid)
         for i, pixmap in enumerate(self._pixmaps):
             r, c = divmod(i, columns)
-            x = c * (self.TILE + self.GAP)
-            y = r * (self.TILE + self.LABEL + self.GAP)
-            target = QRectF(x, y, self.TILE, self.TILE)
-            scaled = pixmap.size().scaled(self.TILE, self.TILE, Qt.AspectRatioMode.KeepAspectRatio)
-            inner = QRectF(x + (self.TILE - scaled.width()) / 2, y + (self.TILE - scaled.height()) / 2,
+            x = c * (size + self.GAP)
+            y = r * (size + self.LABEL + self.GAP)
+            target = QRectF(x, y, size, size)
+            scaled = pixmap.size().scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio)
+            inner = QRectF(x + (size - scaled.width()) / 2, y + (size - scaled.height()) / 2,
                            scaled.width(), scaled.height())
             painter.drawPixmap(inner, pixmap, QRectF(pixmap.rect()))
             painter.setPen(border)
             painter.drawRect(target.adjusted(0, 0, -1, -1))
             painter.setPen(text_color)
             label = self._labels[i] if i < len(self._labels) else ""
-            painter.drawText(QRectF(x, y + self.TILE, self.TILE, self.LABEL),
+            painter.drawText(QRectF(x, y + size, size, self.LABEL),
                              Qt.AlignmentFlag.AlignCenter, painter.fontMetrics().elidedText(
-                                 label, Qt.TextElideMode.ElideRight, self.TILE))
+                                 label, Qt.TextElideMode.ElideRight, size))
         painter.end()
 
 

@@ -266,10 +266,11 @@ class SchemaForm(QWidget):
     valueChanged = Signal(str, object)
 
     def __init__(self, params: Sequence[Param] = (), values: Mapping[str, Any] | None = None,
-                 parent: QWidget | None = None, *, show_help: bool = True):
+                 parent: QWidget | None = None, *, show_help: bool = True, label_width: int = 0):
         super().__init__(parent)
         self.setObjectName("schemaForm")
         self._show_help = show_help
+        self._label_width = label_width
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setHorizontalSpacing(10)
@@ -297,6 +298,8 @@ class SchemaForm(QWidget):
         for param in self._params:
             label = QLabel(humanize(param.name) + ("" if not param.required else " *"))
             label.setObjectName("fieldLabel")
+            label.setMinimumWidth(self._label_width)
+            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             label.setToolTip(f"{param.name}: {param.help}" if param.help else param.name)
             editor = EDITORS[param.kind](param)
             editor.setObjectName(f"field_{param.name}")
