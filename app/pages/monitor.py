@@ -269,8 +269,7 @@ class MonitorPage(QWidget):
             return
         live = self.status in ("running", "paused", "created", "")
         self.system.pid = self.controller.worker_pid(self.run_dir) if live else None
-        ranks = self._status_info.get("rank_pids") or {}
-        self.system.ranks = {int(pid): int(rank) for rank, pid in enumerate(ranks)} if isinstance(ranks, list) else {}
+        self.system.run_dir = self.run_dir
 
     def _update_progress(self) -> None:
         progress = self.plots.store().progress()

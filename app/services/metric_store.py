@@ -18,7 +18,10 @@ import numpy as np
 META_FIELDS = frozenset({
     "v", "seq", "time", "type", "step", "epoch", "rank", "world_size", "total_steps", "total_epochs",
     "steps_per_epoch", "pid", "node_rank", "local_rank", "batch", "samples", "epochs", "max_steps",
+    "epoch_seconds", "exitcode",
 })
+#: names under which the worker reports throughput
+THROUGHPUT_FIELDS = ("samples_per_second", "samples_per_s")
 #: event types whose numbers are plotted
 METRIC_EVENT_TYPES = ("metric", "epoch")
 X_AXES = ("step", "epoch", "time")
@@ -173,6 +176,7 @@ class MetricStore:
         self._totals: dict[str, int] = {}
         self._last_time = 0.0
         self._throughput = 0.0
+        self._step_fields: set[str] = set()  # names reported per step (epoch events do not repeat them)
         self.event_count = 0
 
     def clear(self) -> None:
@@ -202,13 +206,16 @@ class MetricStore:
                 self._epoch = max(self._epoch, epoch)
             values = event.get("metrics") if isinstance(event.get("metrics"), Mapping) else event
             rel = (t - self.t0) if (t is not None and self.t0 is not None) else math.nan
+            per_step = event.get("type") == "metric"
             for name, raw in values.items():
-                if name in META_FIELDS:
+                if name in META_FIELDS or (not per_step and name in self._step_fields):
                     continue
                 value = _number(raw)
                 if value is None:
                     continue
-                if name == "samples_per_second":
+                if per_step:
+                    self._step_fields.add(name)
+                if name in THROUGHPUT_FIELDS:
                     self._throughput = value
                 cols = pending.setdefault(name, ([], [], [], []))
                 cols[0].append(self._step if step is None else step)

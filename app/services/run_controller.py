@@ -1,8 +1,9 @@
 """Launch and control training runs from the GUI.
 
 `RunController.start(spec, runs_dir)` creates the run directory (spec.toml, status "created")
-and starts the worker as a separate OS process in its own session, its stdout/stderr appended
-to the run's log.txt. The GUI never imports the training loop. Stop / pause / resume are
+and starts the worker (`engine.launch.start_worker`: `python -m engine worker RUN_DIR`, a
+separate OS process in its own session, its output appended to the run's log.txt). The GUI
+never imports the training loop. Stop / pause / resume are
 requests written into the run directory (`engine.runs.request_control`); SIGTERM to the
 worker's process group is the fallback. The child is reaped on a timer, so a killed worker
 never lingers as a zombie that would look alive.
@@ -12,23 +13,23 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from engine.spec import ExperimentSpec
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 #: workers left running in the background (kept referenced so Popen never warns at exit)
 _DETACHED: list[subprocess.Popen] = []
+Launcher = Callable[[Path, bool], subprocess.Popen]
 
 
-def worker_command(run_dir: Path, resume: bool = False) -> list[str]:
-    """The command that trains the run in `run_dir` (the engine's worker, via the launcher)."""
-    cmd = [sys.executable, "-m", "engine", "worker", str(run_dir)]
-    return cmd + ["--resume"] if resume else cmd
+def start_worker(run_dir: Path, resume: bool = False) -> subprocess.Popen:
+    """The engine's worker for `run_dir` (torch's elastic launcher starts the ranks)."""
+    from engine.launch import start_worker as launch
+
+    return launch(run_dir, resume=resume)
 
 
 def has_checkpoint(run_dir: Path) -> bool:
@@ -47,10 +48,9 @@ class RunController(QObject):
     processExited = Signal(str, int)
     launchFailed = Signal(str)
 
-    def __init__(self, parent: QObject | None = None,
-                 command: Callable[[Path, bool], Sequence[str]] = worker_command):
+    def __init__(self, parent: QObject | None = None, launcher: Launcher = start_worker):
         super().__init__(parent)
-        self._command = command
+        self.launcher = launcher
         self._procs: dict[Path, subprocess.Popen] = {}
         self._reaper = QTimer(self, interval=200, timeout=self._reap)
 
@@ -73,21 +73,11 @@ class RunController(QObject):
         self._launch(run_dir, resume=True)
 
     def _launch(self, run_dir: Path, resume: bool) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-        env.setdefault("PYTHONUNBUFFERED", "1")
-        log = open(run_dir / "log.txt", "ab")
         try:
-            proc = subprocess.Popen(
-                list(self._command(run_dir, resume)), cwd=str(REPO_ROOT), env=env,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own session: closing the window does not kill it
-            )
+            proc = self.launcher(run_dir, resume)
         except OSError as err:
             self.launchFailed.emit(f"could not start the worker for {run_dir.name}: {err}")
             raise
-        finally:
-            log.close()
         self._procs[run_dir] = proc
         self._reaper.start()
         self.runStarted.emit(str(run_dir))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 import psutil
@@ -138,14 +139,24 @@ class _Signals(QObject):
     done = Signal(object)
 
 
+def run_ranks(run_dir: Path | None) -> dict[int, int]:
+    """{pid: global rank} of a run's ranks on this machine (the worker notes them in RUN_DIR/ranks)."""
+    if run_dir is None:
+        return {}
+    from engine.worker import rank_pids
+
+    return {pid: rank for rank, pid in rank_pids(run_dir).items()}
+
+
 class _SampleTask(QRunnable):
-    def __init__(self, sampler: SystemSampler, pid: int | None, ranks: Mapping[int, int], signals: _Signals):
+    def __init__(self, sampler: SystemSampler, pid: int | None, run_dir: Path | None, signals: _Signals):
         super().__init__()
-        self.args, self.sampler, self.signals = (pid, dict(ranks)), sampler, signals
+        self.pid, self.run_dir, self.sampler, self.signals = pid, run_dir, sampler, signals
 
     def run(self) -> None:  # pool thread
         try:
-            self.signals.done.emit(self.sampler.sample(*self.args))
+            ranks = run_ranks(self.run_dir) if self.pid else {}
+            self.signals.done.emit(self.sampler.sample(self.pid, ranks))
         except Exception:  # psutil races with exiting processes; the next tick tries again
             self.signals.done.emit(None)
 
@@ -164,8 +175,8 @@ class SystemMonitor(QObject):
         self._signals.done.connect(self._on_done)
         self._timer = QTimer(self, interval=interval_ms, timeout=self._tick)
         self._busy = False
-        self.pid: int | None = None
-        self.ranks: dict[int, int] = {}
+        self.pid: int | None = None  # the run's worker
+        self.run_dir: Path | None = None  # where the worker notes its ranks' pids
 
     def start(self) -> None:
         if not self._timer.isActive():
@@ -185,7 +196,7 @@ class SystemMonitor(QObject):
         if self._sampler is None:
             self._sampler = SystemSampler()
         self._busy = True
-        self._pool.start(_SampleTask(self._sampler, self.pid, self.ranks, self._signals))
+        self._pool.start(_SampleTask(self._sampler, self.pid, self.run_dir, self._signals))
 
     @Slot(object)
     def _on_done(self, sample: SystemSample | None) -> None:

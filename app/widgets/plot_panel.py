@@ -38,8 +38,8 @@ PLOT_GROUPS: tuple[PlotGroup, ...] = (
     PlotGroup("accuracy", "Accuracy / error", lambda n: "accuracy" in n or n.endswith("error"), "accuracyPlot"),
     PlotGroup("lr", "Learning rate", lambda n: n in ("lr", "learning_rate"), "lrPlot"),
     PlotGroup("grad_norm", "Gradient norm", lambda n: "grad_norm" in n, "gradNormPlot"),
-    PlotGroup("throughput", "Samples per second", lambda n: n.endswith("per_second"), "throughputPlot"),
-    PlotGroup("other", "Other", lambda n: True, "otherPlot"),
+    PlotGroup("throughput", "Samples per second", lambda n: n.endswith(("per_second", "per_s")), "throughputPlot"),
+    PlotGroup("other", "Step time and other", lambda n: True, "otherPlot"),
 )
 X_LABELS = {"step": "Step", "epoch": "Epoch", "time": "Wall time (s)"}
 #: colours for metrics of one run, and for runs when several are overlaid
