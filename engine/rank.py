@@ -109,7 +109,7 @@ class RankContext:
         grads = [p.grad for p in model.parameters() if p.grad is not None]
         if not grads:
             return torch.zeros(())
-        return torch.nn.utils.get_total_norm(grads)
+        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
     def clip_grad_norm(self, model: "nn.Module", max_norm: float) -> "torch.Tensor":
         import torch

@@ -269,29 +269,19 @@ class _Loop:
     def _flush_window(self, *, emit: bool) -> None:
         """Turn the window's step losses into numbers (one sync), check them, fold them into the
         epoch's train loss and (if `emit`) report a metric event."""
-        import torch
-
         losses = self.window_losses
         if not losses:
             return
         k = len(losses)
-        first = self.step - k + 1
-        values = torch.zeros(k + 2, dtype=torch.float64, device=self.x.device)
-        have = [(i, l) for i, l in enumerate(losses) if l is not None]
-        if have:
-            stacked = torch.stack([l.float() for _, l in have]).double()
-            finite = torch.isfinite(stacked)
-            values[0] = torch.where(finite, stacked, torch.zeros_like(stacked)).sum()
-            values[1] = len(have)
-            bad = (~finite).double()
-            values[2:].index_copy_(0, torch.tensor([i for i, _ in have], device=values.device), bad)
-        if self.window_norm is not None:
-            values = torch.cat([values, self.window_norm.detach().double().reshape(1).to(values.device)])
-        numbers = self.ctx.reduce_sum(values).tolist()
-        bad_steps = [first + i for i, flag in enumerate(numbers[2:k + 2]) if flag > 0]
-        if bad_steps:
-            raise NonFiniteLoss(bad_steps[0], self.epoch)
-        total, count = numbers[0], numbers[1]
+        values = self._window_values(losses)
+        if self.ctx.world_size > 1:
+            import torch
+
+            values = self.ctx.reduce_sum(torch.tensor(values, dtype=torch.float64, device=self.x.device)).tolist()
+        total, count, norm = values[0], values[1], values[2]
+        bad = [i for i, flag in enumerate(values[3:]) if flag > 0]
+        if bad:
+            raise NonFiniteLoss(self.step - k + 1 + bad[0], self.epoch)
         self.epoch_loss[0] += total
         self.epoch_loss[1] += count
         if emit and count:
@@ -303,13 +293,30 @@ class _Loop:
                 "step_time": elapsed / k,
             }
             if self.window_norm is not None:
-                fields["grad_norm"] = numbers[k + 2] / self.ctx.world_size
+                fields["grad_norm"] = norm / self.ctx.world_size
             if self.x.device.type == "cuda":
                 import torch.cuda
 
                 fields["gpu_memory"] = torch.cuda.max_memory_allocated(self.x.device)
             self.reporter.event("metric", **fields)
         self._window_reset()
+
+    def _window_values(self, losses: list) -> list[float]:
+        """[sum of finite step losses, steps with a loss, grad norm, non-finite flag per step]:
+        one host transfer for the losses and the norm together."""
+        import torch
+
+        have = [l for l in losses if l is not None]
+        tensors = [l.float().reshape(1) for l in have]
+        if self.window_norm is not None:
+            tensors.append(self.window_norm.detach().float().reshape(1).to(self.x.device))
+        numbers = torch.cat(tensors).tolist() if tensors else []
+        norm = numbers.pop() if self.window_norm is not None else 0.0
+        it = iter(numbers)
+        per_step = [next(it) if l is not None else 0.0 for l in losses]
+        flags = [0.0 if math.isfinite(v) else 1.0 for v in per_step]
+        total = sum(v for v, f in zip(per_step, flags) if not f)
+        return [total, float(len(have)), norm, *flags]
 
     def _micro_per_epoch(self) -> int:
         return math.ceil(self.n_local / self.bs)
