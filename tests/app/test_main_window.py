@@ -200,3 +200,17 @@ def test_data_engine_loads_after_first_paint(tmp_path):
     before, after = out.stdout.strip().splitlines()[-2:]
     assert before.split() == ["False", "True", "True"]
     assert after.split() == ["False", "1×8×8", "False"]
+
+
+def test_file_saved_by_the_gui_validates_with_the_cli(main_window, tmp_path, monkeypatch):
+    """The TOML the app writes is the TOML `python main.py validate/train` runs."""
+    build = main_window.page("build")
+    path = build.add_layer("Dropout")  # after nothing selected: appended at the end
+    build.toggle_layer(path)
+    target = tmp_path / "from_gui.toml"
+    monkeypatch.setattr(main_window, "ask_save_path", lambda: target)
+    assert main_window.save_as()
+    out = subprocess.run([sys.executable, str(ROOT / "main.py"), "validate", str(target)],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert json.loads(out.stdout.strip().splitlines()[-1])["valid"] is True
