@@ -142,3 +142,59 @@ def run_ranks(spec, run_dir: str | Path, entrypoint: Callable[..., Any], args: S
         return elastic_launch(config, entrypoint)(*args)
     except ChildFailedError as err:
         raise JobFailure(_failures(err)) from None
+
+
+def train_parallel(run_dir, *, resume: bool = False, quiet: bool = False) -> int:
+    """`train` for a spec with processes > 1 or nnodes > 1: this process becomes the worker
+    (elastic agent) for `run_dir`; progress from the events log on stderr; the JSON summary
+    as the last stdout line. Returns the exit code (0 completed/stopped, 1 failed, 2 bad spec)."""
+    import json
+    import threading
+
+    from engine.commands._common import print_json
+    from engine.events import read_events
+    from engine.runs import read_status
+    from engine.worker import run_worker
+
+    path = Path(getattr(run_dir, "path", run_dir))
+    done = threading.Event()
+    progress = None
+    if not quiet:
+        from engine.commands._progress import Progress
+
+        progress = Progress(sys.stderr)
+        print(f"run directory: {path}", file=sys.stderr)
+
+    def tail() -> None:
+        offset = 0
+        while True:
+            finished = done.wait(0.2)
+            found, offset = read_events(path / "events.jsonl", offset)
+            for event in found:
+                fields = {k: v for k, v in event.items() if k not in ("v", "seq", "time", "type")}
+                progress.event(event["type"], **fields)
+            if finished:
+                return
+
+    thread = threading.Thread(target=tail, name="progress", daemon=True) if progress else None
+    if thread:
+        thread.start()
+    try:
+        code = run_worker(path, resume=resume)
+    finally:
+        done.set()
+        if thread:
+            thread.join(5)
+    status = read_status(path)
+    summary = {"run_id": path.name, "run_dir": str(path), "status": status.get("status"),
+               "epochs": status.get("epoch", 0), "steps": status.get("step", 0), "metrics": status.get("metrics") or {},
+               "wall_seconds": round((status.get("ended") or 0) - (status.get("started") or 0), 3) if status.get("started") else 0.0,
+               "samples_per_second": status.get("samples_per_second", 0.0), "world_size": status.get("processes", 1)}
+    if status.get("wall_seconds") is not None:
+        summary["wall_seconds"] = status["wall_seconds"]
+    if status.get("message"):
+        summary["message"] = status["message"]
+    if status.get("checkpoint"):
+        summary["checkpoint"] = status["checkpoint"]
+    print_json(json.loads(json.dumps(summary, default=str)))
+    return code

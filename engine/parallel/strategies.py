@@ -28,10 +28,19 @@ class Strategy:
         return getattr(importlib.import_module(module), name)
 
 
+def _no_l1(spec) -> list[Problem]:
+    if spec.regularization.l1:
+        return [Problem("regularization.l1", f"is not supported with strategy {spec.parallel.strategy} (the penalty would need "
+                                             "the sharded weights) — use weight decay, or strategy ddp")]
+    return []
+
+
 def _check_pipeline(spec) -> list[Problem]:
     from engine.parallel.plan import world_size
 
-    par, problems = spec.parallel, []
+    par, problems = spec.parallel, _no_l1(spec)
+    if spec.training.precision == "fp16":
+        problems.append(Problem("training.precision", "fp16 needs a gradient scaler, which the pipeline schedules do not run — use bf16 or fp32"))
     k, m, b = world_size(spec), par.microbatches, spec.data.batch_size
     if b % m:
         lower, upper = b - b % m, b - b % m + m
@@ -49,9 +58,10 @@ def _check_pipeline(spec) -> list[Problem]:
 
 
 def _check_fsdp(spec) -> list[Problem]:
+    problems = _no_l1(spec)
     if spec.training.precision == "fp16":
-        return [Problem("training.precision", "fp16 with a gradient scaler is not supported with fsdp — use bf16 (or fp32)")]
-    return []
+        problems.append(Problem("training.precision", "fp16 with a gradient scaler is not supported with fsdp — use bf16 (or fp32)"))
+    return problems
 
 
 _BN = "it normalises each rank's (or micro-batch's) samples separately, so the result differs from one process — use LayerNorm or GroupNorm"
@@ -67,7 +77,7 @@ STRATEGIES.add(
     description="Fully sharded data parallel: parameters, gradients and optimizer state are split over the ranks, layer by layer.",
     fields=("processes", "nnodes", "node_rank", "rdzv_endpoint", "backend", "max_restarts"), data_parallel=True)
 STRATEGIES.add(
-    "tensor", Strategy("engine.parallel.tensor:apply_tensor"),
+    "tensor", Strategy("engine.parallel.tensor:apply_tensor", _no_l1),
     description="Tensor parallel: Linear pairs and transformer blocks are split column/row-wise over the ranks; every rank sees the whole batch.",
     fields=("processes", "nnodes", "node_rank", "rdzv_endpoint", "backend", "max_restarts"), data_parallel=False)
 STRATEGIES.add(

@@ -3,14 +3,19 @@ once single-process and once with 2 gloo ranks through the real worker; losses a
 weights agree to float tolerance. This is the proof that each option is real."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 import torch
 
 from engine.checkpoint import load_latest
 from engine.runs import RunDir
 from engine.session import run_training
+from engine.spec import save_spec
 
-from tests.engine.parallel.runner import log, run_worker, step_losses, tiny_spec, events
+from tests.engine.parallel.runner import REPO, env, events, log, run_worker, step_losses, tiny_spec
 
 pytestmark = pytest.mark.slow
 
@@ -22,6 +27,17 @@ CASES = {
     "pipeline-gpipe": ({"strategy": "pipeline", "processes": 2, "microbatches": 4, "schedule": "gpipe"}, 16),
     "pipeline-1f1b": ({"strategy": "pipeline", "processes": 2, "microbatches": 4, "schedule": "1f1b", "stages": [3]}, 16),
 }
+
+
+def _train_cli(spec, tmp_path) -> RunDir:
+    path = tmp_path / "spec.toml"
+    save_spec(spec, path)
+    done = subprocess.run([sys.executable, "main.py", "train", str(path), "--runs-dir", str(tmp_path / "runs"), "--quiet"],
+                          cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert done.returncode == 0 and summary["status"] == "completed", done.stderr[-3000:]
+    assert summary["world_size"] == 2 and summary["steps"] == 6 and summary["samples_per_second"] > 0
+    return RunDir.open(summary["run_dir"])
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +54,11 @@ def reference(tmp_path_factory):
 def test_two_ranks_match_one_process(case, reference, tmp_path):
     parallel, batch = CASES[case]
     spec = tiny_spec(parallel=parallel, data={"batch_size": batch}, regularization={"grad_clip_norm": 0.5})
-    run, code = run_worker(spec, tmp_path)
-    assert code == 0, log(run)
+    if case == "ddp":  # `train` routes processes > 1 through the same launcher
+        run = _train_cli(spec, tmp_path)
+    else:
+        run, code = run_worker(spec, tmp_path)
+        assert code == 0, log(run)
     start = events(run, "start")[0]
     assert start["world_size"] == 2
 

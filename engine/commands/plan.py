@@ -1,0 +1,30 @@
+"""`plan SPEC.toml [--set key=value ...]`: the parallel layout, per-device memory estimate,
+pipeline stages and bubble, the command for every node, and the spec's problems."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "Show how a spec trains in parallel: layout, memory per device, stages, per-node commands, problems"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", metavar="SPEC", help="experiment spec (.toml)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a spec value, e.g. --set parallel.processes=2 (repeatable)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.commands._common import invalid, load_with_overrides
+    from engine.parallel.summary import plan_summary
+    from engine.problems import SpecError
+
+    try:
+        spec = load_with_overrides(args.spec, args.overrides)
+    except SpecError as err:
+        return invalid(err, "cannot plan")
+    summary = plan_summary(spec, args.spec)
+    for line in summary.lines():
+        print(line)
+    sys.stdout.flush()
+    return 2 if summary.problems else 0

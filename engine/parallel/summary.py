@@ -1,0 +1,118 @@
+"""What a spec's parallel layout means, in one pure value: for `plan`, the Train page and docs.
+
+`plan_summary(spec)` returns the layout (ranks, backend, batch per rank and global), the
+per-device memory estimate, the pipeline's stages and predicted bubble, the layers tensor
+parallelism splits, the exact command for every node, and the spec's problems.
+"""
+from __future__ import annotations
+
+import math
+import shlex
+from dataclasses import dataclass, field
+
+from engine.parallel import plan
+from engine.parallel.memory import MemoryEstimate, estimate_for_spec
+from engine.problems import Problem
+
+DEFAULT_RDZV_PORT = 29500
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    """One pipeline stage: its rank, the layers (labels) it holds and their parameters."""
+
+    rank: int
+    first: int
+    last: int
+    labels: tuple[str, ...]
+    params: int
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    strategy: str
+    description: str
+    processes: int
+    nnodes: int
+    world_size: int
+    backend: str
+    device: str
+    devices: plan.Devices
+    batch_per_rank: int
+    global_batch: int
+    memory: MemoryEstimate | None
+    stages: tuple[StageInfo, ...] = ()
+    bubble: float | None = None
+    tensor_split: tuple[str, ...] = ()
+    node_commands: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = field(default_factory=tuple)
+
+    def steps_per_epoch(self, train_samples: int) -> int:
+        """Optimizer steps per epoch for `train_samples` training samples (before accumulation)."""
+        per_rank = train_samples // self.world_size if self.global_batch != self.batch_per_rank else train_samples
+        return max(1, math.ceil(per_rank / self.batch_per_rank))
+
+    def lines(self) -> list[str]:
+        """The summary as readable lines (what `plan` prints)."""
+        out = [f"strategy: {self.strategy} — {self.description}",
+               f"layout: {self.processes} process(es) x {self.nnodes} node(s) = {self.world_size} rank(s); backend {self.backend} on {self.device}"
+               f" (this machine: {self.devices.gpus} GPU(s), {self.devices.cpus} CPU core(s))",
+               f"batch: {self.batch_per_rank} per rank, global batch {self.global_batch}"]
+        if self.memory is not None:
+            out.append(f"memory estimate: {self.memory.describe()}")
+        for s in self.stages:
+            out.append(f"  stage {s.rank}: layers {s.first}-{s.last} ({', '.join(s.labels)}), {s.params:,} parameters")
+        if self.bubble is not None:
+            out.append(f"predicted pipeline bubble (idle fraction): {self.bubble:.1%}")
+        if self.tensor_split:
+            out.append(f"tensor parallel splits: {', '.join(self.tensor_split)}")
+        if self.node_commands:
+            out.append("commands (run each on its node; node 0 first):" if self.nnodes > 1 else "command:")
+            out += [f"  {c}" for c in self.node_commands]
+        out.append(f"problems: {len(self.problems)}" if self.problems else "problems: none")
+        out += [f"  problem: {p}" for p in self.problems]
+        return out
+
+
+def node_commands(spec, spec_path: str = "SPEC.toml") -> list[str]:
+    """The command to run on each node (one entry per node, node 0 first)."""
+    par = spec.parallel
+    base = ["python", "main.py", "worker", spec_path]
+    if par.nnodes == 1:
+        return [shlex.join(base + (["--processes", str(par.processes)] if par.processes > 1 else []))]
+    endpoint = par.rdzv_endpoint or f"NODE0_HOST:{DEFAULT_RDZV_PORT}"
+    return [shlex.join(base + ["--nnodes", str(par.nnodes), "--node-rank", str(rank), "--processes", str(par.processes),
+                               "--rdzv-endpoint", endpoint]) for rank in range(par.nnodes)]
+
+
+def plan_summary(spec, spec_path: str = "SPEC.toml") -> PlanSummary:
+    """Everything `plan` prints, for `spec` (validated with engine.spec.validate)."""
+    from engine.parallel.strategies import STRATEGIES
+    from engine.spec import validate
+
+    par = spec.parallel
+    problems = tuple(validate(spec))
+    k = plan.world_size(spec)
+    strategy = STRATEGIES.get(par.strategy) if par.strategy in STRATEGIES else None
+    stages: list[StageInfo] = []
+    bubble = None
+    split: list[str] = []
+    found = plan.model_rows(spec)
+    if found is not None:
+        rows, _ = found
+        if par.strategy == "pipeline" and k <= len(rows) and not any(p.path == "parallel.stages" for p in problems):
+            starts = plan.stage_starts(spec, [r.params for r in rows])
+            bounds = [*starts, len(rows)]
+            for s in range(len(starts)):
+                part = rows[bounds[s]:bounds[s + 1]]
+                stages.append(StageInfo(s, bounds[s], bounds[s + 1] - 1, tuple(r.label for r in part), sum(r.params for r in part)))
+            bubble = plan.bubble_fraction(len(starts), par.microbatches)
+        if par.strategy == "tensor":
+            split = [f"{item.label} ({item.style})" for item in plan.tensor_plan(rows)]
+    return PlanSummary(
+        strategy=par.strategy, description=strategy.description if strategy else "", processes=par.processes,
+        nnodes=par.nnodes, world_size=k, backend=plan.resolve_backend(spec), device="cuda" if plan.uses_gpu(spec) else "cpu",
+        devices=plan.local_devices(), batch_per_rank=spec.data.batch_size,
+        global_batch=plan.global_batch(spec) if strategy else spec.data.batch_size,
+        memory=estimate_for_spec(spec), stages=tuple(stages), bubble=bubble,
+        tensor_split=tuple(split), node_commands=tuple(node_commands(spec, spec_path)), problems=problems)
