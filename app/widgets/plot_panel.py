@@ -206,6 +206,16 @@ class PlotPanel(QWidget):
         self._labels[source] = label
         self.store(source)
 
+    def set_store(self, source: str, label: str, store: MetricStore) -> None:
+        """Show an already-filled store (e.g. a finished run loaded off the GUI thread)."""
+        self._labels[source] = label
+        self._stores[source] = store
+        self._dirty.update((source, name) for name in store.series)
+        self._refresh.start()
+
+    def label(self, source: str) -> str:
+        return self._labels.get(source, source)
+
     def add_events(self, events: Iterable[Mapping[str, Any]], source: str = "run") -> None:
         """Fold new events into `source`'s curves; the redraw is coalesced into one per event-loop turn."""
         grown = self.store(source).add_events(events)
