@@ -66,6 +66,9 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(icon("app", "#3b82f6", 64))
         self.resize(1280, 800)
         self.setMinimumSize(960, 600)
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
         self._build_ui()
         self._build_menus()
         self.document.dirtyChanged.connect(self._update_title)
@@ -368,6 +371,7 @@ class MainWindow(QMainWindow):
         if not self.maybe_keep_changes():
             event.ignore()
             return
+        self.settings.setValue("geometry", self.saveGeometry())
         event.accept()
 
 

@@ -56,6 +56,7 @@ class PlaceholderPage(QWidget):
     def __init__(self, title: str, text: str, detail: str = "", parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("placeholderPage")
+        self.error = detail
         layout = QVBoxLayout(self)
         layout.addStretch(1)
         heading = QLabel(title)

@@ -38,6 +38,18 @@ def test_default_experiment_and_sidebar(main_window, qtbot):
         main_window.page("nope")
 
 
+def test_every_sidebar_button_shows_its_page(main_window, qtbot):
+    from PySide6.QtWidgets import QToolButton
+
+    for name, key in zip(PAGE_BUTTONS, ("build", "data", "train", "monitor", "explain", "runs")):
+        qtbot.mouseClick(main_window.findChild(QToolButton, name), Qt.MouseButton.LeftButton)
+        assert main_window.current_page_key() == key
+        page = main_window.page(key)
+        assert page.isVisible() and page.property("pageKey") == key
+        if isinstance(page, PlaceholderPage):  # a page not written yet: a clear empty state
+            assert key not in ("build", "data") and not page.error, page.error
+
+
 def test_title_shows_name_and_dirty_mark(main_window):
     doc = main_window.document
     assert main_window.windowTitle().startswith("digits_cnn — ")
