@@ -205,3 +205,24 @@ def test_property_editor_is_generated_from_the_schema(build):
     build.stack.select((1,))
     problem = build.editor.form._problems["p"]
     assert problem.isVisibleTo(build.editor) and "at most" in problem.text()
+
+
+def test_layer_tree_edits_are_pure_and_handle_blocks():
+    from app import commands as ops
+
+    block = LayerSpec("Residual", layers=(LayerSpec("ReLU"), LayerSpec("Tanh")))
+    layers = (LayerSpec("Flatten"), block, LayerSpec("GELU"))
+    moved, path = ops.move(layers, (2,), (1,), 1)  # GELU into the block, between ReLU and Tanh
+    assert path == (1, 1) and [l.type for l in moved[1].layers] == ["ReLU", "GELU", "Tanh"]
+    assert [l.type for l in layers[1].layers] == ["ReLU", "Tanh"]  # the input is untouched
+    out, path = ops.move(moved, (1, 0), (), 0)  # ReLU out of the block to the top
+    assert path == (0,) and [l.type for l in out] == ["ReLU", "Flatten", "Residual"]
+    out, path = ops.move(layers, (0,), (1,), 2)  # a parent path after the source shifts
+    assert path == (0, 2) and out[0].layers[-1].type == "Flatten"
+    with pytest.raises(ValueError, match="into itself"):
+        ops.move(layers, (1,), (1,), 0)
+    copied, path = ops.duplicate(layers, (1,))
+    assert path == (2,) and copied[2] == block
+    from engine.layers import LAYERS
+
+    assert ops.new_layer("Linear", LAYERS.get("Linear").params).params == {"out_features": ops.STARTER_INT}
