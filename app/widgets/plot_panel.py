@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPainter
+from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QMenu, QSlider,
     QToolButton, QVBoxLayout, QWidget,
@@ -47,6 +47,20 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#bcbd22", "#7f7f7f")
 REDRAW_BUDGET_S = 0.012  # per event-loop turn
 FEW_POINTS = 60  # series shorter than this are drawn with point markers (e.g. per-epoch val_loss)
+
+
+def style_plot(widget: pg.PlotWidget) -> None:
+    """Draw a plot in the system palette's colours (light or dark) instead of pyqtgraph's black."""
+    palette = widget.palette()
+    base = palette.color(QPalette.ColorRole.Base)
+    text = palette.color(QPalette.ColorRole.Text)
+    widget.setBackground(base)
+    item = widget.getPlotItem()
+    for name in ("left", "bottom"):
+        axis = item.getAxis(name)
+        axis.setPen(pg.mkPen(text))
+        axis.setTextPen(pg.mkPen(text))
+    item.titleLabel.setAttr("color", text.name())
 
 
 def group_of(metric: str) -> PlotGroup:
@@ -156,12 +170,17 @@ class PlotPanel(QWidget):
         widget.setMinimumSize(QSize(220, 150))
         plot = widget.getPlotItem()
         plot.setTitle(group.title, size="10pt")
+        style_plot(widget)
         plot.showGrid(x=True, y=True, alpha=0.2)
         plot.setDownsampling(mode="peak")
         plot.setClipToView(True)
         plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
         plot.setLabel("bottom", X_LABELS["step"])
-        text = pg.TextItem(anchor=(0, 0), color="#333", fill=pg.mkBrush(255, 255, 255, 215))
+        palette = widget.palette()
+        fill = palette.color(QPalette.ColorRole.ToolTipBase)
+        fill.setAlpha(225)
+        text = pg.TextItem(anchor=(0, 0), color=palette.color(QPalette.ColorRole.ToolTipText), fill=pg.mkBrush(fill),
+                           border=pg.mkPen(palette.color(QPalette.ColorRole.Mid)))
         text.setZValue(100)
         text.hide()
         plot.addItem(text, ignoreBounds=True)
