@@ -112,7 +112,7 @@ class ExplainPage(QWidget):
         self.browser = SampleBrowser()
         self.browser.selected.connect(self.select_sample)
         left = self._panel("SAMPLES", self.browser)
-        left.setMinimumWidth(250)
+        left.setMinimumWidth(290)
         split.addWidget(left)
 
         controls = self._controls()
@@ -130,7 +130,7 @@ class ExplainPage(QWidget):
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 5)
         split.setStretchFactor(2, 2)
-        split.setSizes([280, 660, 300])
+        split.setSizes([300, 640, 300])
         root.addWidget(split, 1)
 
     def _panel(self, heading: str, body: QWidget) -> QFrame:

@@ -38,7 +38,7 @@ class AttributionView(QStackedWidget):
         for w in (self.heatmap, self.bars, self.tokens):
             self.addWidget(w)
         if compact:
-            self.heatmap.setMinimumSize(120, 120)
+            self.heatmap.setMinimumSize(110, 110)
             self.tokens.setMinimumHeight(60)
 
     def show_result(self, info: dict, result: dict[str, Any]) -> None:
@@ -85,12 +85,27 @@ class ResultPanel(QWidget):
         layout.addWidget(self.headline)
         layout.addWidget(self.view, 3)
         layout.addWidget(self.probs_title)
-        layout.addWidget(self.probs, 1)
+        layout.addWidget(self.probs)
         layout.addWidget(self.details)
+        layout.addStretch(1)
         self.result: dict[str, Any] | None = None
+        self._kind = ""
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self._fit_view()
+
+    def _fit_view(self) -> None:
+        """Images: as tall as three square panels side by side need (no empty band below)."""
+        if self._kind == "image":
+            self.view.setMaximumHeight(int((self.width() - 34 - 24) / 3) + 50)
+        else:
+            self.view.setMaximumHeight(16777215)
 
     def show_result(self, info: dict, result: dict[str, Any]) -> None:
         self.result = result
+        self._kind = info.get("kind", "")
+        self._fit_view()
         self.view.show_result(info, result)
         probs = np.asarray(result["probabilities"])
         names = [class_name(info, i) for i in range(len(probs))]
@@ -129,7 +144,7 @@ class ResultTile(QFrame):
         layout.addWidget(self.title)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.caption)
-        self.setMinimumSize(170, 190)
+        self.setMinimumSize(150, 180)
         self.result: dict[str, Any] | None = None
         self.error = ""
 

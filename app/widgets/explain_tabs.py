@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 
 from app.widgets.explain_result import ResultTile
 
-COLUMNS = 4
+COLUMNS = 5
 DEFAULT_COMPARE = ("Saliency", "IntegratedGradients", "GuidedBackprop", "LayerGradCam", "Occlusion", "FeatureAblation")
 
 
@@ -37,10 +37,22 @@ class TileGrid(QScrollArea):
 
     def add(self, rid: int, title: str) -> ResultTile:
         tile = ResultTile(title)
-        n = len(self.tiles)
-        self.grid.addWidget(tile, n // COLUMNS, n % COLUMNS)
         self.tiles[rid] = tile
+        self._relayout()
         return tile
+
+    def columns(self) -> int:
+        return max(1, min(COLUMNS, self.viewport().width() // 158))
+
+    def _relayout(self) -> None:
+        cols = self.columns()
+        for n, tile in enumerate(self.tiles.values()):
+            self.grid.removeWidget(tile)
+            self.grid.addWidget(tile, n // cols, n % cols)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self._relayout()
 
 
 class CompareTab:
@@ -54,7 +66,7 @@ class CompareTab:
         side = QVBoxLayout()
         self.method_list = QListWidget()
         self.method_list.setObjectName("explainCompareMethods")
-        self.method_list.setMaximumWidth(190)
+        self.method_list.setMaximumWidth(170)
         self.compare_button = QPushButton("Compare on this sample")
         self.compare_button.setObjectName("explainCompareButton")
         self.compare_button.clicked.connect(self.compare_methods)

@@ -90,10 +90,10 @@ class HeatmapView(QWidget):
         gap, title_h = 12, (18 if self.titles else 0)
         bar_w = 34 if self.colorbar else 0
         n = len(self.panels)
-        side = max(16, min((self.width() - gap * (n - 1) - bar_w) / n, self.height() - title_h - 4))
+        side = max(16, min((self.width() - gap * (n - 1) - bar_w) / n, self.height() - title_h - 24))
         total = n * side + gap * (n - 1) + bar_w
         x0 = (self.width() - total) / 2
-        y0 = title_h + max(0.0, (self.height() - title_h - side) / 2)
+        y0 = title_h + 4
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         for i, key in enumerate(self.panels):
             x = x0 + i * (side + gap)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from app.widgets.schema_form import SchemaForm
@@ -41,6 +41,7 @@ class MethodPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         holder = QWidget()
         holder_layout = QVBoxLayout(holder)
         holder_layout.setContentsMargins(0, 4, 4, 0)
@@ -77,6 +78,8 @@ class MethodPanel(QWidget):
         if not m:
             return
         self.description.setText(m["description"])
+        for child in self.form.findChildren(QWidget):  # old editors are deleted later; hide them now
+            child.hide()
         self.form.set_params([param_from_dict(p) for p in m["params"]], self._values.get(name, {}))
         self.form.set_problems({})
         self.methodChanged.emit(name)

@@ -20,7 +20,7 @@ from app.widgets.heatmap_view import to_qimage
 from app.widgets.theme import PROBLEM_COLOR
 
 MAX_SHOWN = 600
-THUMB = 56
+THUMB = 48
 
 
 class SampleBrowser(QWidget):
@@ -54,10 +54,10 @@ class SampleBrowser(QWidget):
         self.grid.setObjectName("explainThumbnails")
         self.grid.setViewMode(QListView.ViewMode.IconMode)
         self.grid.setIconSize(QSize(THUMB, THUMB))
-        self.grid.setGridSize(QSize(THUMB + 34, THUMB + 36))
+        self.grid.setGridSize(QSize(THUMB + 26, THUMB + 36))
+        self.grid.setSpacing(2)
         self.grid.setResizeMode(QListView.ResizeMode.Adjust)
         self.grid.setMovement(QListView.Movement.Static)
-        self.grid.setUniformItemSizes(True)
         self.grid.setWordWrap(True)
         self.grid.currentItemChanged.connect(lambda item, _: item is not None and self.selected.emit(item.data(Qt.ItemDataRole.UserRole)))
 
@@ -103,6 +103,7 @@ class SampleBrowser(QWidget):
             icon = self._thumbs.get(item.data(Qt.ItemDataRole.UserRole))
             if icon is not None:
                 item.setIcon(icon)
+        self.grid.doItemsLayout()
 
     def set_texts(self, indices: Sequence[int], texts: Sequence[str]) -> None:
         self._texts.update({int(i): t for i, t in zip(indices, texts)})
