@@ -11,7 +11,7 @@
    the idle part) beside the predicted bubble (K-1)/(M+K-1). On a loaded machine the wall time
    also holds time spent waiting for a core, which reads as idle.
 
-    python benchmarks/parallel.py [--rounds 3] [--steps 120] [--device cpu|cuda] [--skip-pipeline]
+    python benchmarks/parallel.py [--rounds 3] [--steps 120] [--device cpu|cuda] [--processes 2] [--skip-pipeline]
 """
 from __future__ import annotations
 
@@ -62,9 +62,10 @@ processes = 2
 """
 
 
-def bench_spec(steps: int, device: str) -> ExperimentSpec:
+def bench_spec(steps: int, device: str, processes: int = 2) -> ExperimentSpec:
     spec = ExperimentSpec.from_toml(SPEC)
-    return dataclasses.replace(spec, training=dataclasses.replace(spec.training, max_steps=steps, device=device))
+    return dataclasses.replace(spec, training=dataclasses.replace(spec.training, max_steps=steps, device=device),
+                               parallel=dataclasses.replace(spec.parallel, processes=processes))
 
 
 # ----------------------------------------------------------------------------- plain DDP loop
@@ -127,7 +128,7 @@ def run_plain(spec: ExperimentSpec, workdir: Path) -> dict:
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     out = workdir / f"plain-{time.monotonic_ns()}.json"
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=2, run_id="plain", rdzv_backend="c10d",
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=spec.parallel.processes, run_id="plain", rdzv_backend="c10d",
                           rdzv_endpoint="127.0.0.1:0", start_method="spawn", max_restarts=0, monitor_interval=0.1)
     elastic_launch(config, plain_rank)(spec.to_toml(), str(out))
     return json.loads(out.read_text())
@@ -145,8 +146,8 @@ def run_ours(spec: ExperimentSpec, workdir: Path) -> dict:
     return {"windows": [e["step_time"] for e in metrics], "losses": [e["train_loss"] for e in metrics]}
 
 
-def ddp_overhead(rounds: int, steps: int, device: str) -> bool:
-    spec = bench_spec(steps, device)
+def ddp_overhead(rounds: int, steps: int, device: str, processes: int = 2) -> bool:
+    spec = bench_spec(steps, device, processes)
     ours_w, plain_w = [], []
     ours_l = plain_l = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,7 +165,7 @@ def ddp_overhead(rounds: int, steps: int, device: str) -> bool:
     ratio = statistics.median(ours_w) / statistics.median(plain_w)
     match = ours_l is not None and plain_l is not None and len(ours_l) == len(plain_l) and all(
         abs(a - b) <= 1e-4 * max(1.0, abs(b)) for a, b in zip(ours_l, plain_l))
-    print(f"DDP 2 ranks ({device}): median step ours {statistics.median(ours_w) * 1e3:.2f} ms / plain "
+    print(f"DDP {processes} rank(s) ({device}): median step ours {statistics.median(ours_w) * 1e3:.2f} ms / plain "
           f"{statistics.median(plain_w) * 1e3:.2f} ms = ratio {ratio:.3f} (target <= 1.05: {'met' if ratio <= 1.05 else 'NOT met'}); "
           f"losses match: {match}" + ("" if match else f" (ours {ours_l[:3]}..., plain {plain_l[:3]}...)"))
     return ratio <= 1.05 and match
@@ -229,10 +230,11 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--processes", type=int, default=2, help="DDP ranks (one GPU each on CUDA)")
     parser.add_argument("--skip-pipeline", action="store_true")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    ok = ddp_overhead(args.rounds, args.steps, args.device)
+    ok = ddp_overhead(args.rounds, args.steps, args.device, args.processes)
     if not args.skip_pipeline and args.device == "cpu":
         for m in (2, 4, 8):
             pipeline_bubble(m, 8)
