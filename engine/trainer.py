@@ -32,7 +32,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from engine.runs import RunDir
     from engine.spec import ExperimentSpec
 
-STATE_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class TrainResult:
     """How a run ended: status completed / stopped / failed, progress and final metrics."""
 
     status: str
-    epochs: int
+    epochs: float  # epochs done; fractional when the run ended mid-epoch
     steps: int
     metrics: Mapping[str, float] = field(default_factory=dict)
     wall_seconds: float = 0.0
@@ -132,7 +131,13 @@ class _Loop:
             from engine.checkpoint import load_latest
 
             folder, weights, state = load_latest(self.rundir.path)
-            self.raw_model.load_state_dict(weights)
+            try:
+                self.raw_model.load_state_dict(weights)
+            except RuntimeError as err:
+                from engine.checkpoint import WEIGHTS, CheckpointError
+
+                raise CheckpointError([Problem(str(folder / WEIGHTS), "does not fit this model (was the model changed?) — "
+                                               f"start a new run instead of resuming: {str(err).splitlines()[0]}")]) from None
             loaded = (folder, state)
         else:
             torch.manual_seed(spec.seed)
@@ -236,6 +241,8 @@ class _Loop:
         done = "reached max_steps" if max_steps and self.step >= max_steps and self.epoch < epochs else ""
         if self.micro:  # stopped by max_steps mid-epoch: validate what we have
             self._flush_window(emit=True)
+            if self.epoch_loss[1]:
+                self.metrics["train_loss"] = self.epoch_loss[0] / self.epoch_loss[1]
             self.metrics.update(self._validate())
         return self.finish("completed", self.early_message or done, save=True)
 
@@ -375,38 +382,14 @@ class _Loop:
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict[str, Any]:
-        from engine.checkpoint import rng_state
+        from engine.train_state import capture
 
-        return {
-            "version": STATE_VERSION, "epoch": self.epoch, "micro": self.micro, "step": self.step,
-            "samples": self.samples, "epoch_loss": list(self.epoch_loss), "metrics": dict(self.metrics),
-            "early": {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs},
-            "wall": self.wall_before + time.perf_counter() - self.t0,
-            "optimizer": self.ctx.optimizer_state_dict(self.model, self.optimizer),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "rng": rng_state(),
-        }
+        return capture(self)
 
     def _load_state(self, folder, state: Mapping[str, Any]) -> None:
-        from engine.checkpoint import CheckpointError, set_rng_state
+        from engine.train_state import restore
 
-        try:
-            self.epoch, self.micro, self.step = int(state["epoch"]), int(state["micro"]), int(state["step"])
-            self.samples, self.epoch_loss = int(state["samples"]), list(state["epoch_loss"])
-            self.metrics = dict(state["metrics"])
-            early = state["early"]
-            self.best, self.best_epoch, self.bad_epochs = early["best"], early["best_epoch"], early["bad_epochs"]
-            self.wall_before = float(state["wall"])
-            self.ctx.load_optimizer_state(self.model, self.optimizer, state["optimizer"])
-            if self.scheduler is not None and state.get("scheduler") is not None:
-                self.scheduler.load_state_dict(state["scheduler"])
-            if self.scaler is not None and state.get("scaler") is not None:
-                self.scaler.load_state_dict(state["scaler"])
-            set_rng_state(state["rng"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as err:
-            raise CheckpointError([Problem(str(folder / "state.pt"), f"does not match this run ({type(err).__name__}: {err}) — "
-                                           "was the spec changed? Start a new run instead of resuming")]) from None
+        restore(self, folder, state)
 
     def _checkpoint(self) -> str | None:
         """Save a checkpoint (every rank takes part in gathering state; rank 0 writes)."""
@@ -460,7 +443,8 @@ class _Loop:
         self.reporter.event("status", status=status, message=message, step=self.step, epoch=self.epoch,
                             metrics=metrics, checkpoint=checkpoint)
         sps = self.samples * self.ctx.world_size / wall if wall > 0 else 0.0
-        return TrainResult(status, self.epoch, self.step, metrics, round(wall, 3), round(sps, 1), message, checkpoint)
+        epochs = self.epoch + (round(self.micro / self._micro_per_epoch(), 3) if self.micro and self.optimizer else 0)
+        return TrainResult(status, epochs, self.step, metrics, round(wall, 3), round(sps, 1), message, checkpoint)
 
 
 def run_training(run_dir, **kwargs: Any) -> TrainResult:

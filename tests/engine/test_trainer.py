@@ -354,3 +354,17 @@ def test_resume_with_a_corrupt_checkpoint_names_the_file(tmp_path):
     with pytest.raises(SpecError, match="state.pt: is corrupt or incomplete"):
         train(spec, make_dataset(), make_model(), rep, run=run, resume=True)
     assert rep.of("status")[-1]["status"] == "failed"
+
+
+def test_resume_with_a_changed_model_names_the_weights_file(tmp_path):
+    spec = make_spec(training={"epochs": 1})
+    run = RunDir.create(tmp_path, spec)
+    train(spec, make_dataset(), make_model(), FakeReporter(), run=run)
+    bigger = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 3))
+    with pytest.raises(SpecError, match=r"model.safetensors: does not fit this model"):
+        train(spec, make_dataset(), bigger, FakeReporter(), run=run, resume=True)
+
+
+def test_max_steps_mid_epoch_reports_fractional_epochs_and_train_loss():
+    result = train(make_spec(training={"epochs": 3, "max_steps": 9}), make_dataset(), make_model(), FakeReporter())
+    assert result.epochs == 1.5 and "train_loss" in result.metrics
