@@ -51,6 +51,12 @@ class RankContext:
         """Rank 0 writes events, status and checkpoints."""
         return self.rank == 0
 
+    @property
+    def data_parallel_size(self) -> int:
+        """Ranks that each see different samples (world_size for DDP/FSDP; 1 for tensor and
+        pipeline parallel, where all ranks work on the same batch)."""
+        return self.world_size
+
     # -- model ------------------------------------------------------------------------
     def setup_model(self, model: "nn.Module") -> "nn.Module":
         return model.to(self.device)

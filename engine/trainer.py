@@ -296,7 +296,7 @@ class _Loop:
             fields: dict[str, Any] = {
                 "step": self.step, "epoch": self.epoch + self.micro / max(1, self._micro_per_epoch()),
                 "train_loss": total / count, "lr": self.optimizer.param_groups[0]["lr"],
-                "samples_per_s": (self.samples - self.window_samples) * self.ctx.world_size / elapsed,
+                "samples_per_s": (self.samples - self.window_samples) * self.ctx.data_parallel_size / elapsed,
                 "step_time": elapsed / k,
             }
             if self.window_norm is not None:
@@ -412,7 +412,7 @@ class _Loop:
         info = {
             "epochs": t.epochs, "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps,
             "batch_size": self.bs, "grad_accumulation": t.grad_accumulation,
-            "global_batch": self.bs * t.grad_accumulation * self.ctx.world_size, "world_size": self.ctx.world_size,
+            "global_batch": self.bs * t.grad_accumulation * self.ctx.data_parallel_size, "world_size": self.ctx.world_size,
             "device": str(self.ctx.device), "precision": t.precision, "params": n_params,
             "train_samples": ds.train_size, "val_samples": ds.val_size, "task": self.task,
             "loss": loss_name(spec, self.task), "optimizer": spec.optimizer.name, "scheduler": spec.scheduler.name,
@@ -442,7 +442,7 @@ class _Loop:
         metrics = {k: v for k, v in self.metrics.items() if isinstance(v, float) and math.isfinite(v)}
         self.reporter.event("status", status=status, message=message, step=self.step, epoch=self.epoch,
                             metrics=metrics, checkpoint=checkpoint)
-        sps = self.samples * self.ctx.world_size / wall if wall > 0 else 0.0
+        sps = self.samples * self.ctx.data_parallel_size / wall if wall > 0 else 0.0
         epochs = self.epoch + (round(self.micro / self._micro_per_epoch(), 3) if self.micro and self.optimizer else 0)
         return TrainResult(status, epochs, self.step, metrics, round(wall, 3), round(sps, 1), message, checkpoint)
 

@@ -42,6 +42,10 @@ class DistributedContext(RankContext):
         self.runner = None  # the PipelineRunner for strategy pipeline
         self._mesh = None
 
+    @property
+    def data_parallel_size(self) -> int:
+        return self.world_size if self.data_parallel else 1
+
     # -- model ------------------------------------------------------------------------
     @property
     def mesh(self):
