@@ -227,6 +227,8 @@ class ExplainPage(QWidget):
         """Load a trained run in the worker (the model is loaded once, there)."""
         if not run_dir:
             return
+        if self.client.run_dir == Path(run_dir) and self.client.state in ("starting", "ready", "busy"):
+            return  # already open
         if self.run_combo.findData(str(run_dir)) < 0:
             self.run_combo.addItem(Path(run_dir).name, str(run_dir))
         self.run_combo.setCurrentIndex(self.run_combo.findData(str(run_dir)))

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from engine.cli import main as cli
-from tests.engine.interpret_runs import make_run
+from tests.engine.interpret_runs import make_run, text_spec
 
 WAIT = 60_000
 
@@ -175,6 +175,27 @@ layers = [{type = "Conv2d", out_channels = 16, kernel_size = 3, padding = 1}, {t
         page.methods.set_method("Saliency")
         qtbot.mouseClick(page.explain_button, Qt.MouseButton.LeftButton)
         wait_result(qtbot, page, "Saliency", page.current_index)
+    finally:
+        page.can_close()
+
+
+@pytest.mark.slow
+def test_text_run_colours_each_character(qtbot, styled_app, tmp_path):
+    root = tmp_path / "runs"
+    run = make_run(root, spec=text_spec(tmp_path / "text"), steps=20)
+    page = open_page(qtbot, styled_app, root, run)
+    try:
+        assert page.info["kind"] == "text" and page.browser.table.columnCount() == 5
+        qtbot.waitUntil(lambda: page.browser.table.item(0, 4) is not None and bool(page.browser.table.item(0, 4).text()),
+                        timeout=WAIT)
+        page.methods.set_method("IntegratedGradients")
+        index = click_sample(qtbot, page, 1)
+        result = wait_result(qtbot, page, "IntegratedGradients", index)
+        tokens = page.result_panel.view.tokens
+        assert page.result_panel.view.currentWidget() is tokens
+        assert result["values"].shape == (12,) and len(tokens.colors) == 12
+        assert "→" in tokens.toPlainText()
+        assert page.methods.combo.findText("GuidedBackprop") < 0  # not offered for token ids
     finally:
         page.can_close()
 
