@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QProcess, QProcessEnvironment, Signal
 
 from engine.interpret.protocol import dumps, loads
 
@@ -48,6 +48,9 @@ class ExplainClient(QObject):
         self.info: dict[str, Any] = {}
         self.run_dir: Path | None = None
         self.checkpoint = "latest"
+        app = QCoreApplication.instance()
+        if app is not None:  # never leave a worker behind when the app quits
+            app.aboutToQuit.connect(self.close)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def open(self, run_dir: str | Path, checkpoint: str = "latest") -> None:

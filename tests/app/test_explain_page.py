@@ -180,6 +180,26 @@ layers = [{type = "Conv2d", out_channels = 16, kernel_size = 3, padding = 1}, {t
 
 
 @pytest.mark.slow
+def test_a_killed_worker_never_takes_the_page_down(qtbot, styled_app, runs_dir):
+    import os
+    import signal
+
+    root, runs = runs_dir
+    page = open_page(qtbot, styled_app, root, runs["wine"])
+    try:
+        page.auto.setChecked(False)
+        click_sample(qtbot, page, 0)
+        pid = page.client.pid
+        os.kill(pid, signal.SIGKILL)  # what the out-of-memory killer would do
+        qtbot.waitUntil(lambda: "worker stopped" in page.status.text(), timeout=WAIT)
+        qtbot.mouseClick(page.explain_button, Qt.MouseButton.LeftButton)  # starts a fresh worker
+        result = wait_result(qtbot, page, "Saliency", page.current_index)
+        assert page.client.pid != pid and result["values"].shape == (13,)
+    finally:
+        page.can_close()
+
+
+@pytest.mark.slow
 def test_text_run_colours_each_character(qtbot, styled_app, tmp_path):
     root = tmp_path / "runs"
     run = make_run(root, spec=text_spec(tmp_path / "text"), steps=20)
