@@ -12,7 +12,7 @@ import time
 from typing import Any, Protocol, Sequence
 
 from engine.events import EventWriter
-from engine.runs import RunDir, clear_control, read_control, write_status
+from engine.runs import RunDir, clear_control, read_control, read_status, write_status
 
 FINAL = ("completed", "stopped", "failed")
 
@@ -48,7 +48,9 @@ class RunReporter:
         self._last_mtime: int | None = None
         self._request = "run"
         self._last_status = 0.0
-        clear_control(run)  # a stale request from an earlier session must not stop a resumed run
+        if read_status(run).get("status", "created") != "created":
+            clear_control(run)  # a stale request from an earlier session must not stop a resumed run
+        # (a fresh run keeps a request made before training started: stop means stop)
 
     def event(self, type: str, **fields: Any) -> None:
         self.writer.event(type, **fields)

@@ -171,8 +171,19 @@ def test_control_requests(tmp_path, spec):
         request_control(run, "explode")
 
 
+def test_a_stop_requested_before_a_fresh_run_starts_is_honoured(tmp_path, spec):
+    run = RunDir.create(tmp_path, spec)
+    request_control(run, "stop")
+    reporter = RunReporter(run, poll=0.0)
+    try:
+        assert reporter.control() == "stop"
+    finally:
+        reporter.close()
+
+
 def test_reporter_polls_control_and_clears_stale_requests(tmp_path, spec):
     run = RunDir.create(tmp_path, spec)
+    write_status(run, "stopped")
     request_control(run, "stop")  # stale, from an earlier session
     reporter = RunReporter(run, poll=0.0)
     try:
