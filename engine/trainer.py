@@ -78,6 +78,9 @@ def train(spec: "ExperimentSpec", dataset: "Dataset", model: "nn.Module", report
         loop.report_error(f"{type(err).__name__}: {err}", traceback.format_exc())
         loop.finish("failed", f"{type(err).__name__}: {err}", save=False, emit_error=False)
         raise
+    except KeyboardInterrupt:
+        loop.finish("stopped", "interrupted mid-step (no new checkpoint) — resume continues from the last one", save=False)
+        raise
 
 
 def plan_steps(n_samples: int, batch_size: int, accumulation: int, epochs: int, max_steps: int = 0) -> tuple[int, int]:

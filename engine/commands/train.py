@@ -96,6 +96,10 @@ def train_run(run_dir, *, resume: bool = False, quiet: bool = False) -> int:
         print_problems_failed(err)
         print_json(_summary(run_dir, status="failed", message=str(err)))
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        print_json(_summary(run_dir, status="stopped", message="interrupted mid-step"))
+        return 130
     except Exception as err:  # reported to the run's log with the traceback already
         print(f"training failed: {type(err).__name__}: {err} (traceback in {run_dir.log_path})", file=sys.stderr)
         print_json(_summary(run_dir, status="failed", message=f"{type(err).__name__}: {err}"))

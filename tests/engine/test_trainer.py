@@ -368,3 +368,14 @@ def test_resume_with_a_changed_model_names_the_weights_file(tmp_path):
 def test_max_steps_mid_epoch_reports_fractional_epochs_and_train_loss():
     result = train(make_spec(training={"epochs": 3, "max_steps": 9}), make_dataset(), make_model(), FakeReporter())
     assert result.epochs == 1.5 and "train_loss" in result.metrics
+
+
+def test_keyboard_interrupt_marks_the_run_stopped():
+    class Interrupting(FakeReporter):
+        def control(self):
+            raise KeyboardInterrupt
+
+    rep = Interrupting()
+    with pytest.raises(KeyboardInterrupt):
+        train(make_spec(), make_dataset(), make_model(), rep)
+    assert rep.of("status")[-1]["status"] == "stopped" and "interrupted" in rep.of("status")[-1]["message"]
