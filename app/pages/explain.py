@@ -303,7 +303,7 @@ class ExplainPage(QWidget):
         purpose = self._tickets.pop(rid, None)
         if purpose == "predictions" and result["split"] == self.split:
             self.browser.set_data(self.info["kind"], result["true"], result["predicted"], result["confidence"],
-                                  self.info["class_names"])
+                                  self.info["class_names"], bool(result.get("regression")))
             shown = self.browser.visible_indices() if self.info["kind"] != "image" else list(range(min(len(result["true"]), 2000)))
             if self.info["kind"] in ("image", "text"):
                 self._send("thumbs", "samples", split=self.split, indices=shown, rgb=True)

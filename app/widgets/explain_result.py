@@ -108,6 +108,14 @@ class ResultPanel(QWidget):
         self._fit_view()
         self.view.show_result(info, result)
         probs = np.asarray(result["probabilities"])
+        if info.get("task") == "regression":
+            self.probs.clear()
+            self.probs_title.hide()
+            self.headline.setText(f"<b>Sample {result['index']}</b> — output {class_name(info, result['target'])} = "
+                                  f"<b>{probs[result['target']]:.4g}</b>; explained with {result['method']}")
+            self.details.setText(self._details(result))
+            return
+        self.probs_title.show()
         names = [class_name(info, i) for i in range(len(probs))]
         if info.get("kind") == "text":
             names = [repr(n) if not n.strip() else n for n in names]
@@ -117,11 +125,15 @@ class ResultPanel(QWidget):
         self.headline.setText(f"<b>Sample {result['index']}</b> — predicted <b>{class_name(info, pred)}</b> "
                               f"({probs[pred]:.1%}){verdict}; explaining <b>{class_name(info, result['target'])}</b> "
                               f"with {result['method']}")
+        self.details.setText(self._details(result))
+
+    @staticmethod
+    def _details(result: dict[str, Any]) -> str:
         parts = [f"{result['seconds'] * 1000:.0f} ms"]
         if result.get("delta") is not None:
             parts.insert(0, f"convergence delta {result['delta']:.2e}")
         parts += [f"note: {n}" for n in result.get("notes") or []]
-        self.details.setText("   ·   ".join(parts))
+        return "   ·   ".join(parts)
 
     def show_message(self, text: str) -> None:
         self.headline.setText(text)
@@ -152,7 +164,10 @@ class ResultTile(QFrame):
         self.result = result
         self.view.show_result(info, result)
         probs = np.asarray(result["probabilities"])
-        text = f"pred {class_name(info, result['predicted'])} {probs[result['predicted']]:.0%}"
+        if info.get("task") == "regression":
+            text = f"output {probs[result['target']]:.3g}"
+        else:
+            text = f"pred {class_name(info, result['predicted'])} {probs[result['predicted']]:.0%}"
         if result.get("delta") is not None:
             text += f" · δ {result['delta']:.1e}"
         self.caption.setText(text)

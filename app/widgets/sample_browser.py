@@ -29,6 +29,7 @@ class SampleBrowser(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.kind = "image"
+        self.regression = False
         self.true = np.zeros(0, np.int64)
         self.predicted = np.zeros(0, np.int64)
         self.confidence = np.zeros(0, np.float32)
@@ -81,14 +82,21 @@ class SampleBrowser(QWidget):
 
     # -- data --------------------------------------------------------------------------------
     def set_data(self, kind: str, true: np.ndarray, predicted: np.ndarray, confidence: np.ndarray,
-                 class_names: Sequence[str]) -> None:
+                 class_names: Sequence[str], regression: bool = False) -> None:
+        """Classification: class labels, predictions, confidences. Regression: target values,
+        outputs and absolute errors (no misclassified filter)."""
         self.kind = kind
+        self.regression = regression
+        self.only_wrong.setVisible(not regression)
+        if regression:
+            self.only_wrong.setChecked(False)
         self.true, self.predicted, self.confidence = np.asarray(true), np.asarray(predicted), np.asarray(confidence)
         self.class_names = tuple(class_names)
         self._thumbs, self._texts = {}, {}
         text = kind == "text"
         self.table.setColumnCount(5 if text else 4)
-        self.table.setHorizontalHeaderLabels(["#", "true", "predicted", "conf."] + (["text"] if text else []))
+        heads = ["#", "target", "output", "|error|"] if regression else ["#", "true", "predicted", "conf."]
+        self.table.setHorizontalHeaderLabels(heads + (["text"] if text else []))
         self.stack.setCurrentWidget(self.grid if kind == "image" else self.table)
         self._refill()
 
@@ -118,6 +126,8 @@ class SampleBrowser(QWidget):
         return self.class_names[c] if c < len(self.class_names) else str(c)
 
     def wrong(self) -> np.ndarray:
+        if self.regression:
+            return np.zeros(len(self.true), bool)
         return (self.true >= 0) & (self.true != self.predicted)
 
     def visible_indices(self) -> list[int]:
@@ -148,7 +158,10 @@ class SampleBrowser(QWidget):
         self.table.setRowCount(len(self._shown))
         wrong = self.wrong()
         for row, i in enumerate(self._shown):
-            cells = [str(i), self.name(self.true[i]), self.name(self.predicted[i]), f"{self.confidence[i]:.1%}"]
+            if self.regression:
+                cells = [str(i), f"{self.true[i]:.4g}", f"{self.predicted[i]:.4g}", f"{self.confidence[i]:.3g}"]
+            else:
+                cells = [str(i), self.name(self.true[i]), self.name(self.predicted[i]), f"{self.confidence[i]:.1%}"]
             if self.kind == "text":
                 cells.append(self._texts.get(i, ""))
             for col, text in enumerate(cells):

@@ -33,7 +33,8 @@ class ExplainError(SpecError):
 @dataclass(frozen=True)
 class Attribution:
     """One explained sample. `values` has the shape of the input sample (one value per token
-    for text models); `probabilities` are the model's class probabilities for the sample."""
+    for text models); `probabilities` are the model's class probabilities for the sample (the
+    raw outputs for a regression model)."""
 
     method: str
     params: dict[str, Any]
@@ -48,10 +49,15 @@ class Attribution:
     signed: bool = True
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def summary(self, class_names: Sequence[str] = ()) -> dict[str, Any]:
-        """JSON-ready description (what `summary.json` lists per sample)."""
+    def summary(self, class_names: Sequence[str] = (), regression: bool = False) -> dict[str, Any]:
+        """JSON-ready description (what `summary.json` lists per sample). For regression models
+        `probabilities` holds the raw outputs, reported as `output`."""
         def name(i: int | None) -> str | None:
             return None if i is None else (class_names[i] if i < len(class_names) else str(i))
+        if regression:
+            return {"index": self.index, "target": self.target, "target_name": name(self.target),
+                    "output": float(self.probabilities[self.target]), "delta": self.delta,
+                    "seconds": round(self.seconds, 6), "sum": float(self.values.sum()), "notes": list(self.notes)}
         return {
             "index": self.index, "target": self.target, "target_name": name(self.target),
             "predicted": self.predicted, "predicted_name": name(self.predicted),

@@ -26,6 +26,10 @@ def class_name(ctx: Explainable, index: int | None) -> str:
 
 def header_lines(attr: Attribution, ctx: Explainable) -> list[str]:
     """Two lines: the prediction (with probability), true class and target; the method."""
+    if ctx.task == "regression":
+        value = float(attr.probabilities[attr.target])
+        first = f"#{attr.index}   " if attr.index >= 0 else ""
+        return [first + f"output {class_name(ctx, attr.target)} = {value:.4g}", attr.method + _delta(attr)]
     p = float(attr.probabilities[attr.predicted])
     first = f"predicted {_quote(class_name(ctx, attr.predicted))} ({p:.1%})"
     if attr.true_label is not None:
@@ -34,8 +38,11 @@ def header_lines(attr: Attribution, ctx: Explainable) -> list[str]:
     first += f"   target {_quote(class_name(ctx, attr.target))}"
     if attr.index >= 0:
         first = f"#{attr.index}   " + first
-    second = attr.method + ("" if attr.delta is None else f"   convergence δ = {attr.delta:.2e}")
-    return [first, second]
+    return [first, attr.method + _delta(attr)]
+
+
+def _delta(attr: Attribution) -> str:
+    return "" if attr.delta is None else f"   convergence δ = {attr.delta:.2e}"
 
 
 def _quote(name: str) -> str:
@@ -89,7 +96,8 @@ def summary(run_dir: Path | None, checkpoint: Path | None, split: str, target: s
         "method": first.method if first else None,
         "params": first.params if first else {},
         "target": target,
-        "samples": [dict(a.summary(ctx.class_names), file=f"{sample_stem(a)}.npy") for a in attrs],
+        "samples": [dict(a.summary(ctx.class_names, ctx.task == "regression"), file=f"{sample_stem(a)}.npy")
+                    for a in attrs],
         "seconds": round(seconds, 4),
         "seconds_per_sample": round(sum(a.seconds for a in attrs) / max(1, len(attrs)), 6),
     }

@@ -85,10 +85,14 @@ def _labels(y: np.ndarray) -> np.ndarray:
 
 @handler("predictions")
 def predictions(session: Session, req: dict) -> dict:
-    """Per sample of a split: true label (-1 if none), predicted class, its probability."""
+    """Per sample of a split: true label (-1 if none), predicted class, its probability
+    (regression: target value, output and absolute error of the first output)."""
     split = req.get("split", "val")
     probs = session.probabilities(split)
     _, y = session.trained.split(split)
+    if session.ctx.task == "regression":  # first output: target value, model output, absolute error
+        true, out = np.asarray(y, np.float32).reshape(len(y), -1)[:, 0], probs[:, 0].astype(np.float32)
+        return {"split": split, "true": true, "predicted": out, "confidence": np.abs(out - true), "regression": True}
     return {"split": split, "true": _labels(y), "predicted": probs.argmax(1).astype(np.int64),
             "confidence": probs.max(1).astype(np.float32)}
 

@@ -37,7 +37,10 @@ def make_run(runs_dir: Path, example: str = "digits_cnn", steps: int = 60, lr: f
     for _ in range(steps):
         idx = torch.randint(0, len(x), (64,), generator=g)
         out = model(x[idx])
-        loss = nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y[idx].reshape(-1))
+        if info.task == "regression":
+            loss = nn.functional.mse_loss(out, y[idx].reshape(out.shape))
+        else:
+            loss = nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y[idx].reshape(-1))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -74,3 +77,27 @@ def text_spec(folder: Path):
     path = folder / "tiny_lm.toml"
     path.write_text(TEXT_SPEC.format(path=corpus.as_posix()), encoding="utf-8")
     return load_spec(path)
+
+
+def regression_spec(folder: Path):
+    """A CSV regression (y = a - 2b + c/2 + noise) with a small MLP."""
+    import numpy as np
+
+    from engine.spec import load_spec
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3))
+    y = x @ np.array([1.0, -2.0, 0.5]) + rng.normal(size=120) * 0.1
+    rows = "\n".join(",".join(f"{v:.4f}" for v in (*r, t)) for r, t in zip(x, y))
+    (folder / "reg.csv").write_text("a,b,c,y\n" + rows + "\n", encoding="utf-8")
+    (folder / "reg.toml").write_text(f"""
+name = "reg"
+[data]
+source = "csv"
+path = "{(folder / 'reg.csv').as_posix()}"
+target = "y"
+[model]
+layers = [{{type = "Linear", out_features = 16}}, {{type = "ReLU"}}, {{type = "Linear", out_features = 0}}]
+""", encoding="utf-8")
+    return load_spec(folder / "reg.toml")

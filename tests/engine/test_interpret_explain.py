@@ -11,7 +11,7 @@ from engine.cli import main as cli
 from engine.interpret.core import explain_sample
 from engine.interpret.loading import load_trained
 from engine.problems import SpecError
-from tests.engine.interpret_runs import make_run, text_spec
+from tests.engine.interpret_runs import make_run, regression_spec, text_spec
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +133,18 @@ def test_gradcam_on_mlp_and_list_methods(runs, tmp_path, capsys):
     assert cli(["explain", "--list-methods"]) == 0
     listing = capsys.readouterr().out
     assert "IntegratedGradients" in listing and "noise_tunnel" in listing
+
+
+def test_regression_run_reports_outputs_not_probabilities(tmp_path):
+    run = make_run(tmp_path / "runs", spec=regression_spec(tmp_path / "reg"), steps=80)
+    out = tmp_path / "out"
+    assert cli(["explain", str(run), "--method", "IntegratedGradients", "--samples", "2", "--out", str(out)]) == 0
+    row = json.loads((out / "summary.json").read_text())["samples"][0]
+    assert "probability" not in row and row["target"] == 0
+    assert abs(np.load(out / "sample_00000.npy").sum() - row["output"]) < 0.5  # zero baseline: F(0) is small
+    from engine.interpret.server import Session, answer
+    import io
+    session = Session(load_trained(run), io.BytesIO())
+    pred = answer(session, 1, "predictions", {})["result"]
+    assert pred["regression"] and pred["true"].dtype == np.float32
+    np.testing.assert_allclose(pred["confidence"], np.abs(pred["predicted"] - pred["true"]), rtol=1e-6)
