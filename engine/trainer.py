@@ -83,6 +83,13 @@ def train(spec: "ExperimentSpec", dataset: "Dataset", model: "nn.Module", report
         raise
 
 
+def torch_mean(tensors: list) -> Any:
+    """Mean of a list of scalar tensors (one op)."""
+    import torch
+
+    return torch.stack(tensors).mean()
+
+
 def plan_steps(n_samples: int, batch_size: int, accumulation: int, epochs: int, max_steps: int = 0) -> tuple[int, int]:
     """(optimizer steps per epoch, total planned steps) for one rank's share of the data."""
     micro = math.ceil(n_samples / batch_size)
@@ -181,34 +188,37 @@ class _Loop:
         epochs, accum, bs, log_every = t.epochs, t.grad_accumulation, self.bs, t.log_every
         ckpt_every, max_steps = t.checkpoint_every, t.max_steps
         model, fmodel, optimizer, scheduler, scaler = self.model, self.forward_model, self.optimizer, self.scheduler, self.scaler
-        loss_fn, autocast, x, y = self.loss_fn, self.autocast, self.x, self.y
+        loss_fn, autocast, x, y, clip = self.loss_fn, self.autocast, self.x, self.y, self.clip
         backward = self._backward_fn()
-        forward_backward, accumulate = ctx.forward_backward, ctx.accumulate
+        # the common case (one micro-batch per step, fp32, a context that keeps the default step)
+        # runs inline: no per-step hooks, context managers or closures beyond what PyTorch needs
+        simple = (accum == 1 and autocast is contextlib.nullcontext and type(ctx).forward_backward is RankContext.forward_backward
+                  and type(ctx).accumulate is RankContext.accumulate)
         control_every = max(1, ctx.control_every)
         self.t0 = time.perf_counter()
         self._window_reset()
         losses = self.window_losses
         while self.epoch < epochs and not (max_steps and self.step >= max_steps):
             order = ctx.epoch_indices(len(x), self.epoch, self.spec.seed)
-            n_micro = math.ceil(len(order) / bs)
+            n_order = len(order)
+            n_micro = math.ceil(n_order / bs)
             epoch_t0 = time.perf_counter()
             while self.micro < n_micro:
-                group = range(self.micro, min(self.micro + accum, n_micro))
-                self.divisor = len(group)
-                step_losses = []
-                for m in group:
+                if simple:
+                    m = self.micro
                     idx = order[m * bs:(m + 1) * bs]
-                    with accumulate(model, m == group[-1]):
-                        loss = forward_backward(fmodel, x[idx], y[idx], loss_fn, autocast, backward)
-                    if loss is not None:
-                        step_losses.append(loss)
-                    self.samples += len(idx)
-                self.micro = group[-1] + 1
+                    loss = loss_fn(fmodel(x[idx]), y[idx])
+                    backward(loss)
+                    losses.append(loss.detach())
+                    self.micro = m + 1
+                    self.samples += min(bs, n_order - m * bs)
+                else:
+                    losses.append(self._micro_batches(order, n_micro, fmodel, loss_fn, backward))
                 log_now = (self.step + 1) % log_every == 0
                 if scaler is not None:
                     scaler.unscale_(optimizer)
-                if self.clip:
-                    self.window_norm = ctx.clip_grad_norm(model, self.clip)
+                if clip:
+                    self.window_norm = ctx.clip_grad_norm(model, clip)
                 elif log_now:
                     self.window_norm = ctx.grad_norm(model)
                 if scaler is not None:
@@ -220,10 +230,6 @@ class _Loop:
                 if scheduler is not None:
                     scheduler.step()
                 self.step += 1
-                if step_losses:
-                    losses.append(step_losses[0] if len(step_losses) == 1 else sum(step_losses) / len(step_losses))
-                else:
-                    losses.append(None)
                 if log_now:
                     self._flush_window(emit=True)
                 if max_steps and self.step >= max_steps:
@@ -248,6 +254,25 @@ class _Loop:
                 self.metrics["train_loss"] = self.epoch_loss[0] / self.epoch_loss[1]
             self.metrics.update(self._validate())
         return self.finish("completed", self.early_message or done, save=True)
+
+    def _micro_batches(self, order, n_micro: int, model, loss_fn, backward):
+        """One optimizer step's micro-batches through the RankContext (accumulation, DDP no_sync,
+        pipeline schedules, autocast). Returns the step's mean loss (None if this rank has none)."""
+        ctx, bs = self.ctx, self.bs
+        group = range(self.micro, min(self.micro + self.t.grad_accumulation, n_micro))
+        self.divisor = len(group)
+        step_losses = []
+        for m in group:
+            idx = order[m * bs:(m + 1) * bs]
+            with ctx.accumulate(self.model, m == group[-1]):
+                loss = ctx.forward_backward(model, self.x[idx], self.y[idx], loss_fn, self.autocast, backward)
+            if loss is not None:
+                step_losses.append(loss)
+            self.samples += len(idx)
+        self.micro = group[-1] + 1
+        if not step_losses:
+            return None
+        return step_losses[0] if len(step_losses) == 1 else torch_mean(step_losses)
 
     def _backward_fn(self):
         """The backward closure: adds the L1 penalty, divides for accumulation, scales for fp16."""
@@ -317,10 +342,13 @@ class _Loop:
         import torch
 
         have = [l for l in losses if l is not None]
-        tensors = [l.float().reshape(1) for l in have]
+        tensors = list(have)
         if self.window_norm is not None:
-            tensors.append(self.window_norm.detach().float().reshape(1).to(self.x.device))
-        numbers = torch.cat(tensors).tolist() if tensors else []
+            tensors.append(self.window_norm.detach())
+        if tensors and all(t.dtype == tensors[0].dtype and t.device == tensors[0].device and t.dim() == 0 for t in tensors):
+            numbers = torch.stack(tensors).tolist()  # the usual case: one op, one transfer
+        else:
+            numbers = torch.cat([t.detach().double().reshape(1).to(self.x.device) for t in tensors]).tolist() if tensors else []
         norm = numbers.pop() if self.window_norm is not None else 0.0
         it = iter(numbers)
         per_step = [next(it) if l is not None else 0.0 for l in losses]
