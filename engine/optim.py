@@ -98,7 +98,11 @@ def _decoupled_decay(optimizer: "torch.optim.Optimizer", args: Any, kwargs: Any)
             wd = group.get("decoupled_weight_decay", 0.0)
             params = [p for p in group["params"] if p.grad is not None]
             if wd and params:
-                torch._foreach_mul_(params, 1.0 - group["lr"] * wd)
+                kinds: dict[type, list] = {}  # DTensor (sharded) and plain parameters cannot share one foreach call
+                for p in params:
+                    kinds.setdefault(type(p.data), []).append(p)
+                for same in kinds.values():
+                    torch._foreach_mul_(same, 1.0 - group["lr"] * wd)
 
 
 # ----------------------------------------------------------------------------- checks
