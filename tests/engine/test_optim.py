@@ -240,3 +240,19 @@ def test_spec_validate_runs_check_optim():
 
     spec = dataclasses.replace(make_spec({"name": "sgd", "lr": 0.1, "betas": 3}))
     assert "optimizer.betas" in paths(validate(spec))
+
+
+def test_gui_side_modules_do_not_import_torch():
+    """The Train page previews the LR curve and validates before torch is loaded."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import engine.optim, engine.schedulers, engine.losses, engine.runs, engine.events, engine.reporting, "
+            "engine.checkpoint, engine.rank, engine.trainer\n"
+            "from engine.paths import EXAMPLES\nfrom engine.spec import load_spec\n"
+            "from engine.schedulers import lr_curve\nfrom engine.optim import check_optim\n"
+            "spec = load_spec(EXAMPLES / 'tiny_gpt.toml')\nassert len(lr_curve(spec, 10, 50)) == 50\n"
+            "assert check_optim(spec) == []\nassert 'torch' not in sys.modules, 'torch was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
