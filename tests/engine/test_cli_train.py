@@ -211,3 +211,34 @@ def test_main_py_train_from_another_cwd_and_sigterm_stops(tmp_path):
     summary = last_json(out)
     assert summary["status"] == "stopped" and summary["checkpoint"]
     assert read_status(summary["run_dir"])["status"] == "stopped"
+
+
+def test_validate_with_unusable_data_lists_the_data_problem(capsys, tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text('[data]\nsource = "csv"\npath = "/no/such.csv"\ntarget = "y"\n[model]\nlayers = [{type = "Linear", out_features = 2}]\n')
+    assert main(["validate", str(spec)]) == 2
+    out, err = capsys.readouterr()
+    assert "data.path" in err and "/no/such.csv" in err
+    assert last_json(out)["valid"] is False
+
+
+def test_progress_display_on_a_terminal_and_in_a_log():
+    import io
+
+    from engine.commands._progress import Progress
+
+    events = [("start", dict(total_steps=20, epochs=2, step=0, params=1234, device="cpu", steps_per_epoch=10, global_batch=8)),
+              ("metric", dict(step=10, epoch=1.0, train_loss=0.5, samples_per_s=100.0)),
+              ("epoch", dict(epoch=1, step=10, train_loss=0.5, val_loss=0.6, val_accuracy=0.75, epoch_seconds=0.1)),
+              ("log", dict(level="warning", message="careful")),
+              ("status", dict(status="completed", step=20, message="reached max_steps"))]
+    for live in (True, False):
+        stream = io.StringIO()
+        progress = Progress(stream, live=live)
+        for type, fields in events:
+            progress.event(type, **fields)
+        text = stream.getvalue()
+        assert "training 1,234 parameters on cpu: 2 epochs x 10 steps, batch 8" in text
+        assert "epoch 1/2  step 10  train_loss 0.5000  val_loss 0.6000  val_accuracy 0.7500" in text
+        assert "warning: careful" in text and "completed after 20 steps" in text and "reached max_steps" in text
+        assert ("[" in text and "step 10/20" in text and "ETA" in text) == live
