@@ -15,7 +15,6 @@ Targets: ratio <= 1.03 for seed_bigmodel, <= 1.05 for digits_mlp.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import sys
 import tempfile

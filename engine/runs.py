@@ -25,6 +25,9 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from engine.atomic import atomic_write_text
 from engine.events import read_events  # noqa: F401  (re-exported: the GUI tails with it)
+
+__all__ = ["RunDir", "RunSummary", "read_events", "read_status", "write_status", "effective_status", "request_control",
+           "read_control", "clear_control", "list_runs", "summarize", "process_alive", "STATUSES", "ACTIVE", "CONTROL_ACTIONS"]
 from engine.problems import Problem, SpecError
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.commands._common import invalid, load_with_overrides, print_json
+from engine.commands._common import invalid, load_with_overrides, print_json, print_problems
 from engine.problems import Problem, SpecError
 
 HELP = "Train a model from a spec file, headless (progress on stderr, a JSON summary on stdout)"
@@ -93,7 +93,7 @@ def train_run(run_dir, *, resume: bool = False, quiet: bool = False) -> int:
         result = run_training(run_dir, resume=resume, observers=observers,
                               on_reporter=lambda rep: restore.extend(_install_signals(rep)))
     except SpecError as err:
-        print_problems_failed(err)
+        print_problems(err.problems, header="cannot train:")
         print_json(_summary(run_dir, status="failed", message=str(err)))
         return 2
     except KeyboardInterrupt:
@@ -110,12 +110,6 @@ def train_run(run_dir, *, resume: bool = False, quiet: bool = False) -> int:
     summary = _summary(run_dir, **dataclasses.asdict(result))
     print_json(summary)
     return 1 if result.status == "failed" else 0
-
-
-def print_problems_failed(err: SpecError) -> None:
-    from engine.commands._common import print_problems
-
-    print_problems(err.problems, header="cannot train:")
 
 
 def _summary(run_dir, **fields: Any) -> dict[str, Any]:
@@ -157,7 +151,7 @@ def _train_parallel(run_dir, *, resume: bool, quiet: bool) -> int:
     except ImportError:
         err = SpecError([Problem("parallel.processes", "parallel training needs the worker launcher, which is not "
                                                       "installed — set parallel.processes = 1 and parallel.nnodes = 1")])
-        print_problems_failed(err)
+        print_problems(err.problems, header="cannot train:")
         print_json(_summary(run_dir, status="failed", message=str(err)))
         return 2
     return int(train_parallel(run_dir, resume=resume, quiet=quiet))
