@@ -228,6 +228,19 @@ class SpecDocument(QObject):
 
         return list(report.problems) + list(task_problems(report, info.task, info.num_classes))
 
+    def data_problems(self) -> list[Problem]:
+        """The data section's problems (its options schema and `describe_data`), cached per
+        data section; empty while :meth:`data_pending`."""
+        if self._data_loading:
+            return []
+
+        def compute():
+            from engine.data import check_data
+
+            return list(check_data(self.spec))
+
+        return self._cached("data_problems", self.spec.data, compute)
+
     def problems(self) -> list[Problem]:
         """Every problem in the spec (`engine.spec.validate`), cached per spec."""
         return self._cached("problems", self.spec, lambda: list(validate(self.spec)))

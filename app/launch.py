@@ -45,12 +45,15 @@ def _print_probe(app: QApplication) -> None:
 
 
 def _warm_up(window) -> None:
-    """After the first paint: build the other pages one per event-loop turn."""
+    """After the first paint: load the data engine on a thread, then build the other pages one
+    per event-loop turn (waiting for the data engine, so no page blocks on its import)."""
     window.document.load_data_engine_in_background()
     pending = [key for key in window.page_keys() if key != window.current_page_key()]
 
     def step() -> None:
-        if pending:
+        if window.document.data_pending():
+            QTimer.singleShot(50, step)
+        elif pending:
             window.page(pending.pop(0))
             QTimer.singleShot(0, step)
 

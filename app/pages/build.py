@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 from app import commands as ops
 from app.pages.base import PageSpec
 from app.widgets.layer_palette import LayerPalette
-from app.widgets.layer_stack import LayerStack
+from app.widgets.layer_stack import LayerStack, is_composite
 from app.widgets.property_editor import PropertyEditor
 from app.widgets.summary_bar import SummaryBar
 from app.widgets.theme import icon
@@ -227,9 +227,7 @@ class BuildPage(QWidget):
         if path is None or not ops.exists(layers, path):
             return (), len(layers)
         layer = ops.layer_at(layers, path)
-        from app.widgets.layer_stack import _is_composite
-
-        if _is_composite(layer.type):
+        if is_composite(layer.type):
             return path, len(layer.layers)
         return path[:-1], path[-1] + 1
 

@@ -127,6 +127,9 @@ class DataPage(QWidget):
     # -- redraw ------------------------------------------------------------------------
     def refresh(self, *_args) -> None:
         """Show the document's data section; schedule a preview when the data changed."""
+        if self.document.data_pending():  # refreshed again when the data engine has loaded
+            self.preview.show_busy("Loading the data engine…")
+            return
         data = self.document.spec.data
         index = self.combo.findData(data.source)
         self.combo.blockSignals(True)
@@ -169,10 +172,8 @@ class DataPage(QWidget):
         self._timer.start()
 
     def data_problems(self) -> list[Problem]:
-        """The data section's problems (options schema + describe_data), cheap."""
-        from engine.data import check_data
-
-        return check_data(self.document.spec)
+        """The data section's problems (options schema + describe_data), cached by the document."""
+        return self.document.data_problems()
 
     def _start_preview(self) -> None:
         data, seed = self.document.spec.data, self.document.spec.seed

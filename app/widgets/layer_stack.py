@@ -21,7 +21,8 @@ LAYER_PATH_MIME = "application/x-netwright-layer-path"
 Path = tuple[int, ...]
 
 
-def _is_composite(type_name: str) -> bool:
+def is_composite(type_name: str) -> bool:
+    """Whether a layer kind holds a nested stack (e.g. Residual)."""
     from engine.layers import LAYERS
 
     return type_name in LAYERS and bool(LAYERS.get(type_name).extra.get("composite"))
@@ -191,7 +192,7 @@ class LayerStack(QScrollArea):
     def _fill(self, container: LayerContainer, layers, prefix: Path, rows) -> None:
         for i, layer in enumerate(layers):
             path = prefix + (i,)
-            composite = _is_composite(layer.type)
+            composite = is_composite(layer.type)
             card = LayerCard(layer, rows.get(path), path, composite=composite, collapsed=path in self._collapsed)
             card.pressed.connect(self._card_pressed)
             card.dragMoved.connect(self._card_drag)
@@ -322,7 +323,7 @@ class LayerStack(QScrollArea):
         menu.addSeparator()
         menu.addAction("Move up\tAlt+Up", lambda: self.moveByRequested.emit(path, -1))
         menu.addAction("Move down\tAlt+Down", lambda: self.moveByRequested.emit(path, 1))
-        if _is_composite(layer.type):
+        if is_composite(layer.type):
             menu.addSeparator()
             menu.addAction("Add the palette's layer inside", lambda: self.addInsideRequested.emit(path))
         menu.addSeparator()

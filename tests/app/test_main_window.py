@@ -226,3 +226,12 @@ def test_file_saved_by_the_gui_validates_with_the_cli(main_window, tmp_path, mon
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr + out.stdout
     assert json.loads(out.stdout.strip().splitlines()[-1])["valid"] is True
+
+
+def test_launcher_builds_the_other_pages_after_the_first_paint(main_window, qtbot):
+    from app.launch import _warm_up
+
+    assert set(main_window._pages) == {"build"}  # only the visible page was built
+    _warm_up(main_window)
+    qtbot.waitUntil(lambda: set(main_window._pages) == set(main_window.page_keys()), timeout=30000)
+    assert main_window.current_page_key() == "build"
