@@ -72,6 +72,9 @@ def _load(path: str) -> Any:
 
 def _rank_body(run_dir: str, resume: bool, context: str = DEFAULT_CONTEXT) -> dict[str, Any] | None:
     _die_with_parent()
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: stacks into the rank's log
     import torch
     import torch.distributed as dist
 
@@ -86,7 +89,7 @@ def _rank_body(run_dir: str, resume: bool, context: str = DEFAULT_CONTEXT) -> di
     backend = resolve_backend(spec)
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    dist.init_process_group(backend, timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S))
+    _init_process_group(backend, timedelta(seconds=COLLECTIVE_TIMEOUT_S))
     try:
         ctx = _load(context)(spec)
         restarted = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
@@ -95,6 +98,22 @@ def _rank_body(run_dir: str, resume: bool, context: str = DEFAULT_CONTEXT) -> di
         return dataclasses.asdict(result) if ctx.is_main else None
     finally:
         dist.destroy_process_group()
+
+
+def _init_process_group(backend: str, timeout: timedelta) -> None:
+    """Join the job's process group through a store namespaced by the elastic attempt: after a
+    restart the agent's store still holds the previous attempt's keys (peer addresses), which
+    would otherwise send the new ranks to dead peers."""
+    import torch.distributed as dist
+
+    env = os.environ
+    rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
+    agent_store = env.get("TORCHELASTIC_USE_AGENT_STORE", "False") == "True"
+    store = dist.TCPStore(env["MASTER_ADDR"], int(env["MASTER_PORT"]), world, is_master=not agent_store and rank == 0,
+                          timeout=timeout, multi_tenant=not agent_store)
+    attempt = env.get("TORCHELASTIC_RESTART_COUNT", "0")
+    dist.init_process_group(backend, store=dist.PrefixStore(f"netwright/attempt_{attempt}", store), rank=rank,
+                            world_size=world, timeout=timeout)
 
 
 def rank_main(run_dir: str, resume: bool = False, context: str = DEFAULT_CONTEXT) -> dict[str, Any] | None:

@@ -89,7 +89,12 @@ class DistributedContext(RankContext):
         if self.strategy in ("fsdp", "tensor"):
             from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
-            return get_model_state_dict(model, options=self._dcp_options())
+            state = get_model_state_dict(model, options=self._dcp_options())
+            if getattr(model, "split_attention", ()):
+                from engine.parallel.tensor import pack_attention
+
+                state = pack_attention(state, model.split_attention)
+            return state
         if self.strategy == "pipeline":
             return self._gather_stages({k: v.detach().cpu() for k, v in model.state_dict().items()}, merge=True)
         return super().model_state_dict(model)

@@ -79,9 +79,18 @@ def start(run: RunDir, *args: str, **extra_env: str) -> subprocess.Popen:
 
 
 def kill_started() -> None:
+    """Kill what is still running; first ask its ranks for their stacks (into their logs)."""
+    import psutil
+
     while STARTED:
         proc = STARTED.pop()
         if proc.poll() is None:
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                try:
+                    child.send_signal(10)  # SIGUSR1: faulthandler dumps every thread's stack
+                except psutil.Error:
+                    pass
+            time.sleep(0.5)
             os.killpg(proc.pid, 9)
         proc.wait()
 

@@ -77,3 +77,52 @@ def test_two_ranks_match_one_process(case, reference, tmp_path):
         torch.testing.assert_close(weights[name], value, rtol=1e-5, atol=1e-6, msg=lambda m: f"{name}: {m}")
     # and they did train: the weights moved away from the seeded initial ones
     assert events(run, "metric")[-1]["train_loss"] < events(run, "metric")[0]["train_loss"] + 0.5
+
+
+TINY_LM = """
+name = "tiny_lm"
+seed = 1
+[data]
+source = "text"
+batch_size = 8
+val_fraction = 0.1
+seq_len = 8
+[model]
+layers = [
+  {type = "Embedding", num_embeddings = 0, embedding_dim = 16},
+  {type = "PositionalEmbedding", max_len = 8},
+  {type = "TransformerBlock", heads = 4, mlp_ratio = 2, dropout = 0.0, causal = true},
+  {type = "LMHead", vocab_size = 0},
+]
+[optimizer]
+name = "adamw"
+lr = 0.01
+[training]
+epochs = 1
+max_steps = 4
+log_every = 1
+device = "cpu"
+"""
+
+
+def test_tensor_parallel_transformer_matches_one_process(tmp_path):
+    """Heads and MLP of a TransformerBlock split over 2 ranks: the same LM as one process."""
+    import dataclasses
+
+    from engine.spec import ExperimentSpec
+
+    spec = ExperimentSpec.from_toml(TINY_LM)
+    reference = RunDir.create(tmp_path / "ref", spec)
+    assert run_training(reference).status == "completed"
+    spec = dataclasses.replace(spec, parallel=dataclasses.replace(spec.parallel, strategy="tensor", processes=2))
+    run, code = run_worker(spec, tmp_path / "tp")
+    assert code == 0, log(run)
+    ours, theirs = step_losses(run), step_losses(reference)
+    assert sorted(ours) == sorted(theirs) == [1, 2, 3, 4]
+    for step in theirs:
+        assert ours[step] == pytest.approx(theirs[step], rel=1e-5), f"step {step}"
+    _, weights, _ = load_latest(run.path)
+    _, ref_weights, _ = load_latest(reference.path)
+    assert sorted(weights) == sorted(ref_weights)  # packed back into nn.MultiheadAttention's names
+    for name, value in ref_weights.items():
+        torch.testing.assert_close(weights[name], value, rtol=1e-4, atol=1e-5, msg=lambda m: f"{name}: {m}")
