@@ -168,7 +168,8 @@ class BuildPage(QWidget):
         report = self.document.report()
         problems = self.document.model_problems()
         selected = self.stack.selected_path()
-        self.stack.set_model(spec.model.layers, report)
+        pending = self.document.data_pending()
+        self.stack.set_model(spec.model.layers, report, pending)
         if selected is not None and ops.exists(spec.model.layers, selected):
             self.stack.select(selected)
         info = self.document.data_info()
@@ -179,7 +180,7 @@ class BuildPage(QWidget):
         else:
             where = f"data: {spec.data.source}"
         self.subtitle.setText(f"{spec.name}  ·  {where}")
-        self.summary.update_from(report, problems)
+        self.summary.update_from(report, problems, pending)
         fits = [p for p in problems if p not in report.problems]
         self.stack.set_output_problem(fits[0].message if fits else "")
         for name, button in self.tool_buttons.items():

@@ -55,7 +55,7 @@ class LayerCard(QFrame):
     contextRequested = Signal(object, QPoint)  # path, global position
 
     def __init__(self, layer: LayerSpec, row, path: Path, *, composite: bool, collapsed: bool,
-                 parent: QWidget | None = None):
+                 pending: bool = False, parent: QWidget | None = None):
         super().__init__(parent)
         self.path = path
         self.layer = layer
@@ -93,12 +93,12 @@ class LayerCard(QFrame):
         head.addWidget(self.type_label)
         head.addWidget(label)
         head.addStretch(1)
-        self.shape_label = QLabel(self._shape_text(layer, row))
+        self.shape_label = QLabel("→ …" if pending and layer.enabled else self._shape_text(layer, row))
         self.shape_label.setObjectName("cardShape")
         self.shape_label.setToolTip("Output shape per sample (no batch dimension)")
         self.shape_label.setMinimumWidth(96)
         self.shape_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.count_label = QLabel(count_text(row.params) if row is not None else "")
+        self.count_label = QLabel(count_text(row.params) if row is not None and not pending else "")
         self.count_label.setObjectName("cardCount")
         self.count_label.setMinimumWidth(104)
         self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

@@ -142,10 +142,13 @@ class LayerStack(QScrollArea):
         self.output_label.setObjectName("stackOutput")
         self._content: QWidget | None = None
         self._report = None
+        self._pending = False
 
     # -- building ----------------------------------------------------------------------
-    def set_model(self, layers: tuple[LayerSpec, ...], report) -> None:
-        """Rebuild the cards for `layers` with rows from `report` (an engine.shapes.ModelReport)."""
+    def set_model(self, layers: tuple[LayerSpec, ...], report, pending: bool = False) -> None:
+        """Rebuild the cards for `layers` with rows from `report` (an engine.shapes.ModelReport);
+        `pending`: the input shape is not known yet (shapes and counts show as pending)."""
+        self._pending = pending
         scroll = self.verticalScrollBar().value()
         self._layers = tuple(layers)
         self._report = report
@@ -156,7 +159,8 @@ class LayerStack(QScrollArea):
         column = QVBoxLayout(content)
         column.setContentsMargins(12, 10, 12, 12)
         column.setSpacing(6)
-        self.input_label = QLabel(_io_text("Input", getattr(report, "input_shape", None), getattr(report, "input_dtype", "")))
+        self.input_label = QLabel("Input: loading the data…" if pending else
+                                  _io_text("Input", getattr(report, "input_shape", None), getattr(report, "input_dtype", "")))
         self.input_label.setObjectName("stackInput")
         column.addWidget(self.input_label)
         top = LayerContainer(self, (), content)
@@ -193,7 +197,8 @@ class LayerStack(QScrollArea):
         for i, layer in enumerate(layers):
             path = prefix + (i,)
             composite = is_composite(layer.type)
-            card = LayerCard(layer, rows.get(path), path, composite=composite, collapsed=path in self._collapsed)
+            card = LayerCard(layer, rows.get(path), path, composite=composite, collapsed=path in self._collapsed,
+                             pending=self._pending)
             card.pressed.connect(self._card_pressed)
             card.dragMoved.connect(self._card_drag)
             card.fixClicked.connect(self.fixRequested)
@@ -236,7 +241,7 @@ class LayerStack(QScrollArea):
 
     def toggle_collapsed(self, path: Path) -> None:
         self._collapsed ^= {tuple(path)}
-        self.set_model(self._layers, self._report)
+        self.set_model(self._layers, self._report, self._pending)
 
     def _visible_order(self) -> list[Path]:
         return [p for p in self._cards]  # insertion order = visual top-to-bottom

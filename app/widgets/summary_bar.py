@@ -59,8 +59,16 @@ class SummaryBar(QFrame):
         self.problems_label.clicked.connect(self.problemClicked)
         row.addWidget(self.problems_label)
 
-    def update_from(self, report, problems: Sequence[Problem]) -> None:
-        """Show `report` (engine.shapes.ModelReport) and the model's `problems`."""
+    def update_from(self, report, problems: Sequence[Problem], pending: bool = False) -> None:
+        """Show `report` (engine.shapes.ModelReport) and the model's `problems`; `pending`: the
+        data's input shape is still loading."""
+        if pending:
+            for label in self.values.values():
+                label.setText("…")
+            self.problems_label.setText("Checking…")
+            self.problems_label.setToolTip("Shapes are inferred as soon as the data engine has loaded.")
+            self.problems_label.setProperty("ok", True)
+            return
         total = report.total_params if report is not None else 0
         self.values["params"].setText(f"{total:,}")
         self.values["size"].setText(size_text(total))
