@@ -235,3 +235,12 @@ def test_launcher_builds_the_other_pages_after_the_first_paint(main_window, qtbo
     _warm_up(main_window)
     qtbot.waitUntil(lambda: set(main_window._pages) == set(main_window.page_keys()), timeout=30000)
     assert main_window.current_page_key() == "build"
+
+
+def test_key_widgets_have_stable_object_names(main_window):
+    from PySide6.QtWidgets import QWidget
+
+    main_window.page("data")
+    for name in ("layerPalette", "layerStack", "propertyEditor", "problemsLabel", "dataSourceCombo",
+                 "dataPreview", *PAGE_BUTTONS):
+        assert main_window.findChild(QWidget, name) is not None, name
