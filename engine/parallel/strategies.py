@@ -78,7 +78,7 @@ STRATEGIES.add(
     fields=("processes", "nnodes", "node_rank", "rdzv_endpoint", "backend", "max_restarts"), data_parallel=True)
 STRATEGIES.add(
     "tensor", Strategy("engine.parallel.tensor:apply_tensor", _no_l1),
-    description="Tensor parallel: Linear pairs and transformer blocks are split column/row-wise over the ranks; every rank sees the whole batch.",
+    description="Tensor parallel: Linear pairs and transformer blocks (attention heads and MLP) are split column/row-wise over the ranks; every rank sees the whole batch.",
     fields=("processes", "nnodes", "node_rank", "rdzv_endpoint", "backend", "max_restarts"), data_parallel=False)
 STRATEGIES.add(
     "pipeline", Strategy("engine.parallel.pipeline:apply_pipeline", _check_pipeline),
