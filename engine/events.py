@@ -2,8 +2,9 @@
 
 Every event has ``v`` (schema version), ``seq`` (0, 1, 2, ... across the whole run, resumes
 included), ``time`` (Unix seconds) and ``type`` (see EVENT_TYPES), plus its own fields.
-Writes are batched: pending lines go out in one ``write`` when 0.2 s have passed since the last
-flush, when 64 events are pending, or on :meth:`EventWriter.flush` / :meth:`close`. A reader sees
+Writes are batched: a background timer encodes and writes pending events in one ``write``
+at least every 0.2 s; 64 pending events are written at once; :meth:`EventWriter.flush` and
+:meth:`close` write what is pending. A reader sees
 whole lines only; a line cut short by a crash is ignored until it is complete.
 """
 from __future__ import annotations
@@ -31,6 +32,13 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _encode(record: dict[str, Any]) -> str:
+    line = json.dumps(record, allow_nan=True, separators=(",", ":"))
+    if "NaN" in line or "Infinity" in line:
+        line = json.dumps(_clean(record), separators=(",", ":"))
+    return line + "\n"
+
+
 class EventWriter:
     """Appends events to `path` in small batches. Thread-safe; a background timer makes sure a
     pending event never waits longer than `flush_interval` seconds even when no new event comes."""
@@ -49,17 +57,16 @@ class EventWriter:
         self._timer.start()
 
     def event(self, type: str, **fields: Any) -> dict[str, Any]:
-        """Queue one event and return it (as written)."""
+        """Queue one event and return it. Cheap: encoding and writing happen in the background
+        timer (at most `flush_interval` later), or here when `max_pending` events are waiting.
+        Field values must not be mutated after the call."""
         record = {"v": EVENTS_VERSION, "seq": 0, "time": round(time.time(), 6), "type": type}
         record.update(fields)
         with self._lock:
             record["seq"] = self._seq
             self._seq += 1
-            line = json.dumps(record, allow_nan=True, separators=(",", ":"))
-            if "NaN" in line or "Infinity" in line:
-                line = json.dumps(_clean(record), separators=(",", ":"))
-            self._pending.append(line + "\n")
-            if len(self._pending) >= self.max_pending or time.monotonic() - self._last_flush >= self.flush_interval:
+            self._pending.append(record)
+            if len(self._pending) >= self.max_pending:
                 self._flush_locked()
         return record
 
@@ -71,7 +78,7 @@ class EventWriter:
         self._last_flush = time.monotonic()
         if not self._pending or self._fd < 0:
             return
-        data = "".join(self._pending).encode("utf-8")
+        data = "".join(_encode(record) for record in self._pending).encode("utf-8")
         self._pending.clear()
         view = memoryview(data)
         while view:
@@ -79,7 +86,7 @@ class EventWriter:
 
     def _tick(self) -> None:
         while not self._closed.wait(self.flush_interval / 2):
-            if self._pending and time.monotonic() - self._last_flush >= self.flush_interval:
+            if self._pending and time.monotonic() - self._last_flush >= self.flush_interval / 2:
                 self.flush()
 
     def close(self) -> None:

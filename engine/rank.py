@@ -110,9 +110,13 @@ class RankContext:
         return model(x)
 
     def grad_norm(self, model: "nn.Module") -> "torch.Tensor":
+        """The global L2 norm of the gradients (as a tensor: no host sync)."""
         import torch
 
-        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        cached = getattr(self, "_norm_params", None)
+        if cached is None or cached[0] is not model:
+            cached = self._norm_params = (model, list(model.parameters()))
+        grads = [p.grad for p in cached[1] if p.grad is not None]
         if not grads:
             return torch.zeros(())
         return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))

@@ -64,20 +64,23 @@ def test_event_fields_sequence_and_resume_continues_seq(tmp_path):
 
 def test_events_are_batched_but_never_wait_long(tmp_path):
     path = tmp_path / "events.jsonl"
-    w = EventWriter(path, flush_interval=0.2)
-    try:
+    with EventWriter(path, flush_interval=0.2) as w:
         w.event("log", message="a")
         w.event("log", message="b")
-        time.sleep(0.6)  # no further events: the timer flushes
+        time.sleep(0.6)  # no further events: the timer writes them
         assert len(read_events(path)[0]) == 2
-        for i in range(65):  # a full batch (64 pending) is written at once, before the timer
+    slow = tmp_path / "slow.jsonl"
+    w = EventWriter(slow, flush_interval=60)
+    try:
+        for i in range(63):
             w.event("metric", step=i)
-        assert len(read_events(path)[0]) == 67
-        w.event("metric", step=65)
-        assert len(read_events(path)[0]) == 67  # pending, not yet written
+        assert read_events(slow)[0] == []  # batched, not yet written
+        w.event("metric", step=63)  # the 64th pending event writes the batch
+        assert len(read_events(slow)[0]) == 64
+        w.event("metric", step=64)
     finally:
         w.close()
-    assert len(read_events(path)[0]) == 68
+    assert [e["step"] for e in read_events(slow)[0]] == list(range(65))
 
 
 def test_non_finite_numbers_are_written_as_strings(tmp_path):
