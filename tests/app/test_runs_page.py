@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from app.main_window import MainWindow
 from app.pages.runs import COLUMNS, RunsPage
 from engine import runs
 from engine.spec import ExperimentSpec, load_spec
@@ -31,11 +30,11 @@ def make_crashed_run(runs_dir: Path) -> Path:
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    win = MainWindow(runs_dir=tmp_path / "runs")
-    qtbot.addWidget(win)
+def window(main_window):
+    """D's main window (no unsaved-changes dialog on close); an active run is stopped on close."""
+    win = main_window
     win.resize(1280, 800)
-    win.show()
+    win.page("monitor").ask_close_action = lambda: "stop"
     yield win
     page = win.page("runs")
     for call in (page._lister, page._loader, page._deleter):
