@@ -60,6 +60,7 @@ class LayerCard(QFrame):
         self.path = path
         self.layer = layer
         self.row = row
+        self.pending = pending
         self.setObjectName("layerCard")
         self.setProperty("selected", False)
         self.setProperty("composite", composite)

@@ -48,6 +48,13 @@ class LayerContainer(QWidget):
         self.cards.append(card)
         self._column.addWidget(card)
 
+    def replace_card(self, old: LayerCard, new: LayerCard) -> None:
+        """Put `new` where `old` is (used to update one card without rebuilding the stack)."""
+        self.cards[self.cards.index(old)] = new
+        self._column.replaceWidget(old, new)
+        old.hide()
+        new.show()
+
     def add_hint(self, text: str) -> None:
         hint = QLabel(text)
         hint.setObjectName("emptyStack")
@@ -57,6 +64,7 @@ class LayerContainer(QWidget):
 
     def insertion_index(self, y: int) -> int:
         """Where a drop at height `y` (container coordinates) inserts among this level's cards."""
+        self._column.activate()  # cards replaced since the last layout pass get their geometry
         for i, card in enumerate(self.cards):
             if y < card.geometry().center().y():
                 return i
@@ -143,24 +151,72 @@ class LayerStack(QScrollArea):
         self._content: QWidget | None = None
         self._report = None
         self._pending = False
+        self._structure_key: tuple = ()
 
     # -- building ----------------------------------------------------------------------
     def set_model(self, layers: tuple[LayerSpec, ...], report, pending: bool = False) -> None:
-        """Rebuild the cards for `layers` with rows from `report` (an engine.shapes.ModelReport);
-        `pending`: the input shape is not known yet (shapes and counts show as pending)."""
+        """Show `layers` with rows from `report` (an engine.shapes.ModelReport); `pending`: the
+        input shape is not known yet (shapes and counts show as pending). When the structure is
+        unchanged (an option edit), only the cards whose layer or row changed are rebuilt."""
+        rows = {row.index: row for row in report.rows} if report is not None else {}
+        structure = self._structure(tuple(layers), ())
         self._pending = pending
-        scroll = self.verticalScrollBar().value()
         self._layers = tuple(layers)
         self._report = report
-        rows = {row.index: row for row in report.rows} if report is not None else {}
+        if self._content is not None and structure == self._structure_key and self._update_cards(rows):
+            self.input_label.setText(self._input_text(report, pending))
+            self.output_label.setText(_io_text("Output", getattr(report, "output_shape", None),
+                                               getattr(report, "output_dtype", "")))
+            self._mark_selection()
+            return
+        self._structure_key = structure
+        self._rebuild(rows, report, pending)
+
+    def _structure(self, layers: tuple[LayerSpec, ...], prefix: Path) -> tuple:
+        """The card tree's shape: paths, which are blocks, which blocks are collapsed."""
+        out: list = []
+        for i, layer in enumerate(layers):
+            path = prefix + (i,)
+            composite = is_composite(layer.type)
+            out.append((path, composite, path in self._collapsed))
+            if composite and path not in self._collapsed:
+                out.extend(self._structure(layer.layers, path))
+        return tuple(out)
+
+    def _update_cards(self, rows) -> bool:
+        """Replace the cards whose layer or row changed; False if a block changed (rebuild)."""
+        from app.commands import layer_at
+
+        changed = []
+        for path, card in self._cards.items():
+            layer, row = layer_at(self._layers, path), rows.get(path)
+            if card.layer != layer or card.row != row or card.pending != self._pending:
+                if card.nested_host is not None or card.property("composite"):
+                    return False
+                changed.append((path, card, layer, row))
+        for path, card, layer, row in changed:
+            container = card.parentWidget()
+            new = self._make_card(layer, row, path, composite=False)
+            container.replace_card(card, new)
+            self._cards[path] = new
+            card.deleteLater()
+        return True
+
+    @staticmethod
+    def _input_text(report, pending: bool) -> str:
+        if pending:
+            return "Input: loading the data…"
+        return _io_text("Input", getattr(report, "input_shape", None), getattr(report, "input_dtype", ""))
+
+    def _rebuild(self, rows, report, pending: bool) -> None:
+        scroll = self.verticalScrollBar().value()
         self._cards = {}
         content = QWidget()
         content.setObjectName("stackContent")
         column = QVBoxLayout(content)
         column.setContentsMargins(12, 10, 12, 12)
         column.setSpacing(6)
-        self.input_label = QLabel("Input: loading the data…" if pending else
-                                  _io_text("Input", getattr(report, "input_shape", None), getattr(report, "input_dtype", "")))
+        self.input_label = QLabel(self._input_text(report, pending))
         self.input_label.setObjectName("stackInput")
         column.addWidget(self.input_label)
         top = LayerContainer(self, (), content)
@@ -188,6 +244,16 @@ class LayerStack(QScrollArea):
             self.selectionChanged.emit(None)
         self._mark_selection()
 
+    def _make_card(self, layer: LayerSpec, row, path: Path, composite: bool) -> LayerCard:
+        card = LayerCard(layer, row, path, composite=composite, collapsed=path in self._collapsed,
+                         pending=self._pending)
+        card.pressed.connect(self._card_pressed)
+        card.dragMoved.connect(self._card_drag)
+        card.fixClicked.connect(self.fixRequested)
+        card.collapseToggled.connect(self.toggle_collapsed)
+        card.contextRequested.connect(self._context_menu)
+        return card
+
     def set_output_problem(self, text: str) -> None:
         """Show a problem about the model's output (e.g. it does not fit the task) below the stack."""
         self.output_problem.setText(text)
@@ -197,13 +263,7 @@ class LayerStack(QScrollArea):
         for i, layer in enumerate(layers):
             path = prefix + (i,)
             composite = is_composite(layer.type)
-            card = LayerCard(layer, rows.get(path), path, composite=composite, collapsed=path in self._collapsed,
-                             pending=self._pending)
-            card.pressed.connect(self._card_pressed)
-            card.dragMoved.connect(self._card_drag)
-            card.fixClicked.connect(self.fixRequested)
-            card.collapseToggled.connect(self.toggle_collapsed)
-            card.contextRequested.connect(self._context_menu)
+            card = self._make_card(layer, rows.get(path), path, composite)
             container.add_card(card)
             self._cards[path] = card
             if card.nested_host is not None:
@@ -241,6 +301,7 @@ class LayerStack(QScrollArea):
 
     def toggle_collapsed(self, path: Path) -> None:
         self._collapsed ^= {tuple(path)}
+        self._structure_key = ()  # force a rebuild
         self.set_model(self._layers, self._report, self._pending)
 
     def _visible_order(self) -> list[Path]:

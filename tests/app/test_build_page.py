@@ -45,8 +45,11 @@ def test_build_small_cnn_from_palette(build, qtbot):
     # the new layer is selected each time: the property editor shows Linear's schema
     assert build.stack.selected_path() == (4,)
     editor = build.editor.form.editor("out_features")
+    first = build.stack.card((0,))
     editor.box.setValue(10)  # spin box: the user typed 10 and pressed Enter
     assert build.document.spec.model.layers[4].params["out_features"] == 10
+    assert build.stack.card((0,)) is first  # an option edit rebuilds only the cards that changed
+    assert build.stack.card((4,)).count_label.text() == "2,890 params"
     assert shapes(build) == ["→ 32×6×6", "→ 32×6×6", "→ 32×3×3", "→ 288", "→ 10"]
     assert build.summary.values["output"].text() == "10"
     assert build.summary.values["input"].text() == "1×8×8"
