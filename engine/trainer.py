@@ -361,7 +361,12 @@ class _Loop:
 
     def _validate(self) -> dict[str, float]:
         return evaluate(self.ctx.eval_model(self.model), self.xv, self.yv, task=self.task,
-                        loss_fn=self.loss_fn, ctx=self.ctx, batch_size=max(self.bs, 256), autocast=self.autocast)
+                        loss_fn=self.loss_fn, ctx=self.ctx, batch_size=self._eval_batch(), autocast=self.autocast)
+
+    def _eval_batch(self) -> int:
+        """Validation needs no gradients: use big batches (up to ~16M input values at a time)."""
+        sample = max(1, self.xv[0].numel()) if len(self.xv) else 1
+        return max(self.bs, min(1024, (1 << 24) // sample))
 
     def _end_epoch(self, seconds: float, ckpt_every: int) -> bool:
         """Validate, report the epoch, step plateau schedules, early stopping, checkpoint.
