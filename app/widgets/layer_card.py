@@ -2,6 +2,7 @@
 problem in red with a one-click Fix button when the shape inference offers one."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from PySide6.QtCore import QPoint, Qt, Signal
@@ -83,12 +84,12 @@ class LayerCard(QFrame):
             self.collapse_button.setToolTip("Show / hide the block's layers")
             self.collapse_button.clicked.connect(lambda: self.collapseToggled.emit(self.path))
             head.addWidget(self.collapse_button)
-        index = QLabel(f"[{path[-1]}]")
+        self.index_label = index = QLabel(f"[{path[-1]}]")
         index.setObjectName("cardIndex")
         self.type_label = QLabel(layer.type)
         self.type_label.setObjectName("cardType")
         name = layer.name or (row.label if row is not None else "")
-        label = QLabel(name)
+        self.name_label = label = QLabel(name)
         label.setObjectName("cardLabel")
         head.addWidget(index)
         head.addWidget(self.type_label)
@@ -146,6 +147,19 @@ class LayerCard(QFrame):
             outer.addLayout(self.nested_host)
         self.setToolTip(f"{layer.type} at {_path_text(path)} — click to edit, drag to move, right-click for more")
 
+    def identity(self) -> str:
+        """What the card shows apart from its position: equal identities look the same."""
+        return identity(self.layer, self.row, self.pending)
+
+    def move_to(self, path: Path, row) -> None:
+        """Show the same layer at a new position (its row differs only in path, index and label)."""
+        self.path, self.row = path, row
+        self.index_label.setText(f"[{path[-1]}]")
+        self.name_label.setText(self.layer.name or (row.label if row is not None else ""))
+        if self.problem_label is not None and row is not None and row.problem is not None:
+            self.problem_label.setToolTip(str(row.problem))
+        self.setToolTip(f"{self.layer.type} at {_path_text(path)} — click to edit, drag to move, right-click for more")
+
     @staticmethod
     def _shape_text(layer: LayerSpec, row) -> str:
         if not layer.enabled:
@@ -178,6 +192,18 @@ class LayerCard(QFrame):
     def contextMenuEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self.contextRequested.emit(self.path, event.globalPos())
         event.accept()
+
+
+def identity(layer: LayerSpec, row, pending: bool) -> str:
+    """A card's content without its position (path, index and label), as a hashable key for
+    reusing cards."""
+    if row is not None:
+        row = dataclasses.replace(row, path="", index=(), label="", problem=_unplaced(row.problem))
+    return repr((layer, row, pending))
+
+
+def _unplaced(problem):
+    return None if problem is None else problem.message
 
 
 def _path_text(path: Path) -> str:

@@ -13,7 +13,7 @@ from PySide6.QtCore import QMimeData, QPoint, QRect, Qt, Signal
 from PySide6.QtGui import QDrag, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QMenu, QScrollArea, QVBoxLayout, QWidget
 
-from app.widgets.layer_card import LayerCard
+from app.widgets.layer_card import LayerCard, identity
 from app.widgets.layer_palette import LAYER_TYPE_MIME
 from engine.spec import LayerSpec
 
@@ -47,6 +47,14 @@ class LayerContainer(QWidget):
     def add_card(self, card: LayerCard) -> None:
         self.cards.append(card)
         self._column.addWidget(card)
+
+    def clear(self) -> None:
+        """Take every card and hint out of the layout (cards are kept for reuse or deletion)."""
+        while self._column.count():
+            widget = self._column.takeAt(0).widget()
+            if widget is not None and widget.objectName() == "emptyStack":
+                widget.deleteLater()
+        self.cards = []
 
     def replace_card(self, old: LayerCard, new: LayerCard) -> None:
         """Put `new` where `old` is (used to update one card without rebuilding the stack)."""
@@ -144,14 +152,12 @@ class LayerStack(QScrollArea):
         self._collapsed: set[Path] = set()
         self._cards: dict[Path, LayerCard] = {}
         self._press: tuple[Path, QPoint] | None = None
-        self.input_label = QLabel()
-        self.input_label.setObjectName("stackInput")
-        self.output_label = QLabel()
-        self.output_label.setObjectName("stackOutput")
         self._content: QWidget | None = None
+        self._top: LayerContainer | None = None
         self._report = None
         self._pending = False
         self._structure_key: tuple = ()
+        self._spare: dict[str, list[LayerCard]] = {}
 
     # -- building ----------------------------------------------------------------------
     def set_model(self, layers: tuple[LayerSpec, ...], report, pending: bool = False) -> None:
@@ -210,21 +216,46 @@ class LayerStack(QScrollArea):
 
     def _rebuild(self, rows, report, pending: bool) -> None:
         scroll = self.verticalScrollBar().value()
+        # plain (non-block) cards that look the same are moved, not rebuilt, and the content
+        # widget stays: inserting one layer into a long stack costs one new card
+        self._spare: dict[str, list[LayerCard]] = {}
+        old_cards = list(self._cards.values())
+        for card in old_cards:
+            if not card.property("composite"):
+                self._spare.setdefault(card.identity(), []).append(card)
         self._cards = {}
+        if self._content is None:
+            self._build_content()
+        self._top.clear()
+        self.input_label.setText(self._input_text(report, pending))
+        self._fill(self._top, self._layers, (), rows)
+        if not self._layers:
+            self._top.add_hint("The model is empty.\nDouble-click a layer in the palette, press Enter on it, or drag it here.")
+        self.output_label.setText(_io_text("Output", getattr(report, "output_shape", None), getattr(report, "output_dtype", "")))
+        kept = set(map(id, self._cards.values()))
+        for card in old_cards:
+            if id(card) not in kept:
+                card.hide()
+                card.deleteLater()
+        self._spare = {}
+        self.verticalScrollBar().setValue(scroll)
+        if self._selected is not None and self._selected not in self._cards:
+            self._selected = None
+            self.selectionChanged.emit(None)
+        self._mark_selection()
+
+    def _build_content(self) -> None:
         content = QWidget()
         content.setObjectName("stackContent")
         column = QVBoxLayout(content)
         column.setContentsMargins(12, 10, 12, 12)
         column.setSpacing(6)
-        self.input_label = QLabel(self._input_text(report, pending))
+        self.input_label = QLabel()
         self.input_label.setObjectName("stackInput")
         column.addWidget(self.input_label)
-        top = LayerContainer(self, (), content)
-        self._fill(top, self._layers, (), rows)
-        if not self._layers:
-            top.add_hint("The model is empty.\nDouble-click a layer in the palette, press Enter on it, or drag it here.")
-        column.addWidget(top)
-        self.output_label = QLabel(_io_text("Output", getattr(report, "output_shape", None), getattr(report, "output_dtype", "")))
+        self._top = LayerContainer(self, (), content)
+        column.addWidget(self._top)
+        self.output_label = QLabel()
         self.output_label.setObjectName("stackOutput")
         column.addWidget(self.output_label)
         self.output_problem = QLabel()
@@ -233,16 +264,8 @@ class LayerStack(QScrollArea):
         self.output_problem.hide()
         column.addWidget(self.output_problem)
         column.addStretch(1)
-        old = self.takeWidget()
         self.setWidget(content)
         self._content = content
-        if old is not None:
-            old.deleteLater()
-        self.verticalScrollBar().setValue(scroll)
-        if self._selected is not None and self._selected not in self._cards:
-            self._selected = None
-            self.selectionChanged.emit(None)
-        self._mark_selection()
 
     def _make_card(self, layer: LayerSpec, row, path: Path, composite: bool) -> LayerCard:
         card = LayerCard(layer, row, path, composite=composite, collapsed=path in self._collapsed,
@@ -263,7 +286,13 @@ class LayerStack(QScrollArea):
         for i, layer in enumerate(layers):
             path = prefix + (i,)
             composite = is_composite(layer.type)
-            card = self._make_card(layer, rows.get(path), path, composite)
+            row = rows.get(path)
+            spare = [] if composite else self._spare.get(identity(layer, row, self._pending), [])
+            if spare:
+                card = spare.pop(0)
+                card.move_to(path, row)
+            else:
+                card = self._make_card(layer, row, path, composite)
             container.add_card(card)
             self._cards[path] = card
             if card.nested_host is not None:
