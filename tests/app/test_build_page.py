@@ -229,3 +229,18 @@ def test_layer_tree_edits_are_pure_and_handle_blocks():
     from engine.layers import LAYERS
 
     assert ops.new_layer("Linear", LAYERS.get("Linear").params).params == {"out_features": ops.STARTER_INT}
+
+
+def test_structural_edits_reuse_unchanged_cards(build):
+    build.document.edit(build.document.spec.with_layers((
+        LayerSpec("Flatten"), LayerSpec("Linear", {"out_features": 32}), LayerSpec("ReLU"),
+        LayerSpec("Dropout"), LayerSpec("Linear", {"out_features": 10}))), "start")
+    before = build.stack.cards()
+    build.delete_layer((3,))
+    after = build.stack.cards()
+    assert after[(0,)] is before[(0,)] and after[(3,)] is before[(4,)]  # moved up, not rebuilt
+    assert after[(3,)].index_label.text() == "[3]" and after[(3,)].path == (3,)
+    assert after[(3,)].name_label.text() == "linear_2"
+    build.document.undo_stack.undo()
+    assert [c.layer.type for c in build.stack.cards().values()] == ["Flatten", "Linear", "ReLU", "Dropout", "Linear"]
+    assert build.stack.card((4,)).index_label.text() == "[4]"
