@@ -277,7 +277,8 @@ class MainWindow(QMainWindow):
             self.report_error("Could not open the spec", err)
             return False
         self._remember_recent(Path(path))
-        count = len(self.document.problems())
+        # model and data problems are pure and cached; the full validate() also probes devices
+        count = len(self.document.model_problems()) + len(self.document.data_problems())
         note = f" — {count} problem{'s' if count != 1 else ''} to fix" if count else ""
         self.statusBar().showMessage(f"Opened {path}{note}", 8000)
         return True

@@ -181,11 +181,13 @@ def test_startup_opens_spec_given_on_the_command_line(tmp_path):
             "app = QApplication([])\n"
             "from app.main_window import MainWindow\n"
             "w = MainWindow(spec_path=%r); w.show(); app.processEvents()\n"
-            "print(w.document.spec.name, 'torch' in sys.modules)\n") % (str(ROOT), str(spec))
+            "w.show_page('data'); w.open_path(%r); app.processEvents()\n"  # opening counts problems
+            "print(w.document.spec.name, 'torch' in sys.modules)\n") % (
+                str(ROOT), str(spec), str(spec.with_name("moons_mlp.toml")))
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", NETWRIGHT_RUNS_DIR=str(tmp_path))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["wine_mlp", "False"]
+    assert out.stdout.split() == ["moons_mlp", "False"]
 
 
 def test_data_engine_loads_after_first_paint(tmp_path):
