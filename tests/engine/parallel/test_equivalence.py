@@ -3,6 +3,7 @@ once single-process and once with 2 gloo ranks through the real worker; losses a
 weights agree to float tolerance. This is the proof that each option is real."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -15,17 +16,17 @@ from engine.runs import RunDir
 from engine.session import run_training
 from engine.spec import save_spec
 
-from tests.engine.parallel.runner import REPO, env, events, log, run_worker, step_losses, tiny_spec
+from tests.engine.parallel.runner import REPO, env, events, log, run_worker, start, step_losses, tiny_spec
 
 pytestmark = pytest.mark.slow
 
 CASES = {
     # strategy: (parallel section, per-rank batch size)
     "ddp": ({"strategy": "ddp", "processes": 2}, 8),
-    "fsdp": ({"strategy": "fsdp", "processes": 2}, 8),
+    "fsdp+resume": ({"strategy": "fsdp", "processes": 2}, 8),
     "tensor": ({"strategy": "tensor", "processes": 2}, 16),
     "pipeline-gpipe": ({"strategy": "pipeline", "processes": 2, "microbatches": 4, "schedule": "gpipe"}, 16),
-    "pipeline-1f1b": ({"strategy": "pipeline", "processes": 2, "microbatches": 4, "schedule": "1f1b", "stages": [3]}, 16),
+    "pipeline-1f1b+resume": ({"strategy": "pipeline", "processes": 2, "microbatches": 4, "schedule": "1f1b", "stages": [3]}, 16),
 }
 
 
@@ -56,11 +57,17 @@ def test_two_ranks_match_one_process(case, reference, tmp_path):
     spec = tiny_spec(parallel=parallel, data={"batch_size": batch}, regularization={"grad_clip_norm": 0.5})
     if case == "ddp":  # `train` routes processes > 1 through the same launcher
         run = _train_cli(spec, tmp_path)
+    elif case.endswith("+resume"):  # 3 steps, then resume from that checkpoint for 3 more
+        first = dataclasses.replace(spec, training=dataclasses.replace(spec.training, max_steps=3))
+        run, code = run_worker(first, tmp_path)
+        assert code == 0, log(run)
+        proc = start(run, "--resume", "--set", "training.max_steps=6")
+        assert proc.wait(90) == 0, log(run)
+        assert [e["resumed_from"] for e in events(run, "start")][1]
     else:
         run, code = run_worker(spec, tmp_path)
         assert code == 0, log(run)
-    start = events(run, "start")[0]
-    assert start["world_size"] == 2
+    assert events(run, "start")[0]["world_size"] == 2
 
     ours, theirs = step_losses(run), step_losses(reference)
     assert sorted(ours) == sorted(theirs) == list(range(1, 7))
