@@ -9,9 +9,11 @@ and the startup test use it.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Sequence
@@ -44,14 +46,32 @@ def _print_probe(app: QApplication) -> None:
     app.quit()
 
 
+def _import_in_background(modules: Sequence[str]) -> threading.Event:
+    """Import `modules` on a thread (page modules pull in pyqtgraph, numpy, ...); the returned
+    event is set when done. A module that fails is left for the GUI thread to report."""
+    done = threading.Event()
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # the page factory imports it again and shows the error
+                pass
+        done.set()
+
+    threading.Thread(target=load, name="netwright-page-import", daemon=True).start()
+    return done
+
+
 def _warm_up(window) -> None:
-    """After the first paint: load the data engine on a thread, then build the other pages one
-    per event-loop turn (waiting for the data engine, so no page blocks on its import)."""
+    """After the first paint: import the data engine and the page modules on threads, then
+    build the other pages one per event-loop turn, so the window never waits on an import."""
     window.document.load_data_engine_in_background()
+    imported = _import_in_background(window.page_modules())
     pending = [key for key in window.page_keys() if key != window.current_page_key()]
 
     def step() -> None:
-        if window.document.data_pending():
+        if window.document.data_pending() or not imported.is_set():
             QTimer.singleShot(50, step)
         elif pending:
             window.page(pending.pop(0))

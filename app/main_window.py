@@ -221,6 +221,10 @@ class MainWindow(QMainWindow):
             hook()
         return widget
 
+    def page_modules(self) -> list[str]:
+        """The modules of the pages not built yet (the launcher imports them on a thread)."""
+        return [s.module for s in self._specs if s.module and s.key not in self._pages]
+
     def current_page_key(self) -> str:
         return self._current_key
 

@@ -32,6 +32,7 @@ class PageSpec:
     factory: Callable[[QWidget], QWidget]
     description: str = ""
     error: str = field(default="", compare=False)
+    module: str = field(default="", compare=False)  # set by discovery: the module to import
 
 
 #: The pages the window always shows, with what they will offer (used for placeholders).
@@ -140,7 +141,7 @@ def discover_pages(package: str = "app.pages") -> list[PageSpec]:
         static = _static_page(Path(info.module_finder.path) / f"{info.name}.py")
         if static is not None:
             static.setdefault("icon", static["key"])
-            found[static["key"]] = PageSpec(factory=_lazy_factory(module_name), **static)
+            found[static["key"]] = PageSpec(factory=_lazy_factory(module_name), module=module_name, **static)
             continue
         try:
             module = importlib.import_module(module_name)

@@ -140,7 +140,7 @@ def test_bad_spec_path_on_start_falls_back_to_default(qtbot, styled_app, tmp_pat
     qtbot.waitUntil(lambda: window.findChild(QMessageBox, "errorBox") is not None)
 
 
-def test_discovery_fills_missing_pages_and_survives_broken_modules(tmp_path, monkeypatch):
+def test_discovery_fills_missing_pages_and_survives_broken_modules(qapp, tmp_path, monkeypatch):
     package = tmp_path / "fakepages"
     package.mkdir()
     (package / "__init__.py").write_text("")
