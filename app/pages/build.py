@@ -46,7 +46,7 @@ class BuildPage(QWidget):
         super().__init__()
         from engine.layers import LAYERS
 
-        self.window = window
+        self.main_window = window
         self.document = window.document
         self.layer_palette = LayerPalette(LAYERS)
         self.stack = LayerStack()
@@ -104,7 +104,7 @@ class BuildPage(QWidget):
         menu = QMenu(templates)
         for stem, title_text in TEMPLATES:
             if (EXAMPLES / f"{stem}.toml").exists():
-                menu.addAction(title_text, lambda s=stem: self.window.new_from_template(s))
+                menu.addAction(title_text, lambda s=stem: self.main_window.new_from_template(s))
         templates.setMenu(menu)
         row.addWidget(title)
         row.addSpacing(10)
@@ -252,14 +252,14 @@ class BuildPage(QWidget):
         path = tuple(parent) + (max(0, min(index, siblings - 1)),)
         where = f" inside {ops.layer_at(layers, parent).type}" if parent else ""
         self._commit(layers, f"Add {type_name}{where}", path)
-        self.window.statusBar().showMessage(f"Added {type_name}{where}", 3000)
+        self.main_window.statusBar().showMessage(f"Added {type_name}{where}", 3000)
         return path
 
     def move_layer(self, source: Path, parent: Path, index: int) -> None:
         try:
             layers, new_path = ops.move(self.document.spec.model.layers, tuple(source), tuple(parent), index)
         except ValueError as err:
-            self.window.statusBar().showMessage(str(err), 4000)
+            self.main_window.statusBar().showMessage(str(err), 4000)
             return
         self._commit(layers, f"Move {ops.layer_at(layers, new_path).type}", new_path)
 
@@ -312,7 +312,7 @@ class BuildPage(QWidget):
             return
         layers = ops.insert(self.document.spec.model.layers, path[:-1], path[-1], row.fix.insert)
         self._commit(layers, f"Fix: {row.fix.description}", path[:-1] + (path[-1] + 1,))
-        self.window.statusBar().showMessage(f"Fixed: {row.fix.description}", 4000)
+        self.main_window.statusBar().showMessage(f"Fixed: {row.fix.description}", 4000)
 
     def on_shown(self) -> None:
         self.stack.setFocus()

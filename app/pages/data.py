@@ -26,7 +26,7 @@ class DataPage(QWidget):
         super().__init__()
         from engine.data import DATA_SOURCES
 
-        self.window = window
+        self.main_window = window
         self.document = window.document
         self.sources = DATA_SOURCES
         self.loader = PreviewLoader(self)
@@ -205,7 +205,7 @@ class DataPage(QWidget):
         """Switch to data source `name` (its options start from their defaults)."""
         data = dataclasses.replace(self.document.spec.data, source=name, options={})
         self._edit_data(data, f"Data source: {name}")
-        self.window.statusBar().showMessage(f"Data source: {name}", 3000)
+        self.main_window.statusBar().showMessage(f"Data source: {name}", 3000)
 
     def _option_changed(self, name: str, value: Any) -> None:
         data = self.document.spec.data
