@@ -80,6 +80,7 @@ class BuildPage(QWidget):
         self.editor.optionChanged.connect(self.set_option)
         self.editor.nameChanged.connect(self._rename)
         self.editor.enabledChanged.connect(self._set_enabled)
+        self.editor.kindChanged.connect(self.change_kind)
         self.summary.problemClicked.connect(self.select_first_problem)
         self.document.specChanged.connect(self.refresh)
         find = QAction(self)
@@ -299,6 +300,19 @@ class BuildPage(QWidget):
         if layer.name != name:
             new = ops.replace(self.document.spec.model.layers, path, dataclasses.replace(layer, name=name))
             self._commit(new, f"Rename {layer.type}", path)
+
+    def change_kind(self, path: Path, kind: str) -> None:
+        """Turn the layer at `path` into a `kind` layer, keeping the options that kind also has."""
+        from engine.layers import LAYERS
+
+        layer = ops.layer_at(self.document.spec.model.layers, path)
+        params = LAYERS.get(kind).params
+        fresh = ops.new_layer(kind, params)
+        names = {p.name for p in params}
+        kept = {k: v for k, v in layer.params.items() if k in names}
+        new = dataclasses.replace(layer, type=kind, params={**fresh.params, **kept},
+                                  layers=layer.layers if is_composite(kind) else ())
+        self._commit(ops.replace(self.document.spec.model.layers, path, new), f"Change {layer.type} to {kind}", path)
 
     def set_option(self, path: Path, name: str, value: Any) -> None:
         layer = ops.layer_at(self.document.spec.model.layers, path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QFrame, QLabel, QLineEdit, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFrame, QLabel, QLineEdit, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from app.widgets.layer_card import count_text, shape_text
 from app.widgets.schema_form import SchemaForm
@@ -24,6 +24,7 @@ class PropertyEditor(QScrollArea):
     optionChanged = Signal(object, str, object)
     nameChanged = Signal(object, str)
     enabledChanged = Signal(object, bool)
+    kindChanged = Signal(object, str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -43,6 +44,10 @@ class PropertyEditor(QScrollArea):
         self.shapes = QLabel()
         self.shapes.setObjectName("hint")
         self.shapes.setWordWrap(True)
+        self.kind_combo = QComboBox()
+        self.kind_combo.setObjectName("layerKind")
+        self.kind_combo.setToolTip("Change the layer's kind (options the new kind also has are kept)")
+        self.kind_combo.currentIndexChanged.connect(self._kind_chosen)
         self.name_edit = QLineEdit()
         self.name_edit.setObjectName("layerName")
         self.name_edit.setPlaceholderText("optional name (label in logs and Explain)")
@@ -60,7 +65,7 @@ class PropertyEditor(QScrollArea):
         self.form.valueChanged.connect(self._option_changed)
         self.no_options = QLabel("This layer has no options.")
         self.no_options.setObjectName("hint")
-        for widget in (self.title, self.description, self.shapes, self.problem, self.name_edit,
+        for widget in (self.title, self.description, self.shapes, self.problem, self.kind_combo, self.name_edit,
                        self.enabled_box, self.options_title, self.form, self.no_options):
             widget.setSizePolicy(QSizePolicy.Policy.Ignored, widget.sizePolicy().verticalPolicy())
             self._column.addWidget(widget)
@@ -68,6 +73,7 @@ class PropertyEditor(QScrollArea):
         self.setWidget(body)
         self._path: Path | None = None
         self._type: str | None = None
+        self._unknown_kind = ""
         self._silent = False
         self.show_layer(None, None, None)
 
@@ -86,7 +92,7 @@ class PropertyEditor(QScrollArea):
 
     def _show(self, path, layer, row, problems: dict[str, str]) -> None:
         editing = layer is not None
-        for widget in (self.name_edit, self.enabled_box, self.options_title, self.form, self.shapes):
+        for widget in (self.kind_combo, self.name_edit, self.enabled_box, self.options_title, self.form, self.shapes):
             widget.setVisible(editing)
         if not editing:
             self._path = self._type = None
@@ -103,6 +109,7 @@ class PropertyEditor(QScrollArea):
             self.form.set_params(entry.params if entry else (), {})
         self._path, self._type = path, layer.type
         self.title.setText(layer.type + (f" — {layer.name}" if layer.name else ""))
+        self._fill_kinds(LAYERS, layer.type)
         self.description.setText(entry.description if entry else "Unknown layer kind: choose one from the palette.")
         if row is not None:
             inner = f" (block output {shape_text(row.inner_shape)})" if getattr(row, "inner_shape", None) else ""
@@ -120,6 +127,24 @@ class PropertyEditor(QScrollArea):
         general = problems.get("", "")
         self.problem.setText(general)
         self.problem.setVisible(bool(general))
+
+    def _fill_kinds(self, layers, current: str) -> None:
+        unknown = "" if current in layers else current
+        if self.kind_combo.count() == 0 or unknown != self._unknown_kind:
+            self._unknown_kind = unknown
+            self.kind_combo.clear()
+            if current not in layers:
+                self.kind_combo.addItem(f"{current} (unknown — choose a kind)", "?" + current)
+            for group, entries in layers.groups().items():
+                for entry in entries:
+                    self.kind_combo.addItem(f"{entry.name}   ·   {group}", entry.name)
+        index = self.kind_combo.findData(current)
+        self.kind_combo.setCurrentIndex(index if index >= 0 else 0)
+
+    def _kind_chosen(self, index: int) -> None:
+        kind = self.kind_combo.itemData(index)
+        if not self._silent and self._path is not None and kind and not kind.startswith("?") and kind != self._type:
+            self.kindChanged.emit(self._path, kind)
 
     def _option_changed(self, name: str, value: Any) -> None:
         if not self._silent and self._path is not None:

@@ -116,6 +116,13 @@ def test_hand_written_spec_with_problems_opens(main_window, tmp_path, qtbot):
     assert "1 problem" in build.summary.problems_label.text()
     card = build.stack.card((0,))
     assert card.problem_label is not None and "Conv2d" in card.problem_label.text()  # did you mean
+    build.stack.select((0,))
+    kinds = build.editor.kind_combo
+    assert "unknown" in kinds.currentText()
+    kinds.setCurrentIndex(kinds.findData("Conv2d"))  # the user picks the kind they meant
+    assert main_window.document.spec.model.layers[0].type == "Conv2d"
+    assert main_window.document.spec.model.layers[0].params["out_channels"] == 8  # kept
+    assert "No problems" in build.summary.problems_label.text()
 
 
 def test_unreadable_spec_is_a_message_not_a_crash(main_window, tmp_path, qtbot):
