@@ -83,7 +83,7 @@ def train_run(run_dir, *, resume: bool = False, quiet: bool = False) -> int:
     from engine.session import run_training
 
     spec = run_dir.load_spec()
-    if spec.parallel.processes > 1 or spec.parallel.nnodes > 1:
+    if spec.parallel.processes > 1 or spec.parallel.nnodes > 1 or spec.parallel.strategy != "none":
         return _train_parallel(run_dir, resume=resume, quiet=quiet)
     observers = () if quiet else (Progress(sys.stderr),)
     if not quiet:

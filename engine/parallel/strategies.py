@@ -50,6 +50,8 @@ def _check_pipeline(spec) -> list[Problem]:
     if par.schedule == "1f1b" and m < k:
         problems.append(Problem("parallel.microbatches", f"the 1f1b schedule needs at least as many micro-batches as stages: "
                                                          f"{m} < {k} stages — raise microbatches to {k} or use schedule gpipe"))
+    if spec.training.compile:
+        problems.append(Problem("training.compile", "torch.compile is not applied to pipeline stages — set it to false"))
     if spec.training.grad_accumulation > 1:
         problems.append(Problem("training.grad_accumulation", f"is {spec.training.grad_accumulation}, but a pipeline already "
                                                               "accumulates over its micro-batches — set it to 1 and raise "
