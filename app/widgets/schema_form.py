@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit,
     QSizePolicy, QSpinBox, QToolButton, QWidget,
@@ -29,6 +29,26 @@ def humanize(name: str) -> str:
     """out_channels -> 'Out channels'."""
     text = name.replace("_", " ").strip()
     return text[:1].upper() + text[1:]
+
+
+class _WheelGuard(QObject):
+    """Spin and combo boxes ignore the mouse wheel unless focused, so scrolling a long form
+    never changes a value by accident."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if event.type() == QEvent.Type.Wheel and isinstance(watched, QWidget) and not watched.hasFocus():
+            event.ignore()
+            return True
+        return False
+
+
+_WHEEL_GUARD = _WheelGuard()
+
+
+def _guard(box: QWidget) -> QWidget:
+    box.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+    box.installEventFilter(_WHEEL_GUARD)
+    return box
 
 
 class ParamEditor(QWidget):
@@ -65,7 +85,7 @@ class ParamEditor(QWidget):
 class IntEditor(ParamEditor):
     def __init__(self, param: Param, parent: QWidget | None = None):
         super().__init__(param, parent)
-        self.box = QSpinBox()
+        self.box = _guard(QSpinBox())
         low = int(param.min) if param.min is not None else -_INT_LIMIT
         high = int(param.max) if param.max is not None else _INT_LIMIT
         self.box.setRange(max(low, -_INT_LIMIT), min(high, _INT_LIMIT))
@@ -115,7 +135,7 @@ class _NumberBox(QDoubleSpinBox):
 class FloatEditor(ParamEditor):
     def __init__(self, param: Param, parent: QWidget | None = None):
         super().__init__(param, parent)
-        self.box = _NumberBox()
+        self.box = _guard(_NumberBox())
         self.box.setDecimals(12)
         self.box.setRange(param.min if param.min is not None else -1e12, param.max if param.max is not None else 1e12)
         self.box.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
@@ -154,7 +174,7 @@ class BoolEditor(ParamEditor):
 class ChoiceEditor(ParamEditor):
     def __init__(self, param: Param, parent: QWidget | None = None):
         super().__init__(param, parent)
-        self.box = QComboBox()
+        self.box = _guard(QComboBox())
         self.box.addItems(list(param.choices))
         self.box.currentTextChanged.connect(self._emit)
         self.layout().addWidget(self.box)

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt
 from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication
 
 from app.widgets.layer_palette import LAYER_TYPE_MIME
 from app.widgets.layer_stack import LAYER_PATH_MIME
@@ -244,3 +245,18 @@ def test_structural_edits_reuse_unchanged_cards(build):
     build.document.undo_stack.undo()
     assert [c.layer.type for c in build.stack.cards().values()] == ["Flatten", "Linear", "ReLU", "Dropout", "Linear"]
     assert build.stack.card((4,)).index_label.text() == "[4]"
+
+
+def test_wheel_does_not_change_unfocused_fields(build, qtbot):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QWheelEvent
+
+    path = build.add_layer("Linear")
+    build.stack.select(path)
+    box = build.editor.form.editor("out_features").box
+    before = box.value()
+    build.stack.setFocus()
+    event = QWheelEvent(QPointF(5, 5), QPointF(box.mapToGlobal(QPoint(5, 5))), QPoint(0, 0), QPoint(0, 120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(box, event)
+    assert box.value() == before and build.document.spec.model.layers[-1].params["out_features"] == before
