@@ -103,7 +103,24 @@ def test_bad_csv_shows_messages_not_a_crash(data_page, qtbot, tmp_path, monkeypa
     assert data_page.preview.mode() == "error" and "lable" in data_page.preview.error.text()
 
 
-def test_image_folder_picks_a_folder(data_page, qtbot):
+def test_image_folder_preview_and_unreadable_image(data_page, qtbot, tmp_path):
+    from PIL import Image
+
     choose_source(qtbot, data_page, "image_folder")
     assert data_page.options_form.editor("path").wants_folder
     assert data_page.preview.mode() == "error"
+    for name, color in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (20, 16), color).save(tmp_path / "photos" / name / f"{i}.png")
+    data_page._option_changed("path", str(tmp_path / "photos"))
+    data_page._option_changed("size", 12)
+    wait_preview(qtbot, data_page)
+    preview = data_page.preview
+    assert preview.mode() == "image" and preview.image_grid.count() > 0
+    assert [name for name, _ in preview.image_balance.counts()] == ["blue", "red"]
+    assert "3×12×12" in preview.facts.text()
+    (tmp_path / "photos" / "red" / "broken.png").write_bytes(b"not an image")
+    data_page._option_changed("size", 10)
+    wait_preview(qtbot, data_page)
+    assert preview.mode() == "error" and "broken.png" in preview.error.text()
