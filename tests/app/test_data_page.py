@@ -124,3 +124,15 @@ def test_image_folder_preview_and_unreadable_image(data_page, qtbot, tmp_path):
     data_page._option_changed("size", 10)
     wait_preview(qtbot, data_page)
     assert preview.mode() == "error" and "broken.png" in preview.error.text()
+
+
+def test_unknown_source_from_a_hand_written_file(data_page, qtbot):
+    import dataclasses
+
+    doc = data_page.document
+    doc.edit(dataclasses.replace(doc.spec, data=dataclasses.replace(doc.spec.data, source="digitz")), "typo")
+    assert data_page.combo.currentIndex() == -1
+    assert "Unknown data source 'digitz'" in data_page.source_help.text()
+    assert data_page.preview.mode() == "error" and "digits" in data_page.preview.error.text()  # did you mean
+    choose_source(qtbot, data_page, "digits")
+    assert data_page.preview.mode() == "image"
