@@ -139,8 +139,9 @@ class DataPreview(QFrame):
         self.headline.setText("The data cannot be loaded")
         self.error.setText("\n".join(f"• {p}" for p in problems))
         self.error.show()
-        self.facts.clear()
+        self.facts.setText("Fix the options marked in red on the left; the preview follows at once.")
         self.splits.clear()
+        self.splits.hide()
         self.notes.hide()
         self.views.setCurrentWidget(self._empty_page)
 
@@ -148,6 +149,7 @@ class DataPreview(QFrame):
         """Show an `engine.data.preview.Preview`."""
         self.busy.hide()
         self.error.hide()
+        self.splits.show()
         info = preview.info
         self.headline.setText(f"{info.kind.capitalize()} data · {info.task.replace('_', ' ')}")
         classes = (f"{info.num_classes} classes" if info.task == "classification" else
