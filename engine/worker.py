@@ -21,7 +21,6 @@ import importlib
 import os
 import signal
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -236,19 +235,3 @@ def run_worker(run_dir: str | Path, *, resume: bool = False, context: str = DEFA
     elif status == "failed":
         code = 1
     return code
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    """Poll `predicate` until it is true or `timeout` seconds pass (a small helper for callers)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
-def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - thin wrapper
-    from engine.cli import main as cli_main
-
-    return cli_main(["worker", *(argv or sys.argv[1:])])
