@@ -29,15 +29,30 @@ class Devices:
     cpus: int
 
 
+def _gpu_count() -> int:
+    """CUDA devices, without importing torch when it is not loaded yet (the GUI validates on
+    every edit): the NVIDIA driver's /proc entries, limited by CUDA_VISIBLE_DEVICES."""
+    import sys
+
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        try:
+            return torch.cuda.device_count() if torch.cuda.is_available() else 0
+        except Exception:  # pragma: no cover - broken driver
+            return 0
+    try:
+        found = len(os.listdir("/proc/driver/nvidia/gpus"))
+    except OSError:
+        return 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        found = min(found, len([v for v in visible.split(",") if v.strip() and not v.strip().startswith("-")]))
+    return found
+
+
 @functools.lru_cache(maxsize=1)
 def _probe_devices() -> Devices:
-    gpus = 0
-    try:
-        import torch
-
-        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except Exception:  # pragma: no cover - torch missing or broken driver
-        gpus = 0
+    gpus = _gpu_count()
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -283,6 +298,8 @@ def check_parallel(spec) -> list[Problem]:
 def _layout_problems(spec) -> list[Problem]:
     par = spec.parallel
     problems: list[Problem] = []
+    if par.strategy == "none" and par.processes == 1 and par.nnodes == 1 and par.backend == "auto":
+        return problems  # one plain process: nothing to check (and no hardware probe)
     k = world_size(spec)
     if par.strategy == "none" and k > 1:
         problems.append(Problem("parallel.strategy", f"is none but {par.processes} processes x {par.nnodes} nodes = {k} ranks were asked for "
@@ -302,8 +319,8 @@ def _layout_problems(spec) -> list[Problem]:
     if backend == "nccl" and not gpu:
         why = "training.device is cpu" if spec.training.device == "cpu" else "this machine has no CUDA GPU"
         problems.append(Problem("parallel.backend", f"nccl needs CUDA GPUs but {why} — use backend gloo (or auto)"))
-    if gpu and spec.training.device.startswith("cuda") and devices.gpus == 0:
-        problems.append(Problem("training.device", f"is {spec.training.device} but this machine has no CUDA GPU — use cpu or auto"))
+    if gpu and devices.gpus == 0:
+        pass  # training.device = cuda without a GPU: reported by the optimizer/device check
     elif gpu and par.strategy != "none" and par.processes > devices.gpus:
         problems.append(Problem("parallel.processes", f"is {par.processes} but this machine has {devices.gpus} GPU(s); "
                                                       f"each process needs its own GPU — use at most {devices.gpus}"))

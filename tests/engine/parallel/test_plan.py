@@ -199,3 +199,17 @@ def test_tensor_plan_pairs():
     rows = [R("Linear", "a"), R("ReLU", "r"), R("Dropout", "d"), R("Linear", "b"), R("Linear", "c"), R("LayerNorm", "n"),
             R("Linear", "e"), R("TransformerBlock", "t")]
     assert [(i.label, i.style) for i in tensor_plan(rows)] == [("a", "colwise"), ("b", "rowwise"), ("t", "block")]
+
+
+def test_checks_and_plan_do_not_import_torch():
+    """The GUI validates on every edit: planning a parallel spec must stay torch-free."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from engine.spec import load_spec, apply_overrides, validate; from engine.paths import EXAMPLES; "
+            "from engine.parallel.summary import plan_summary; "
+            "s = apply_overrides(load_spec(EXAMPLES / 'moons_mlp.toml'), ['parallel.strategy=pipeline', 'parallel.processes=2']); "
+            "validate(s); plan_summary(s); assert 'torch' not in sys.modules, 'torch was imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=str(EXAMPLES.parent.parent))
+    assert done.returncode == 0, done.stderr
