@@ -5,6 +5,7 @@ of next-token prediction over all positions); regression reports `val_loss` and 
 (mean absolute error over all targets, in the units of the (normalized) targets)."""
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Callable, ContextManager
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,3 +62,25 @@ def improved(metric: str, value: float, best: float | None) -> bool:
     if best is None:
         return True
     return value > best if metric == "val_accuracy" else value < best
+
+
+def window_values(losses: list, norm: "torch.Tensor | None") -> list[float]:
+    """The numbers of a metric window: [sum of finite step losses, steps with a loss, grad norm
+    (0 if none), one non-finite flag per step] — one host transfer for losses and norm together.
+    `losses` holds a 0-d loss tensor per step (None on ranks without the loss)."""
+    import torch
+
+    have = [l for l in losses if l is not None]
+    tensors = list(have)
+    if norm is not None:
+        tensors.append(norm.detach())
+    if tensors and all(t.dtype == tensors[0].dtype and t.device == tensors[0].device and t.dim() == 0 for t in tensors):
+        numbers = torch.stack(tensors).tolist()  # the usual case: one op, one transfer
+    else:
+        numbers = torch.cat([t.detach().double().reshape(1).cpu() for t in tensors]).tolist() if tensors else []
+    norm_value = numbers.pop() if norm is not None else 0.0
+    it = iter(numbers)
+    per_step = [next(it) if l is not None else 0.0 for l in losses]
+    flags = [0.0 if math.isfinite(v) else 1.0 for v in per_step]
+    total = sum(v for v, f in zip(per_step, flags) if not f)
+    return [total, float(len(have)), norm_value, *flags]

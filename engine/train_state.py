@@ -1,4 +1,5 @@
-"""What a checkpoint's `state.pt` holds for the trainer, and putting it back.
+"""What a checkpoint's `state.pt` holds for the trainer, putting it back, and the `start`
+event that describes a (resumed) training session.
 
 Everything is tensors, numbers, strings, lists, dicts or None, so the file loads with
 ``torch.load(..., weights_only=True)``. Resuming restores progress (epoch, micro-batch within
@@ -51,3 +52,29 @@ def restore(loop: Any, folder: Path, state: Mapping[str, Any]) -> None:
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise CheckpointError([Problem(str(Path(folder) / "state.pt"), f"does not match this run ({type(err).__name__}: {err}) — "
                                        "was the model or optimizer changed? Start a new run instead of resuming")]) from None
+
+
+def emit_start(loop: Any, resumed_from: str | None) -> None:
+    """Report the session's plan: the `start` event, status running and a readable log line."""
+    import torch
+
+    from engine.evaluation import QUALITY
+    from engine.losses import loss_name
+
+    t, spec, ds, ctx = loop.t, loop.spec, loop.dataset, loop.ctx
+    n_params = sum(p.numel() for p in loop.raw_model.parameters())
+    loop.reporter.event(
+        "start", epochs=t.epochs, steps_per_epoch=loop.steps_per_epoch, total_steps=loop.total_steps,
+        batch_size=loop.bs, grad_accumulation=t.grad_accumulation,
+        global_batch=loop.bs * t.grad_accumulation * ctx.data_parallel_size, world_size=ctx.world_size,
+        device=str(ctx.device), precision=t.precision, params=n_params, train_samples=ds.train_size,
+        val_samples=ds.val_size, task=loop.task, loss=loss_name(spec, loop.task), optimizer=spec.optimizer.name,
+        scheduler=spec.scheduler.name, quality_metric=QUALITY[loop.task], strategy=spec.parallel.strategy,
+        resumed_from=resumed_from, step=loop.step, torch=torch.__version__)
+    loop.reporter.event("status", status="running", step=loop.step, epoch=loop.epoch)
+    what = f"resumed from {resumed_from} at step {loop.step}" if resumed_from else "started"
+    loop.reporter.event("log", level="info", message=(
+        f"{what}: {n_params:,} parameters on {ctx.device} ({t.precision}), {ds.train_size} training / "
+        f"{ds.val_size} validation samples, {loop.steps_per_epoch} steps per epoch, {loop.total_steps} steps planned"))
+    for note in getattr(ds, "notes", ()):
+        loop.reporter.event("log", level="info", message=f"data: {note}")

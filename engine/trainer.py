@@ -19,8 +19,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
-from engine.evaluation import QUALITY, evaluate, improved
-from engine.losses import build_loss, loss_name
+from engine.evaluation import evaluate, improved, window_values
+from engine.losses import build_loss
 from engine.problems import Problem, SpecError
 from engine.rank import LocalContext, RankContext
 
@@ -308,7 +308,7 @@ class _Loop:
         if not losses:
             return
         k = len(losses)
-        values = self._window_values(losses)
+        values = window_values(losses, self.window_norm)
         if self.ctx.world_size > 1:
             import torch
 
@@ -335,26 +335,6 @@ class _Loop:
                 fields["gpu_memory"] = torch.cuda.max_memory_allocated(self.x.device)
             self.reporter.event("metric", **fields)
         self._window_reset()
-
-    def _window_values(self, losses: list) -> list[float]:
-        """[sum of finite step losses, steps with a loss, grad norm, non-finite flag per step]:
-        one host transfer for the losses and the norm together."""
-        import torch
-
-        have = [l for l in losses if l is not None]
-        tensors = list(have)
-        if self.window_norm is not None:
-            tensors.append(self.window_norm.detach())
-        if tensors and all(t.dtype == tensors[0].dtype and t.device == tensors[0].device and t.dim() == 0 for t in tensors):
-            numbers = torch.stack(tensors).tolist()  # the usual case: one op, one transfer
-        else:
-            numbers = torch.cat([t.detach().double().reshape(1).to(self.x.device) for t in tensors]).tolist() if tensors else []
-        norm = numbers.pop() if self.window_norm is not None else 0.0
-        it = iter(numbers)
-        per_step = [next(it) if l is not None else 0.0 for l in losses]
-        flags = [0.0 if math.isfinite(v) else 1.0 for v in per_step]
-        total = sum(v for v, f in zip(per_step, flags) if not f)
-        return [total, float(len(have)), norm, *flags]
 
     def _micro_per_epoch(self) -> int:
         return math.ceil(self.n_local / self.bs)
@@ -441,28 +421,9 @@ class _Loop:
 
     # ------------------------------------------------------------------ reporting
     def _emit_start(self, resumed_from: str | None) -> None:
-        import torch
+        from engine.train_state import emit_start
 
-        t, spec, ds = self.t, self.spec, self.dataset
-        n_params = sum(p.numel() for p in self.raw_model.parameters())
-        info = {
-            "epochs": t.epochs, "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps,
-            "batch_size": self.bs, "grad_accumulation": t.grad_accumulation,
-            "global_batch": self.bs * t.grad_accumulation * self.ctx.data_parallel_size, "world_size": self.ctx.world_size,
-            "device": str(self.ctx.device), "precision": t.precision, "params": n_params,
-            "train_samples": ds.train_size, "val_samples": ds.val_size, "task": self.task,
-            "loss": loss_name(spec, self.task), "optimizer": spec.optimizer.name, "scheduler": spec.scheduler.name,
-            "quality_metric": QUALITY[self.task], "strategy": spec.parallel.strategy,
-            "resumed_from": resumed_from, "step": self.step, "torch": torch.__version__,
-        }
-        self.reporter.event("start", **info)
-        self.reporter.event("status", status="running", step=self.step, epoch=self.epoch)
-        what = f"resumed from {resumed_from} at step {self.step}" if resumed_from else "started"
-        self.reporter.event("log", level="info", message=(
-            f"{what}: {n_params:,} parameters on {self.ctx.device} ({t.precision}), {ds.train_size} training / "
-            f"{ds.val_size} validation samples, {self.steps_per_epoch} steps per epoch, {self.total_steps} steps planned"))
-        for note in getattr(ds, "notes", ()):
-            self.reporter.event("log", level="info", message=f"data: {note}")
+        emit_start(self, resumed_from)
         self.started = True
 
     def report_error(self, message: str, trace: str) -> None:
