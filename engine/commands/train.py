@@ -50,6 +50,7 @@ def _prepare(args: argparse.Namespace):
         if args.spec:
             raise SpecError([Problem("SPEC", "give either a spec file or --resume RUN_DIR, not both")])
         run_dir = RunDir.open(args.resume)
+        _not_running(run_dir)
         if args.overrides:
             spec = apply_overrides(run_dir.load_spec(), args.overrides)
             check_spec(spec)
@@ -63,6 +64,7 @@ def _prepare(args: argparse.Namespace):
     path = Path(args.spec)
     if path.is_dir():  # a run directory prepared by the app: train it in place
         run_dir = RunDir.open(path)
+        _not_running(run_dir)
         spec = run_dir.load_spec()
         if args.overrides:
             spec = apply_overrides(spec, args.overrides)
@@ -74,6 +76,17 @@ def _prepare(args: argparse.Namespace):
     from engine.paths import default_runs_dir
 
     return RunDir.create(args.runs_dir or default_runs_dir(), spec), False
+
+
+def _not_running(run_dir) -> None:
+    """Two processes must never train one run directory at once."""
+    from engine.runs import ACTIVE, effective_status, read_status
+
+    status = effective_status(run_dir)
+    if status in ACTIVE:
+        pid = read_status(run_dir).get("pid")
+        raise SpecError([Problem(str(run_dir.path), f"is still {status} (process {pid}) — stop it first "
+                                                    f"(`stop {run_dir.path}`), then resume")])
 
 
 def train_run(run_dir, *, resume: bool = False, quiet: bool = False) -> int:

@@ -242,3 +242,15 @@ def test_progress_display_on_a_terminal_and_in_a_log():
         assert "epoch 1/2  step 10  train_loss 0.5000  val_loss 0.6000  val_accuracy 0.7500" in text
         assert "warning: careful" in text and "completed after 20 steps" in text and "reached max_steps" in text
         assert ("[" in text and "step 10/20" in text and "ETA" in text) == live
+
+
+def test_resuming_a_run_that_is_still_running_is_refused(capsys):
+    from engine.runs import write_status
+
+    assert main(["train", DIGITS, *QUICK, "--quiet"]) == 0
+    run_dir = Path(last_json(capsys.readouterr().out)["run_dir"])
+    write_status(run_dir, "running")  # this (live) process "holds" the run
+    assert main(["train", "--resume", str(run_dir), "--quiet"]) == 2
+    assert "is still running" in capsys.readouterr().err
+    write_status(run_dir, "running", pid=2 ** 22 + 4321)  # a dead process: crashed, so resumable
+    assert main(["train", "--resume", str(run_dir), "--quiet"]) == 0
