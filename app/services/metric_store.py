@@ -58,6 +58,8 @@ class Series:
         self._smooth: _Buffer | None = None
         self._smooth_weight = -1.0
         self._smooth_state = (0.0, 0)  # (biased EMA, count)
+        self.all_finite = True  # no NaN/inf so far (and every x is finite too)
+        self.vmin = self.vmax = self.pos_min = math.nan  # finite value range; smallest positive value
 
     def __len__(self) -> int:
         return self._cols["value"].size
@@ -65,7 +67,19 @@ class Series:
     def extend(self, step: Iterable[float], epoch: Iterable[float], time: Iterable[float],
                value: Iterable[float]) -> None:
         for key, column in (("step", step), ("epoch", epoch), ("time", time), ("value", value)):
-            self._cols[key].extend(np.asarray(list(column), dtype=np.float64))
+            chunk = np.asarray(list(column), dtype=np.float64)
+            self.all_finite = self.all_finite and bool(np.isfinite(chunk).all())
+            self._cols[key].extend(chunk)
+        self._track_range(self._cols["value"].view()[-len(chunk):] if len(chunk) else chunk)
+
+    def _track_range(self, chunk: np.ndarray) -> None:
+        finite = chunk[np.isfinite(chunk)]
+        if len(finite):
+            self.vmin = float(np.fmin(self.vmin, finite.min()))
+            self.vmax = float(np.fmax(self.vmax, finite.max()))
+            positive = finite[finite > 0]
+            if len(positive):
+                self.pos_min = float(np.fmin(self.pos_min, positive.min()))
 
     def x(self, axis: str) -> np.ndarray:
         return self._cols[axis].view()

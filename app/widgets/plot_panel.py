@@ -6,6 +6,7 @@ curve is drawn faint under an exponential moving average when smoothing is on.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.metric_store import MetricStore, Series
+from app.widgets.sticky_range import follow_x, follow_y
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,13 @@ PLOT_GROUPS: tuple[PlotGroup, ...] = (
     PlotGroup("throughput", "Samples per second", lambda n: n.endswith(("per_second", "per_s")), "throughputPlot"),
     PlotGroup("other", "Step time and other", lambda n: True, "otherPlot"),
 )
+LOG_GROUPS = ("loss", "lr", "grad_norm", "other")  # plots that switch to a log y axis with "Log y"
 X_LABELS = {"step": "Step", "epoch": "Epoch", "time": "Wall time (s)"}
 #: colours for metrics of one run, and for runs when several are overlaid
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#7f7f7f")
 REDRAW_BUDGET_S = 0.012  # per event-loop turn
+SECONDARY_INTERVAL_MS = 60  # between redraws of the plots other than the loss plot
 FEW_POINTS = 60  # series shorter than this are drawn with point markers (e.g. per-epoch val_loss)
 
 
@@ -88,12 +92,14 @@ class _Curve:
         x, y = series.x(axis), series.y
         few = len(y) < FEW_POINTS
         symbol = dict(symbol="o", symbolSize=5, symbolPen=None, symbolBrush=self.color) if few else dict(symbol=None)
+        # a series known to be finite skips pyqtgraph's per-update scan of every point
+        lines = dict(connect="all", skipFiniteCheck=True) if series.all_finite else dict(connect="finite")
         if weight > 0 and not few:
-            self.raw.setData(x, y, pen=self.faint_pen, symbol=None, connect="finite")
-            self.smooth.setData(x, series.smoothed(weight), connect="finite")
+            self.raw.setData(x, y, pen=self.faint_pen, symbol=None, **lines)
+            self.smooth.setData(x, series.smoothed(weight), **lines)
             self.smooth.show()
         else:
-            self.raw.setData(x, y, pen=self.full_pen, connect="finite", **symbol)
+            self.raw.setData(x, y, pen=self.full_pen, **lines, **symbol)
             self.smooth.hide()
 
 
@@ -109,6 +115,8 @@ class PlotPanel(QWidget):
         self._labels: dict[str, str] = {}
         self._curves: dict[tuple[str, str], _Curve] = {}
         self._dirty: set[tuple[str, str]] = set()
+        self._last_group = ""
+        self._follow: dict[str, bool] = {g.key: True for g in PLOT_GROUPS}  # False once the user zooms/pans
         self._plots: dict[str, pg.PlotWidget] = {}
         self._hover: dict[str, pg.TextItem] = {}
         self._build_toolbar()
@@ -171,9 +179,10 @@ class PlotPanel(QWidget):
         plot = widget.getPlotItem()
         plot.setTitle(group.title, size="10pt")
         style_plot(widget)
-        plot.showGrid(x=True, y=True, alpha=0.2)
         plot.setDownsampling(mode="peak")
         plot.setClipToView(True)
+        plot.disableAutoRange()  # ranges follow the data in steps (see sticky_range)
+        plot.vb.sigRangeChangedManually.connect(lambda *_a, key=group.key: self._follow.__setitem__(key, False))
         plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
         plot.setLabel("bottom", X_LABELS["step"])
         palette = widget.palette()
@@ -218,6 +227,7 @@ class PlotPanel(QWidget):
         self._stores.clear()
         self._labels.clear()
         self._dirty.clear()
+        self._follow = {g.key: True for g in PLOT_GROUPS}
         self._plots["other"].hide()
 
     def add_source(self, source: str, label: str) -> None:
@@ -230,7 +240,7 @@ class PlotPanel(QWidget):
         self._labels[source] = label
         self._stores[source] = store
         self._dirty.update((source, name) for name in store.series)
-        self._refresh.start()
+        self._refresh.start(0)
 
     def label(self, source: str) -> str:
         return self._labels.get(source, source)
@@ -240,12 +250,13 @@ class PlotPanel(QWidget):
         grown = self.store(source).add_events(events)
         if grown:
             self._dirty.update((source, name) for name in grown)
-            self._refresh.start()
+            self._refresh.start(0)
 
     def flush(self) -> None:
         """Redraw everything pending now (tests call this instead of waiting a turn)."""
         self._refresh.stop()
-        self._redraw(budget_s=float("inf"))
+        while self._dirty:
+            self._redraw(budget_s=float("inf"))
 
     def _curve(self, source: str, metric: str) -> _Curve:
         key = (source, metric)
@@ -267,22 +278,37 @@ class PlotPanel(QWidget):
             self._apply_axes(widget, group)
         return curve
 
-    def _redraw(self, keys: Iterable[tuple[str, str]] | None = None, budget_s: float = REDRAW_BUDGET_S) -> None:
-        """Redraw dirty curves; when a turn's time budget is spent, the rest wait for the next
-        turn, so a few curves of a million points never stall the event loop for long."""
-        pending = list(self._dirty if keys is None else keys)
-        self._dirty.clear()
+    def _redraw(self, budget_s: float = REDRAW_BUDGET_S) -> None:
+        """Redraw dirty curves. Each redrawn plot is repainted whole, so one event-loop turn
+        redraws the loss plot plus ONE other plot (round robin; the rest follow every
+        SECONDARY_INTERVAL_MS), and stops early when its time budget is spent: a busy run
+        or a million points never stall the event loop for long."""
+        if not self._dirty:
+            return
+        everything = budget_s == float("inf")
+        chosen = sorted(self._dirty, key=lambda k: group_of(k[1]).key != "loss")
+        if not everything:
+            others = [g.key for g in PLOT_GROUPS if g.key != "loss"
+                      and any(group_of(m).key == g.key for _, m in self._dirty)]
+            if others:
+                after = [g for g in others if g > self._last_group] or others
+                self._last_group = after[0]
+            chosen = [k for k in chosen if group_of(k[1]).key in ("loss", self._last_group if others else "loss")]
         axis, weight = self.x_axis, self.smoothing
         start = time.perf_counter()
-        while pending:
-            source, metric = pending.pop()
-            store = self._stores.get(source)
-            if store is not None and metric in store.series:
-                self._curve(source, metric).update(store.series[metric], axis, weight)
-            if pending and time.perf_counter() - start > budget_s:
-                self._dirty.update(pending)
-                self._refresh.start()
-                return
+        touched = set()
+        for key in chosen:
+            self._dirty.discard(key)
+            store = self._stores.get(key[0])
+            if store is not None and key[1] in store.series:
+                self._curve(*key).update(store.series[key[1]], axis, weight)
+                touched.add(group_of(key[1]).key)
+            if time.perf_counter() - start > budget_s:
+                break
+        for group_key in touched:
+            self._fit(group_key)
+        if self._dirty:
+            self._refresh.start(0 if any(group_of(m).key == "loss" for _, m in self._dirty) else SECONDARY_INTERVAL_MS)
 
     # ------------------------------------------------------------------ view options
     def _restyle(self) -> None:
@@ -290,20 +316,55 @@ class PlotPanel(QWidget):
         for group in PLOT_GROUPS:
             self._apply_axes(self._plots[group.key], group)
         self._dirty.update(self._curves)
-        self._refresh.start()
+        self._refresh.start(0)
         self.auto_range()
 
     def _apply_axes(self, widget: pg.PlotWidget, group: PlotGroup) -> None:
         plot = widget.getPlotItem()
         plot.setLabel("bottom", X_LABELS[self.x_axis])
-        plot.setLogMode(x=False, y=self.log_check.isChecked() and group.key in ("loss", "lr", "grad_norm", "other"))
+        plot.setLogMode(x=False, y=self._log_y(group.key))
 
     def _update_smooth_label(self) -> None:
         self.smooth_label.setText(f"{self.smoothing:.2f}" if self.smoothing else "off")
 
     def auto_range(self) -> None:
-        for widget in self._plots.values():
-            widget.getPlotItem().enableAutoRange()
+        """Fit every plot to its data again and keep following it (undoes a manual zoom/pan)."""
+        for key in self._plots:
+            self._follow[key] = True
+            self._fit(key, force=True)
+
+    def _fit(self, key: str, force: bool = False) -> None:
+        """Follow the data of plot `key` in steps (no change while the data fits the view)."""
+        if not self._follow[key]:
+            return
+        axis, log_y = self.x_axis, self._log_y(key)
+        xs_lo, xs_hi, ys_lo, ys_hi = [], [], [], []
+        for (source, metric) in self._curves:
+            if group_of(metric).key != key:
+                continue
+            series = self._stores[source].series.get(metric)
+            if series is None or not len(series):
+                continue
+            x = series.x(axis)
+            xs_lo.append(x[0])
+            xs_hi.append(x[-1])
+            lo = series.pos_min if log_y else series.vmin
+            if math.isfinite(lo) and math.isfinite(series.vmax):
+                ys_lo.append(math.log10(lo) if log_y else lo)
+                ys_hi.append(math.log10(series.vmax) if log_y and series.vmax > 0 else series.vmax)
+        if not xs_lo:
+            return
+        vb = self._plots[key].getPlotItem().vb
+        (cx0, cx1), (cy0, cy1) = vb.viewRange()
+        if force:
+            cx0 = cx1 = cy0 = cy1 = math.nan
+        new_x = follow_x((cx0, cx1), float(np.nanmin(xs_lo)), float(np.nanmax(xs_hi)))
+        new_y = follow_y((cy0, cy1), min(ys_lo), max(ys_hi)) if ys_lo else None
+        if new_x is not None or new_y is not None:
+            vb.setRange(xRange=new_x, yRange=new_y, padding=0)
+
+    def _log_y(self, key: str) -> bool:
+        return self.log_check.isChecked() and key in LOG_GROUPS
 
     # ------------------------------------------------------------------ hover read-out
     def _on_hover(self, key: str, scene_pos: QPointF) -> None:
