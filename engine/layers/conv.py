@@ -131,10 +131,10 @@ def _pool_builder(cls_name: str):
     return build
 
 
-for _n, _what in ((1, "signal"), (2, "image")):
-    layer(f"MaxPool{_n}d", "Pooling", f"Maximum over sliding windows of a {_what}", _POOL_PARAMS,
+for _n, _what in ((1, "a signal"), (2, "an image")):
+    layer(f"MaxPool{_n}d", "Pooling", f"Maximum over sliding windows of {_what}", _POOL_PARAMS,
           builder=_pool_builder(f"MaxPool{_n}d"))(_pool_rule(_n))
-    layer(f"AvgPool{_n}d", "Pooling", f"Average over sliding windows of a {_what}", _POOL_PARAMS,
+    layer(f"AvgPool{_n}d", "Pooling", f"Average over sliding windows of {_what}", _POOL_PARAMS,
           builder=_pool_builder(f"AvgPool{_n}d"))(_pool_rule(_n))
 
 
@@ -155,8 +155,8 @@ def _adaptive_builder(cls_name: str):
     return build
 
 
-for _n, _what in ((1, "signal"), (2, "image")):
-    layer(f"AdaptiveAvgPool{_n}d", "Pooling", f"Averages a {_what} down to a fixed size, whatever its input size "
+for _n, _what in ((1, "a signal"), (2, "an image")):
+    layer(f"AdaptiveAvgPool{_n}d", "Pooling", f"Averages {_what} down to a fixed size, whatever its input size "
           "(output_size = 1 is global average pooling)",
           [Param("output_size", "int", 1, "Output size per spatial dimension", min=1, max=4096)],
           builder=_adaptive_builder(f"AdaptiveAvgPool{_n}d"))(_adaptive_rule(_n))
