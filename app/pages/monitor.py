@@ -277,7 +277,7 @@ class MonitorPage(QWidget):
             self.progress.setValue(int(1000 * progress.fraction))
         elif self.status == "completed":
             self.progress.setValue(1000)
-        epoch = f"epoch {progress.epoch:g}" + (f"/{progress.total_epochs}" if progress.total_epochs else "")
+        epoch = f"epoch {progress.epoch:.1f}".replace(".0", "") + (f"/{progress.total_epochs}" if progress.total_epochs else "")
         step = f"step {progress.step}" + (f"/{progress.total_steps}" if progress.total_steps else "")
         self.progress.setFormat(f"{epoch} · {step}" if self.run_dir else "")
         elapsed = progress.elapsed

@@ -110,7 +110,11 @@ class TrainPage(QWidget):
         header.addLayout(titles, 1)
         self.train_button = QPushButton("Train", objectName="trainButton")
         self.train_button.setMinimumSize(140, 36)
-        self.train_button.setStyleSheet("QPushButton#trainButton { font-weight: 600; }")
+        self.train_button.setStyleSheet(
+            "QPushButton#trainButton { font-weight: 600; color: white; background: #2f8f5b; border: none;"
+            " border-radius: 6px; padding: 6px 18px; }"
+            "QPushButton#trainButton:hover { background: #277a4d; }"
+            "QPushButton#trainButton:disabled { background: palette(mid); color: palette(window); }")
         self.train_button.clicked.connect(self.train)
         header.addWidget(self.train_button)
         outer.addLayout(header)

@@ -74,12 +74,12 @@ def group_of(metric: str) -> PlotGroup:
 class _Curve:
     """A raw curve and its smoothed twin for one (source, metric)."""
 
-    def __init__(self, plot: pg.PlotItem, name: str, color: str, dashed: bool):
+    def __init__(self, plot: pg.PlotItem, name: str | None, color: str, dashed: bool):
         style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
         faint = QColor(color)
         faint.setAlpha(70)
         self.color = color
-        self.raw = plot.plot([], [], name=name, pen=pg.mkPen(color, width=1.5, style=style))
+        self.raw = plot.plot([], [], pen=pg.mkPen(color, width=1.5, style=style))
         self.smooth = plot.plot([], [], pen=pg.mkPen(color, width=2, style=style))
         self.faint_pen = pg.mkPen(faint, width=1, style=style)
         self.full_pen = pg.mkPen(color, width=1.5, style=style)
@@ -87,6 +87,10 @@ class _Curve:
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
         self.smooth.hide()
+        # the legend shows the full colour even while the raw curve is drawn faint
+        self.sample = pg.PlotDataItem(pen=pg.mkPen(color, width=2, style=style))
+        if plot.legend is not None and name:
+            plot.legend.addItem(self.sample, name)
 
     def update(self, series: Series, axis: str, weight: float) -> None:
         x, y = series.x(axis), series.y
@@ -116,6 +120,7 @@ class PlotPanel(QWidget):
         self._curves: dict[tuple[str, str], _Curve] = {}
         self._dirty: set[tuple[str, str]] = set()
         self._last_group = ""
+        self._dash_note: set[str] = set()  # plots whose legend explains the dashed lines
         self._follow: dict[str, bool] = {g.key: True for g in PLOT_GROUPS}  # False once the user zooms/pans
         self._plots: dict[str, pg.PlotWidget] = {}
         self._hover: dict[str, pg.TextItem] = {}
@@ -183,7 +188,10 @@ class PlotPanel(QWidget):
         plot.setClipToView(True)
         plot.disableAutoRange()  # ranges follow the data in steps (see sticky_range)
         plot.vb.sigRangeChangedManually.connect(lambda *_a, key=group.key: self._follow.__setitem__(key, False))
-        plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        legend_fill = widget.palette().color(QPalette.ColorRole.Base)
+        legend_fill.setAlpha(210)
+        plot.addLegend(offset=(-8, 8), labelTextSize="8pt", brush=pg.mkBrush(legend_fill),
+                       labelTextColor=widget.palette().color(QPalette.ColorRole.Text))
         plot.setLabel("bottom", X_LABELS["step"])
         palette = widget.palette()
         fill = palette.color(QPalette.ColorRole.ToolTipBase)
@@ -223,6 +231,11 @@ class PlotPanel(QWidget):
             plot = self._plots[group_of(metric).key].getPlotItem()
             for item in (curve.raw, curve.smooth):
                 plot.removeItem(item)
+        for widget in self._plots.values():
+            legend = widget.getPlotItem().legend
+            if legend is not None:
+                legend.clear()
+        self._dash_note.clear()
         self._curves.clear()
         self._stores.clear()
         self._labels.clear()
@@ -266,15 +279,21 @@ class PlotPanel(QWidget):
             widget = self._plots[group.key]
             widget.show()
             overlay = len(self._labels) > 1
-            if overlay:
+            plot = widget.getPlotItem()
+            if overlay:  # one legend entry per run (its colour); validation curves are dashed
                 color = PALETTE[list(self._labels).index(source) % len(PALETTE)]
-                name = f"{self._labels[source]} · {metric}"
+                seen = any(s == source and group_of(m) is group for (s, m) in self._curves)
+                name = None if seen else self._labels[source]
+                if metric.startswith("val") and group.key not in self._dash_note and plot.legend is not None:
+                    self._dash_note.add(group.key)
+                    plot.legend.addItem(pg.PlotDataItem(pen=pg.mkPen("#888", width=2, style=Qt.PenStyle.DashLine)),
+                                        "dashed: validation")
             else:
                 same_plot = [m for (s, m) in self._curves if s == source and group_of(m) is group]
                 color = PALETTE[len(same_plot) % len(PALETTE)]
                 name = metric
             dashed = overlay and metric.startswith("val")
-            curve = self._curves[key] = _Curve(widget.getPlotItem(), name, color, dashed)
+            curve = self._curves[key] = _Curve(plot, name, color, dashed)
             self._apply_axes(widget, group)
         return curve
 
@@ -286,7 +305,8 @@ class PlotPanel(QWidget):
         if not self._dirty:
             return
         everything = budget_s == float("inf")
-        chosen = sorted(self._dirty, key=lambda k: group_of(k[1]).key != "loss")
+        order = {source: i for i, source in enumerate(self._stores)}
+        chosen = sorted(self._dirty, key=lambda k: (group_of(k[1]).key != "loss", order.get(k[0], 0), k[1]))
         if not everything:
             others = [g.key for g in PLOT_GROUPS if g.key != "loss"
                       and any(group_of(m).key == g.key for _, m in self._dirty)]

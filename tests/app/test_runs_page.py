@@ -90,7 +90,7 @@ def test_overlay_two_runs_in_one_plot_with_legend(qtbot, window, tmp_path):
     assert curves[(str(a), "train_loss")].color != curves[(str(b), "train_loss")].color
     legend = page.overlay.plot("loss").getPlotItem().legend
     labels = [label.text for _, label in legend.items]
-    assert "first · train_loss" in labels and "second · train_loss" in labels
+    assert "first" in labels and "second" in labels and "dashed: validation" in labels
     assert len(curves[(str(b), "train_loss")].raw.getData()[0]) == 50
 
 
