@@ -149,12 +149,22 @@ class _Signals:
             signal.signal(sig, self)
 
 
-def _kill_leftovers() -> None:
-    """SIGKILL any child process still alive (normally none: the agent reaps its ranks)."""
+def _children() -> set[int]:
     try:
         import psutil
 
-        children = psutil.Process().children(recursive=True)
+        return {p.pid for p in psutil.Process().children(recursive=True)}
+    except Exception:  # pragma: no cover
+        return set()
+
+
+def _kill_leftovers(before: set[int]) -> None:
+    """SIGKILL child processes started during the job that are still alive (normally none: the
+    agent reaps its ranks); children this process had before the job are left alone."""
+    try:
+        import psutil
+
+        children = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
     except Exception:  # pragma: no cover
         return
     for child in children:
@@ -205,6 +215,7 @@ def run_worker(run_dir: str | Path, *, resume: bool = False, context: str = DEFA
     signals.install()
     say(f"worker {os.getpid()}: {par.processes} process(es) x {par.nnodes} node(s), strategy {par.strategy}")
     final, message, code = None, "", 0
+    before = _children()
     try:
         results = run_ranks(spec, run.path, entrypoint, (str(run.path), resume, context))
         main = results.get(0)
@@ -226,7 +237,7 @@ def run_worker(run_dir: str | Path, *, resume: bool = False, context: str = DEFA
             events.event("error", message=f"worker: {message}", traceback="", rank=-1)
         say(message)
     finally:
-        _kill_leftovers()
+        _kill_leftovers(before)
     status = read_status(run).get("status")
     if final is None and status in ("running", "paused", "created"):
         final, message, code = "failed", "the ranks ended without reporting a final status (see log.txt)", 1
