@@ -56,25 +56,32 @@ class DistributedContext(RankContext):
         return self._mesh
 
     def setup_model(self, model: nn.Module) -> nn.Module:
+        """Apply the strategy: `_setup_<strategy>` with the registry's apply function."""
         from engine.parallel.strategies import STRATEGIES
 
-        apply = STRATEGIES.get(self.strategy).obj.load() if self.strategy != "none" else None
-        if self.strategy == "pipeline":
-            params = [sum(p.numel() for p in child.parameters()) for child in model.children()]
-            starts = plan.stage_starts(self.spec, params)
-            par = self.spec.parallel
-            self.runner = apply(model, stage=self.rank, starts=starts, device=self.torch_device,
-                                microbatches=par.microbatches, schedule=par.schedule)
-            return self.runner.module
-        model = model.to(self.torch_device)
-        if self.strategy == "ddp":
-            return apply(model, device=self.torch_device)
-        if self.strategy == "fsdp":
-            dtype = {"bf16": torch.bfloat16}.get(self.spec.training.precision)
-            return apply(model, mesh=self.mesh, param_dtype=dtype)
-        if self.strategy == "tensor":
-            return apply(model, mesh=self.mesh)
-        return model
+        entry = STRATEGIES.get(self.strategy)
+        apply = entry.obj.load() if entry.obj.apply else None
+        return getattr(self, f"_setup_{self.strategy}")(model, apply)
+
+    def _setup_none(self, model: nn.Module, apply) -> nn.Module:
+        return model.to(self.torch_device)
+
+    def _setup_ddp(self, model: nn.Module, apply) -> nn.Module:
+        return apply(model.to(self.torch_device), device=self.torch_device)
+
+    def _setup_fsdp(self, model: nn.Module, apply) -> nn.Module:
+        dtype = {"bf16": torch.bfloat16}.get(self.spec.training.precision)
+        return apply(model.to(self.torch_device), mesh=self.mesh, param_dtype=dtype)
+
+    def _setup_tensor(self, model: nn.Module, apply) -> nn.Module:
+        return apply(model.to(self.torch_device), mesh=self.mesh)
+
+    def _setup_pipeline(self, model: nn.Module, apply) -> nn.Module:
+        par = self.spec.parallel
+        starts = plan.stage_starts(self.spec, [sum(p.numel() for p in child.parameters()) for child in model.children()])
+        self.runner = apply(model, stage=self.rank, starts=starts, device=self.torch_device,
+                            microbatches=par.microbatches, schedule=par.schedule)
+        return self.runner.module
 
     def eval_model(self, model: nn.Module) -> nn.Module:
         return getattr(model, "module", model) if self.strategy == "ddp" else model
