@@ -308,10 +308,12 @@ class PlotPanel(QWidget):
         order = {source: i for i, source in enumerate(self._stores)}
         chosen = sorted(self._dirty, key=lambda k: (group_of(k[1]).key != "loss", order.get(k[0], 0), k[1]))
         if not everything:
+            rank = {g.key: i for i, g in enumerate(PLOT_GROUPS)}
             others = [g.key for g in PLOT_GROUPS if g.key != "loss"
                       and any(group_of(m).key == g.key for _, m in self._dirty)]
-            if others:
-                after = [g for g in others if g > self._last_group] or others
+            if others:  # round robin in plot order
+                last = rank.get(self._last_group, -1)
+                after = [g for g in others if rank[g] > last] or others
                 self._last_group = after[0]
             chosen = [k for k in chosen if group_of(k[1]).key in ("loss", self._last_group if others else "loss")]
         axis, weight = self.x_axis, self.smoothing

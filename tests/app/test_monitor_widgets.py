@@ -264,3 +264,19 @@ def test_log_console_lines_and_error_banner(qtbot):
     assert not console.banner.traceback.isVisible()
     console.banner.toggle.click()
     assert console.banner.traceback.isVisible() and "Traceback" in console.banner.traceback.toPlainText()
+
+
+def test_every_plot_gets_its_turn_between_events(panel, qtbot):
+    """The loss plot is redrawn at once; the others in turn, none starved."""
+    panel.add_events([metric(1, 1.0, lr=0.1, grad_norm=1.0, samples_per_s=10.0, step_time=0.1, val_accuracy=0.5)])
+    panel.flush()
+    for step in range(2, 40):
+        panel.add_events([metric(step, 1.0 / step, lr=0.1, grad_norm=1.0, samples_per_s=10.0, step_time=0.1,
+                                 val_accuracy=0.5)])
+        qtbot.wait(15)
+    names = ("train_loss", "lr", "grad_norm", "samples_per_s", "step_time", "val_accuracy")
+    drawn = {name: len(panel._curves[("run", name)].raw.getData()[0]) for name in names}
+    assert drawn["train_loss"] == 39
+    assert all(n >= 30 for n in drawn.values()), drawn  # each plot a few points behind at most
+    qtbot.waitUntil(lambda: not panel._dirty, timeout=3000)
+    assert all(len(panel._curves[("run", name)].raw.getData()[0]) == 39 for name in names)
