@@ -191,7 +191,7 @@ def run_worker(run_dir: str | Path, *, resume: bool = False, context: str = DEFA
     from engine.events import EventWriter
     from engine.launch import JobFailure, run_ranks
     from engine.problems import SpecError
-    from engine.runs import RunDir, read_status, write_status
+    from engine.runs import RunDir, effective_status, read_status, write_status
     from engine.spec import validate
 
     run = RunDir.open(run_dir)
@@ -207,6 +207,10 @@ def run_worker(run_dir: str | Path, *, resume: bool = False, context: str = DEFA
             events.event("error", message=text, traceback="", rank=-1)
         write_status(run, "failed", message=text, pid=os.getpid())
         say(f"the spec has problems:\n{text}")
+        return 2
+    current = read_status(run)
+    if effective_status(run) in ("running", "paused") and current.get("pid") not in (None, os.getpid()):
+        say(f"{run.path} is already {current['status']} (pid {current['pid']}) — stop it first, or wait for it to end")
         return 2
     par = spec.parallel
     write_status(run, "running", pid=os.getpid(), strategy=par.strategy, processes=par.processes * par.nnodes,

@@ -86,3 +86,13 @@ def test_worker_refuses_a_spec_with_problems(tmp_path, capsys):
     status = read_status(run)
     assert status["status"] == "failed" and "parallel.microbatches" in status["message"]
     assert "parallel.microbatches" in events(run, "error")[0]["message"]
+
+
+def test_worker_refuses_a_run_that_is_already_running(tmp_path, capsys):
+    import os
+
+    run = RunDir.create(tmp_path, load_spec(EXAMPLES / "moons_mlp.toml"))
+    write_status(run, "running", pid=os.getppid())  # a live process that is not us
+    assert main(["worker", str(run.path)]) == 2
+    assert "already running" in capsys.readouterr().err
+    assert read_status(run)["pid"] == os.getppid()  # untouched
