@@ -67,6 +67,7 @@ class MonitorPage(QWidget):
         self.status = ""
         self._status_info: dict[str, Any] = {}
         self._attached_at = 0.0
+        self._progress_at = 0.0
         self._build()
         self.tailer.events.connect(self._on_events)
         self.tailer.logLines.connect(self.console.add_lines)
@@ -231,6 +232,10 @@ class MonitorPage(QWidget):
         self.system_panel.add_events(events)
         if any(e.get("type") in ("start", "status") for e in events):
             self._refresh_system_target()
+        now = time.monotonic()
+        if now - self._progress_at >= 0.2:  # the bar follows the events, at most 5 times a second
+            self._progress_at = now
+            self._update_progress()
 
     def _on_status(self, status: str, info: dict) -> None:
         self._status_info = info
