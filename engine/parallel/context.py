@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import Any, Callable, ContextManager, Mapping
 
 import torch
@@ -20,6 +21,9 @@ from engine.parallel import plan
 from engine.rank import CONTROL_CODES, LossFn, RankContext
 
 _CONTROL_NAMES = {v: k for k, v in CONTROL_CODES.items()}
+#: rank 0 spaces control broadcasts about this far apart (RunReporter polls the file every 0.1 s)
+CONTROL_PERIOD_S = 0.1
+MAX_CONTROL_SKIP = 64
 
 
 def _is_dtensor(t: torch.Tensor) -> bool:
@@ -41,6 +45,7 @@ class DistributedContext(RankContext):
         self.data_parallel = self.strategy in ("ddp", "fsdp")
         self.runner = None  # the PipelineRunner for strategy pipeline
         self._mesh = None
+        self._skip, self._calls, self._last_check = 0, 1, None  # control broadcast spacing
 
     @property
     def data_parallel_size(self) -> int:
@@ -233,9 +238,24 @@ class DistributedContext(RankContext):
         return t.to(values.dtype).to(values.device)
 
     def agree_control(self, request: str) -> str:
-        t = torch.tensor([CONTROL_CODES.get(request, 0) if self.is_main else 0], device=self.torch_device)
+        """Rank 0's request, agreed through one broadcast that also carries how many of the
+        next calls skip the collective: rank 0 spaces the broadcasts about CONTROL_PERIOD_S
+        apart (the run directory is polled no faster), so fast steps do not pay a
+        synchronisation each; while paused or stopping every call is a collective."""
+        if self._skip > 0:
+            self._skip -= 1
+            return "run"
+        now = time.perf_counter()
+        code, interval = CONTROL_CODES.get(request, 0), 1
+        if self.is_main and code == 0 and self._last_check is not None:
+            per_call = (now - self._last_check) / self._calls
+            interval = max(1, min(MAX_CONTROL_SKIP, int(CONTROL_PERIOD_S / max(per_call, 1e-6))))
+        t = torch.tensor([code, interval] if self.is_main else [0, 0], device=self.torch_device)
         dist.broadcast(t, 0)
-        return _CONTROL_NAMES[int(t.item())]
+        code, interval = int(t[0]), int(t[1])
+        self._skip = interval - 1 if code == 0 else 0
+        self._calls, self._last_check = interval, now
+        return _CONTROL_NAMES[code]
 
     def barrier(self) -> None:
         if self.torch_device.type == "cuda":
