@@ -28,6 +28,7 @@ STATUS_COLORS = {
     "crashed": ("#fff", "#b02a37"), "": ("#555", "#e6e6e6"),
 }
 ACTIVE = ("created", "running", "paused")
+STOP_GRACE_MS = 20_000  # then SIGTERM
 #: choices of the close-window question
 CLOSE_STOP, CLOSE_KEEP, CLOSE_CANCEL = "stop", "keep", "cancel"
 
@@ -179,6 +180,9 @@ class MonitorPage(QWidget):
     def _reattach(self, run_dir: Path | None) -> None:
         if run_dir is not None and self.run_dir is None:
             self.attach(run_dir)
+            bar = getattr(self.window_, "statusBar", None)
+            if callable(bar):
+                bar().showMessage(f"Re-attached to the run still training: {self.title.text()} — see Monitor", 10_000)
 
     def _run_name(self) -> str:
         from engine.runs import read_status
@@ -193,12 +197,23 @@ class MonitorPage(QWidget):
 
     # ------------------------------------------------------------------ controls
     def stop(self) -> None:
+        """Graceful stop: a request the ranks act on between steps. A worker still starting up
+        (it clears old requests when training begins) or one that does not answer within
+        STOP_GRACE_MS gets SIGTERM, which the worker also turns into a graceful stop."""
         if self.run_dir is None:
             return
-        self.controller.request(self.run_dir, "stop")
+        if self.status in ("running", "paused"):
+            self.controller.request(self.run_dir, "stop")
+            QTimer.singleShot(STOP_GRACE_MS, self, lambda run=self.run_dir: self._stop_fallback(run))
+        else:
+            self.controller.terminate(self.run_dir)
         self.stop_button.setEnabled(False)
         self.stop_button.setText("Stopping…")
         self.tailer.poll_now()
+
+    def _stop_fallback(self, run_dir: Path) -> None:
+        if run_dir == self.run_dir and self.status in ("running", "paused") and self.controller.terminate(run_dir):
+            self.console.add_lines([f"(no answer to the stop request within {STOP_GRACE_MS // 1000} s: sent SIGTERM)"])
 
     def toggle_pause(self) -> None:
         if self.run_dir is None:
@@ -256,7 +271,8 @@ class MonitorPage(QWidget):
         self.status_label.setStyleSheet(f"QLabel#statusLabel {{ color: {fg}; background: {bg}; border-radius: 10px;"
                                         f" padding: 3px 12px; font-weight: 600; }}")
         live = status in ("running", "paused")
-        self.stop_button.setEnabled(live)
+        starting = status in ("", "created") and self.run_dir is not None and self.run_dir in self.controller.active_runs()
+        self.stop_button.setEnabled(live or starting)
         self.stop_button.setText("Stop")
         self.pause_button.setEnabled(live)
         self.pause_button.setText("Resume" if status == "paused" else "Pause")

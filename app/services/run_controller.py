@@ -52,6 +52,7 @@ class RunController(QObject):
         super().__init__(parent)
         self.launcher = launcher
         self._procs: dict[Path, subprocess.Popen] = {}
+        self._terminated: set[Path] = set()
         self._reaper = QTimer(self, interval=200, timeout=self._reap)
 
     # ------------------------------------------------------------------ launching
@@ -99,6 +100,7 @@ class RunController(QObject):
             os.killpg(os.getpgid(pid), signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
             return False
+        self._terminated.add(Path(run_dir))
         return True
 
     def worker_pid(self, run_dir: str | Path) -> int | None:
@@ -132,17 +134,22 @@ class RunController(QObject):
             if code is None:
                 continue
             del self._procs[run_dir]
-            self._mark_if_never_started(run_dir, code)
+            self._mark_if_never_started(run_dir, code, stopped=run_dir in self._terminated)
+            self._terminated.discard(run_dir)
             self.processExited.emit(str(run_dir), code)
         if not self._procs:
             self._reaper.stop()
 
     @staticmethod
-    def _mark_if_never_started(run_dir: Path, code: int) -> None:
+    def _mark_if_never_started(run_dir: Path, code: int, stopped: bool = False) -> None:
         """A worker that died before recording "running" would leave the run "created" forever."""
         from engine.runs import read_status, write_status
 
-        if read_status(run_dir).get("status") == "created":
+        if read_status(run_dir).get("status") != "created":
+            return
+        if stopped:
+            write_status(run_dir, "stopped", message="stopped before training started")
+        else:
             write_status(run_dir, "failed", message=f"the worker exited with code {code} before training "
                                                     f"started — see log.txt in {run_dir}")
 

@@ -17,7 +17,7 @@ def error_title(event: Mapping[str, Any]) -> str:
     """'Rank 1: ValueError: ...' from an error event (rank and message when present)."""
     message = str(event.get("message") or event.get("error") or "the run failed")
     rank = event.get("rank")
-    where = f"Rank {rank}" if rank is not None else "The run"
+    where = "The run" if rank is None else "The worker" if isinstance(rank, int) and rank < 0 else f"Rank {rank}"
     step = event.get("step")
     return f"{where} failed{f' at step {step}' if step is not None else ''}: {message}"
 

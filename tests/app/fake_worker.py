@@ -26,7 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay", type=float, default=0.01)
     parser.add_argument("--fail-at", type=int, default=-1)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--ignore-control", action="store_true", help="act on SIGTERM only (a hung worker)")
+    parser.add_argument("--startup-delay", type=float, default=0.0, help="seconds before training starts")
     args = parser.parse_args(argv)
+    time.sleep(args.startup_delay)  # like importing torch: SIGTERM now simply ends the process
     run = runs.RunDir.open(args.run_dir)
     reporter = RunReporter(run)
     signal.signal(signal.SIGTERM, lambda *_: reporter.request_stop())
@@ -42,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     step = start
     while step < args.steps:
         action = reporter.control()
+        if args.ignore_control:
+            action = "stop" if reporter._stop.is_set() else "run"
         if action == "pause":
             reporter.event("status", status="paused")
             while reporter.control() == "pause":

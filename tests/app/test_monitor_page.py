@@ -183,6 +183,27 @@ def test_close_question_stop_keep_cancel(page, qtbot, monkeypatch, choice):
         qtbot.waitUntil(lambda: monitor.status == "stopped", timeout=10_000)
 
 
+def test_stop_falls_back_to_sigterm_when_the_request_is_not_answered(page, qtbot, monkeypatch):
+    monkeypatch.setattr(monitor_mod, "STOP_GRACE_MS", 500)
+    monitor = page("--steps", "100000", "--delay", "0.005", "--ignore-control")
+    monitor.start_run(ExperimentSpec(name="deaf"))
+    qtbot.waitUntil(lambda: monitor.status == "running", timeout=20_000)
+    monitor.stop()
+    qtbot.waitUntil(lambda: monitor.status == "stopped", timeout=10_000)
+    qtbot.waitUntil(lambda: "sent SIGTERM" in monitor.console.text(), timeout=5_000)
+
+
+def test_stop_while_the_worker_is_still_starting(page, qtbot):
+    monitor = page("--startup-delay", "30")
+    run_dir = monitor.start_run(ExperimentSpec(name="early"))
+    assert monitor.stop_button.isEnabled()
+    qtbot.mouseClick(monitor.stop_button, monitor_mod.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: monitor.status == "stopped", timeout=10_000)
+    from engine.runs import read_status
+
+    assert read_status(run_dir)["message"] == "stopped before training started"
+
+
 def test_worker_that_dies_before_starting_is_failed(page, qtbot, tmp_path):
     monitor = page()
     monitor.controller.launcher = fake_launcher(argv=[sys.executable, "-c", "import sys; sys.exit(3)"])
