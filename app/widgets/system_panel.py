@@ -111,6 +111,10 @@ class SystemPanel(QWidget):
         for event in events:
             if event.get("type") == "system" and event.get("gpus"):
                 self._event_gpus = gpus_from_event(event)
+            elif event.get("type") == "metric" and isinstance(event.get("gpu_memory"), (int, float)):
+                # the trainer reports rank 0's peak allocated CUDA memory with its metrics
+                self._event_gpus = (GpuSample(0, str(event.get("device", "rank 0's GPU")), None,
+                                              int(event["gpu_memory"]), 0),)
         if self._event_gpus and (self.last_sample is None or not self.last_sample.gpus):
             self._show_gpus(self._event_gpus)
 
@@ -154,4 +158,5 @@ class SystemPanel(QWidget):
             util.setValue(int(10 * (gpu.util_percent or 0)))
             util.setFormat("util n/a" if gpu.util_percent is None else f"util {gpu.util_percent:.0f}%")
             mem.setValue(int(1000 * gpu.mem_used / gpu.mem_total) if gpu.mem_total else 0)
-            mem.setFormat(f"{human_bytes(gpu.mem_used)} of {human_bytes(gpu.mem_total)}")
+            mem.setFormat(f"{human_bytes(gpu.mem_used)} of {human_bytes(gpu.mem_total)}" if gpu.mem_total
+                          else f"{human_bytes(gpu.mem_used)} peak allocated")

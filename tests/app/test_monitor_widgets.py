@@ -247,6 +247,10 @@ def test_system_panel_shows_sample_and_gpus_from_worker_events(qtbot):
     panel.add_events([event])
     label, util, mem = panel._gpu_rows[0]
     assert "H100" in label.text() and util.format() == "util 55%" and "80.0 GiB" in mem.format()
+    fresh = SystemPanel()
+    qtbot.addWidget(fresh)
+    fresh.add_events([{"type": "metric", "step": 1, "train_loss": 1.0, "gpu_memory": 3 << 30}])
+    assert fresh._gpu_rows[0][2].format() == "3.0 GiB peak allocated"
 
 
 # ----------------------------------------------------------------------------- log console
