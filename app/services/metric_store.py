@@ -19,6 +19,7 @@ META_FIELDS = frozenset({
     "v", "seq", "time", "type", "step", "epoch", "rank", "world_size", "total_steps", "total_epochs",
     "steps_per_epoch", "pid", "node_rank", "local_rank", "batch", "samples", "epochs", "max_steps",
     "epoch_seconds", "exitcode",
+    "gpu_memory",  # bytes: shown by the system panel, not a curve (it would flatten step_time)
 })
 #: names under which the worker reports throughput
 THROUGHPUT_FIELDS = ("samples_per_second", "samples_per_s")
