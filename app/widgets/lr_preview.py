@@ -8,7 +8,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QSize
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from app.widgets.plot_panel import style_plot
+from app.widgets.plot_curves import style_plot
 
 MAX_POINTS = 2000
 
