@@ -152,26 +152,31 @@ def run_ours(spec: ExperimentSpec, workdir: Path) -> dict:
 
 def ddp_overhead(rounds: int, steps: int, device: str, processes: int = 2) -> bool:
     spec = bench_spec(steps, device, processes)
-    ours_w, plain_w = [], []
+    ours_w, plain_w, paired = [], [], []
     ours_l = plain_l = None
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
             pair = [("ours", run_ours), ("plain", run_plain)]
+            medians = {}
             for name, fn in pair if r % 2 == 0 else pair[::-1]:
                 result = fn(spec, Path(tmp))
                 windows = result["windows"][1:]  # the first window holds warm-up
+                medians[name] = statistics.median(windows)
                 (ours_w if name == "ours" else plain_w).extend(windows)
                 if name == "ours":
                     ours_l = result["losses"]
                 else:
                     plain_l = result["losses"]
                 print(f"  round {r + 1} {name:5s}: median step {statistics.median(windows) * 1e3:.2f} ms", flush=True)
+            paired.append(medians["ours"] / medians["plain"])
     ratio = statistics.median(ours_w) / statistics.median(plain_w)
     match = ours_l is not None and plain_l is not None and len(ours_l) == len(plain_l) and all(
         abs(a - b) <= 1e-4 * max(1.0, abs(b)) for a, b in zip(ours_l, plain_l))
     print(f"DDP {processes} rank(s) ({device}): median step ours {statistics.median(ours_w) * 1e3:.2f} ms / plain "
           f"{statistics.median(plain_w) * 1e3:.2f} ms = ratio {ratio:.3f} (target <= 1.05: {'met' if ratio <= 1.05 else 'NOT met'}); "
           f"losses match: {match}" + ("" if match else f" (ours {ours_l[:3]}..., plain {plain_l[:3]}...)"))
+    print(f"  per-round ratios (each round's two runs back to back): {', '.join(f'{x:.3f}' for x in paired)}; "
+          f"median {statistics.median(paired):.3f}")
     return ratio <= 1.05 and match
 
 
