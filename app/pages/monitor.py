@@ -202,11 +202,8 @@ class MonitorPage(QWidget):
         STOP_GRACE_MS gets SIGTERM, which the worker also turns into a graceful stop."""
         if self.run_dir is None:
             return
-        if self.status in ("running", "paused"):
-            self.controller.request(self.run_dir, "stop")
+        if self.controller.stop(self.run_dir) == "requested":
             QTimer.singleShot(STOP_GRACE_MS, self, lambda run=self.run_dir: self._stop_fallback(run))
-        else:
-            self.controller.terminate(self.run_dir)
         self.stop_button.setEnabled(False)
         self.stop_button.setText("Stopping…")
         self.tailer.poll_now()
@@ -315,8 +312,10 @@ class MonitorPage(QWidget):
 
     def ask_close_action(self) -> str:
         """Ask what to do with the active run; returns CLOSE_STOP, CLOSE_KEEP or CLOSE_CANCEL."""
-        box = QMessageBox(QMessageBox.Icon.Question, "A run is still training",
-                          f"“{self.title.text()}” is still {self.status or 'running'}.", parent=self)
+        active = self.active_runs()
+        what = f"“{self.title.text()}” is still {self.status or 'running'}." if len(active) == 1 and \
+            active[0] == self.run_dir else f"{len(active)} runs started here are still training."
+        box = QMessageBox(QMessageBox.Icon.Question, "A run is still training", what, parent=self)
         box.setInformativeText("Stop it gracefully (it saves a checkpoint), or keep it running in the background? "
                                "Netwright re-attaches to it on the next start.")
         stop = box.addButton("Stop the run", QMessageBox.ButtonRole.DestructiveRole)
@@ -327,15 +326,24 @@ class MonitorPage(QWidget):
         clicked = box.clickedButton()
         return CLOSE_STOP if clicked is stop else CLOSE_KEEP if clicked is keep else CLOSE_CANCEL
 
+    def active_runs(self) -> list[Path]:
+        """The attached run if it is training, plus any other run this window started that is."""
+        runs = [self.run_dir] if self.is_active() else []
+        return runs + [p for p in self.controller.active_runs() if p not in runs]
+
     def can_close(self) -> bool:
-        if not self.is_active():
+        """Asked before the window closes: stop the active run(s) gracefully, keep them running
+        in the background (re-attached on the next start), or cancel the close."""
+        active = self.active_runs()
+        if not active:
             self._shutdown()
             return True
         choice = self.ask_close_action()
         if choice == CLOSE_CANCEL:
             return False
         if choice == CLOSE_STOP:
-            self.controller.request(self.run_dir, "stop")
+            for run_dir in active:
+                self.controller.stop(run_dir)
         self._shutdown()
         return True
 

@@ -189,6 +189,8 @@ class RunsPage(QWidget):
             self._lister.call(list_runs, self.runs_dir)
 
     def _show_runs(self, summaries: list) -> None:
+        if list(self.runs.values()) == list(summaries):
+            return  # nothing changed: keep the scroll position and current row
         selected = set(self.selected_paths())
         self.runs = {s.path: s for s in summaries}
         self.table.setSortingEnabled(False)

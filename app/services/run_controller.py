@@ -90,6 +90,17 @@ class RunController(QObject):
 
         request_control(Path(run_dir), action)
 
+    def stop(self, run_dir: str | Path) -> str:
+        """Stop a run gracefully: a stop request when it is training ("requested"), SIGTERM when
+        its worker is still starting and would not see the request yet ("terminated"), or
+        "none" when no process of the run is alive."""
+        from engine.runs import ACTIVE, effective_status
+
+        if effective_status(Path(run_dir)) in ACTIVE:
+            self.request(run_dir, "stop")
+            return "requested"
+        return "terminated" if self.terminate(run_dir) else "none"
+
     def terminate(self, run_dir: str | Path) -> bool:
         """SIGTERM to the run's worker session (the fallback for a stop request; the worker
         still ends with a checkpoint). Returns False when no process of the run is known."""

@@ -204,6 +204,19 @@ def test_stop_while_the_worker_is_still_starting(page, qtbot):
     assert read_status(run_dir)["message"] == "stopped before training started"
 
 
+def test_close_asks_about_every_run_started_here(page, qtbot, monkeypatch):
+    monitor = page("--steps", "100000", "--delay", "0.005")
+    first = monitor.start_run(ExperimentSpec(name="one"))
+    second = monitor.start_run(ExperimentSpec(name="two"))  # the Monitor now shows the second
+    qtbot.waitUntil(lambda: monitor.status == "running", timeout=20_000)
+    assert set(monitor.active_runs()) == {first, second}
+    monkeypatch.setattr(monitor, "ask_close_action", lambda: CLOSE_STOP)
+    assert monitor.can_close()
+    from engine.runs import effective_status
+
+    qtbot.waitUntil(lambda: effective_status(first) == effective_status(second) == "stopped", timeout=15_000)
+
+
 def test_worker_that_dies_before_starting_is_failed(page, qtbot, tmp_path):
     monitor = page()
     monitor.controller.launcher = fake_launcher(argv=[sys.executable, "-c", "import sys; sys.exit(3)"])
