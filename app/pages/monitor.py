@@ -27,7 +27,6 @@ STATUS_COLORS = {
     "completed": ("#fff", "#3b82f6"), "stopped": ("#fff", "#7a7f87"), "failed": ("#fff", "#d9534f"),
     "crashed": ("#fff", "#b02a37"), "": ("#555", "#e6e6e6"),
 }
-ACTIVE = ("created", "running", "paused")
 STOP_GRACE_MS = 20_000  # then SIGTERM
 #: choices of the close-window question
 CLOSE_STOP, CLOSE_KEEP, CLOSE_CANCEL = "stop", "keep", "cancel"
@@ -67,7 +66,6 @@ class MonitorPage(QWidget):
         self.run_dir: Path | None = None
         self.status = ""
         self._status_info: dict[str, Any] = {}
-        self._attached_at = 0.0
         self._progress_at = 0.0
         self._build()
         self.tailer.events.connect(self._on_events)
@@ -165,7 +163,6 @@ class MonitorPage(QWidget):
     def attach(self, run_dir: str | Path) -> None:
         """Show `run_dir` (live while its worker runs, read-only once it has ended)."""
         self.run_dir = Path(run_dir)
-        self._attached_at = time.time()
         self.plots.clear()
         self.console.clear()
         self.tailer.attach(self.run_dir)

@@ -15,7 +15,6 @@ import pytest
 
 from app.pages import monitor as monitor_mod
 from app.pages.monitor import CLOSE_CANCEL, CLOSE_KEEP, CLOSE_STOP, MonitorPage
-from app.services.run_controller import RunController
 from engine.spec import ExperimentSpec
 
 FAKE = Path(__file__).with_name("fake_worker.py")
