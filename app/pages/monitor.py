@@ -270,6 +270,9 @@ class MonitorPage(QWidget):
         self.stop_button.setText("Stop")
         self.pause_button.setEnabled(live)
         self.pause_button.setText("Resume" if status == "paused" else "Pause")
+        ended = status in FINAL_STATUSES  # read-only: no controls that cannot act
+        self.pause_button.setVisible(not ended)
+        self.stop_button.setVisible(not ended)
         can_resume = (self.run_dir is not None and status in ("stopped", "failed", "crashed")
                       and has_checkpoint(self.run_dir))
         self.resume_button.setVisible(can_resume)

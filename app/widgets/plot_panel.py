@@ -46,6 +46,7 @@ class PlotPanel(QWidget):
         self._last_group = ""
         self._dash_note: set[str] = set()  # plots whose legend explains the dashed lines
         self._follow: dict[str, bool] = {g.key: True for g in PLOT_GROUPS}  # False once the user zooms/pans
+        self._fitted: set[str] = set()  # plots fitted to their data at least once
         self._plots: dict[str, pg.PlotWidget] = {}
         self._hover: dict[str, pg.TextItem] = {}
         self._build_toolbar()
@@ -165,6 +166,7 @@ class PlotPanel(QWidget):
         self._labels.clear()
         self._dirty.clear()
         self._follow = {g.key: True for g in PLOT_GROUPS}
+        self._fitted = set()
         self._plots["other"].hide()
 
     def add_source(self, source: str, label: str) -> None:
@@ -302,6 +304,9 @@ class PlotPanel(QWidget):
             return
         vb = self._plots[key].getPlotItem().vb
         (cx0, cx1), (cy0, cy1) = vb.viewRange()
+        if key not in self._fitted:  # the first data decides, not pyqtgraph's default view
+            self._fitted.add(key)
+            force = True
         if force:
             cx0 = cx1 = cy0 = cy1 = math.nan
         new_x = follow_x((cx0, cx1), float(np.nanmin(xs_lo)), float(np.nanmax(xs_hi)))

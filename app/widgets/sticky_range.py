@@ -12,7 +12,7 @@ import math
 X_HEADROOM = 0.25  # the x range grows 25% past the newest point
 Y_PAD = 0.05  # a y range has 5% margin above and below the data
 Y_GROW = 0.2  # and 20% more on a side the data has just run past
-SHRINK_BELOW = 0.3  # a range more than ~3x wider than the data is fitted again
+SHRINK_BELOW = 0.5  # a range more than twice as wide as the data is fitted again
 
 
 def follow_x(current: tuple[float, float], lo: float, hi: float) -> tuple[float, float] | None:

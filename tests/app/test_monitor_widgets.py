@@ -284,3 +284,12 @@ def test_every_plot_gets_its_turn_between_events(panel, qtbot):
     assert all(n >= 30 for n in drawn.values()), drawn  # each plot a few points behind at most
     qtbot.waitUntil(lambda: not panel._dirty, timeout=3000)
     assert all(len(panel._curves[("run", name)].raw.getData()[0]) == 39 for name in names)
+
+
+def test_first_data_is_fitted_even_inside_the_default_view(panel):
+    panel.add_events([metric(i, 0.3 + 0.05 * (i % 2), step_time=0.01 * (i % 3)) for i in range(1, 40)])
+    panel.flush()
+    (_, _), (y0, y1) = panel.plot("other").getPlotItem().vb.viewRange()
+    assert y1 < 0.05  # step_time tops out at 0.02, not pyqtgraph's default 0..1
+    (_, _), (y0, y1) = panel.plot("loss").getPlotItem().vb.viewRange()
+    assert 0.25 < y0 and y1 < 0.4
