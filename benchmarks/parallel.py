@@ -7,6 +7,9 @@
    events, logging included; plain: perf_counter around the same windows, including its loss
    all-reduce); prints the ratio of the median window step times (ours / plain; target
    <= 1.05) and whether the losses match.
+   Then the same comparison inside the same 2 ranks, alternating (the trainer with its
+   DistributedContext against the plain loop), which isolates our per-step overhead from
+   the noise of separate launches on a busy machine.
 2. Pipeline with 2 stages (GPipe): each stage's measured idle fraction (1 - CPU time of its
    compute thread / wall time of the step; OMP 1 thread, so waiting for the neighbour stage is
    the idle part) beside the predicted bubble (K-1)/(M+K-1). On a loaded machine the wall time
@@ -180,6 +183,101 @@ def ddp_overhead(rounds: int, steps: int, device: str, processes: int = 2) -> bo
     return ratio <= 1.05 and match
 
 
+# ----------------------------------------------------------------------------- same ranks, alternating
+
+class _WindowReporter:
+    """Times the windows between metric events (a reporter for engine.trainer.train)."""
+
+    def __init__(self, every: int):
+        self.every = every
+        self.windows, self.losses, self.last = [], [], None
+
+    def event(self, type, **fields):
+        if type == "metric":
+            now = time.perf_counter()
+            if self.last is not None:
+                self.windows.append((now - self.last) / self.every)
+            self.last = now
+            self.losses.append(fields["train_loss"])
+
+    def control(self):
+        return "run"
+
+
+def same_ranks_rank(spec_toml: str, rounds: int, out_path: str) -> None:
+    """In the same 2 ranks, alternately: the hand-written DDP loop and engine.trainer.train with
+    a DistributedContext (no run directory). Isolates our per-step overhead from the noise of
+    separate process launches on a busy machine."""
+    import json
+
+    import torch
+    import torch.distributed as dist
+    import torch.nn.functional as F
+    from torch.nn.parallel import DistributedDataParallel
+
+    from engine.data import load_data
+    from engine.model import build_model
+    from engine.parallel.context import DistributedContext
+    from engine.trainer import train
+
+    spec = ExperimentSpec.from_toml(spec_toml)
+    dist.init_process_group("gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    data = load_data(spec.data, spec.seed)
+    b, every, steps = spec.data.batch_size, spec.training.log_every, spec.training.max_steps
+    x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
+
+    def model():
+        torch.manual_seed(spec.seed)
+        return build_model(spec, data.info.input_shape, data.info.input_dtype, num_classes=data.info.num_classes)
+
+    def plain() -> float:
+        net = DistributedDataParallel(model(), gradient_as_bucket_view=True)
+        opt = torch.optim.Adam(net.parameters(), lr=spec.optimizer.options.get("lr", 1e-3))
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(spec.seed * 1_000_003))
+        order = order[: len(x) - len(x) % world][rank::world]
+        windows, t0 = [], time.perf_counter()
+        for step in range(steps):
+            idx = order[step * b:(step + 1) * b]
+            F.cross_entropy(net(x[idx]), y[idx]).backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            if (step + 1) % every == 0:
+                now = time.perf_counter()
+                windows.append((now - t0) / every)
+                t0 = now
+        return statistics.median(windows[1:])
+
+    def ours() -> float:
+        reporter = _WindowReporter(every)
+        train(spec, data, model(), reporter, run=None, ctx=DistributedContext(spec))
+        return statistics.median(reporter.windows[1:])
+
+    ratios = []
+    for r in range(rounds):
+        a, c = (plain(), ours()) if r % 2 == 0 else tuple(reversed((ours(), plain())))
+        ratios.append(c / a)
+    if rank == 0:
+        Path(out_path).write_text(json.dumps(ratios))
+    dist.destroy_process_group()
+
+
+def same_ranks(rounds: int, steps: int) -> None:
+    import json
+
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    spec = bench_spec(steps, "cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = str(Path(tmp) / "ratios.json")
+        config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=2, run_id="same", rdzv_backend="c10d",
+                              rdzv_endpoint="127.0.0.1:0", start_method="spawn", max_restarts=0, monitor_interval=0.1)
+        elastic_launch(config, same_ranks_rank)(spec.to_toml(), rounds, out)
+        ratios = json.loads(Path(out).read_text())
+    print(f"same 2 ranks, alternating (trainer + DistributedContext / plain DDP loop): ratios "
+          f"{', '.join(f'{x:.3f}' for x in ratios)}; median {statistics.median(ratios):.3f}")
+
+
 # ----------------------------------------------------------------------------- pipeline bubble
 
 def pipeline_rank(microbatches: int, steps: int, out_path: str) -> None:
@@ -244,6 +342,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     ok = ddp_overhead(args.rounds, args.steps, args.device, args.processes)
+    if args.device == "cpu" and args.processes == 2:
+        same_ranks(args.rounds, args.steps)
     if not args.skip_pipeline and args.device == "cpu":
         for m in (2, 4, 8):
             pipeline_bubble(m, 8)
