@@ -23,7 +23,7 @@ import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 #: how long a collective may wait for a missing peer before the rank gives up
 COLLECTIVE_TIMEOUT_S = 120
