@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
         spec = load_with_overrides(args.spec, args.overrides)
     except SpecError as err:
         return invalid(err, "cannot plan")
-    summary = plan_summary(spec, args.spec)
+    summary = plan_summary(spec, args.spec, args.overrides)
     for line in summary.lines():
         print(line)
     sys.stdout.flush()

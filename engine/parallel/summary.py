@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import shlex
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from engine.parallel import plan
 from engine.parallel.memory import MemoryEstimate, estimate_for_spec
@@ -74,10 +75,11 @@ class PlanSummary:
         return out
 
 
-def node_commands(spec, spec_path: str = "SPEC.toml") -> list[str]:
-    """The command to run on each node (one entry per node, node 0 first)."""
+def node_commands(spec, spec_path: str = "SPEC.toml", overrides: Sequence[str] = ()) -> list[str]:
+    """The command to run on each node (one entry per node, node 0 first). `overrides` are the
+    ``--set key=value`` assignments applied to the file, repeated so every node runs the same spec."""
     par = spec.parallel
-    base = ["python", "main.py", "worker", spec_path]
+    base = ["python", "main.py", "worker", spec_path, *(arg for o in overrides for arg in ("--set", o))]
     if par.nnodes == 1:
         return [shlex.join(base + (["--processes", str(par.processes)] if par.processes > 1 else []))]
     endpoint = par.rdzv_endpoint or f"NODE0_HOST:{DEFAULT_RDZV_PORT}"
@@ -85,7 +87,7 @@ def node_commands(spec, spec_path: str = "SPEC.toml") -> list[str]:
                                "--rdzv-endpoint", endpoint]) for rank in range(par.nnodes)]
 
 
-def plan_summary(spec, spec_path: str = "SPEC.toml") -> PlanSummary:
+def plan_summary(spec, spec_path: str = "SPEC.toml", overrides: Sequence[str] = ()) -> PlanSummary:
     """Everything `plan` prints, for `spec` (validated with engine.spec.validate)."""
     from engine.parallel.strategies import STRATEGIES
     from engine.spec import validate
@@ -115,4 +117,4 @@ def plan_summary(spec, spec_path: str = "SPEC.toml") -> PlanSummary:
         devices=plan.local_devices(), batch_per_rank=spec.data.batch_size,
         global_batch=plan.global_batch(spec) if strategy else spec.data.batch_size,
         memory=estimate_for_spec(spec), stages=tuple(stages), bubble=bubble,
-        tensor_split=tuple(split), node_commands=tuple(node_commands(spec, spec_path)), problems=problems)
+        tensor_split=tuple(split), node_commands=tuple(node_commands(spec, spec_path, overrides)), problems=problems)

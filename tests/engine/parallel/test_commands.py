@@ -96,3 +96,13 @@ def test_worker_refuses_a_run_that_is_already_running(tmp_path, capsys):
     assert main(["worker", str(run.path)]) == 2
     assert "already running" in capsys.readouterr().err
     assert read_status(run)["pid"] == os.getppid()  # untouched
+
+
+def test_plan_repeats_the_overrides_in_every_node_command(capsys):
+    """`plan SPEC --set ...` prints node commands that run the same (overridden) spec."""
+    overrides = ["parallel.strategy=ddp", "parallel.nnodes=2", "training.epochs=3"]
+    main(["plan", str(EXAMPLES / "moons_mlp.toml"), *(a for o in overrides for a in ("--set", o))])
+    commands = [line.strip() for line in capsys.readouterr().out.splitlines() if "main.py worker" in line]
+    assert len(commands) == 2
+    for command in commands:
+        assert all(f"--set {o}" in command for o in overrides)
