@@ -3,11 +3,12 @@
 `compute_plan(spec)` loads the data (cached by engine.data) to count training samples, then
 asks the engine for the layout summary (engine.parallel.summary.plan_summary: global batch,
 memory estimate, stages, bubble, per-node commands, every validation problem), the step plan
-(engine.trainer.plan_steps, exactly what the trainer will do) and the learning-rate curve
+(engine.parallel.plan.epoch_steps, the formula the worker uses too) and the learning-rate curve
 (engine.schedulers.lr_curve).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,20 +43,57 @@ class TrainPlan:
         return not self.problems
 
 
+#: what the short-lived probe process prints: one "name<TAB>total bytes" line per CUDA device
+_GPU_PROBE = ("import torch\n"
+              "for i in range(torch.cuda.device_count()):\n"
+              "    p = torch.cuda.get_device_properties(i)\n"
+              "    print(f'{p.name}\\t{p.total_memory}')\n")
+
+
+@functools.lru_cache(maxsize=4)
+def _gpu_properties(gpus: int) -> tuple[tuple[str, int], ...]:
+    """(name, memory bytes) of the first `gpus` CUDA devices, asked of torch in a short-lived
+    subprocess: importing torch here would hold the GUI process's GIL for about a second (and the
+    GUI process must stay torch-free). Falls back to the driver's /proc names without memory."""
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-c", _GPU_PROBE], capture_output=True, text=True, timeout=60)
+        rows = [line.split("\t") for line in done.stdout.splitlines() if "\t" in line]
+        if done.returncode == 0 and len(rows) >= gpus:
+            return tuple((name, int(mem)) for name, mem in rows[:gpus])
+    except (OSError, subprocess.SubprocessError, ValueError):
+        pass
+    return tuple((_proc_gpu_name(i), 0) for i in range(gpus))
+
+
+def _proc_gpu_name(index: int) -> str:
+    """The model name the NVIDIA driver reports for GPU `index` ("GPU" if unknown)."""
+    import os
+
+    try:
+        folder = sorted(os.listdir("/proc/driver/nvidia/gpus"))[index]
+        with open(f"/proc/driver/nvidia/gpus/{folder}/information") as fh:
+            for line in fh:
+                if line.startswith("Model:"):
+                    return line.split(":", 1)[1].strip()
+    except (OSError, IndexError):
+        pass
+    return "GPU"
+
+
 def list_devices(gpus: int) -> tuple[DeviceInfo, ...]:
-    """CPU (cores, memory) and every CUDA GPU with its name and memory."""
+    """CPU (cores, memory) and every CUDA GPU with its name and memory (without importing torch
+    in this process)."""
     import os
 
     import psutil
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     out = [DeviceInfo("cpu", f"{cores} CPU core(s)", int(psutil.virtual_memory().total))]
-    if gpus:
-        import torch
-
-        for i in range(gpus):
-            props = torch.cuda.get_device_properties(i)
-            out.append(DeviceInfo("cuda", f"cuda:{i} {props.name}", int(props.total_memory)))
+    for i, (name, memory) in enumerate(_gpu_properties(gpus) if gpus else ()):
+        out.append(DeviceInfo("cuda", f"cuda:{i} {name}", memory))
     return tuple(out)
 
 
@@ -64,7 +102,7 @@ def compute_plan(spec: Any) -> TrainPlan:
     from engine.data import load_data
     from engine.parallel.summary import plan_summary
     from engine.schedulers import lr_curve
-    from engine.trainer import plan_steps
+    from engine.parallel.plan import epoch_steps
 
     summary = plan_summary(spec, "SPEC.toml")
     problems = tuple(summary.problems)
@@ -75,10 +113,9 @@ def compute_plan(spec: Any) -> TrainPlan:
         known = {(p.path, p.message) for p in problems}
         extra = tuple(p for p in err.problems if (p.path, p.message) not in known)
         return TrainPlan(spec, summary, devices=devices, problems=problems + extra)
-    data_parallel = summary.global_batch != summary.batch_per_rank
-    per_rank = -(-train // summary.world_size) if data_parallel else train
     t = spec.training
-    per_epoch, total = plan_steps(per_rank, spec.data.batch_size, t.grad_accumulation, t.epochs, t.max_steps)
+    per_epoch, total = epoch_steps(train, summary.strategy, summary.world_size, summary.batch_per_rank,
+                                   t.grad_accumulation, t.epochs, t.max_steps)
     lr: tuple[float, ...] = ()
     if total <= LR_PREVIEW_STEPS and not any(p.path.startswith(("optimizer", "scheduler")) for p in problems):
         lr = tuple(lr_curve(spec, per_epoch, total))

@@ -42,7 +42,7 @@ class DistributedContext(RankContext):
         self.spec = spec
         self.strategy = spec.parallel.strategy
         self.torch_device = torch.device(device)
-        self.data_parallel = self.strategy in ("ddp", "fsdp")
+        self.data_parallel = self.strategy in plan.DATA_PARALLEL_STRATEGIES
         self.runner = None  # the PipelineRunner for strategy pipeline
         self._mesh = None
         self._skip, self._calls, self._last_check = 0, 1, None  # control broadcast spacing
@@ -160,13 +160,10 @@ class DistributedContext(RankContext):
         multiple of the world size so every rank takes the same number of steps. Pipeline:
         whole batches only (every micro-batch must have the same shape)."""
         order = super().epoch_indices(n, epoch, seed)
+        share = plan.rank_samples(n, self.strategy, self.world_size, self.spec.data.batch_size)
         if self.data_parallel:
-            usable = n - n % self.world_size
-            return order[:usable][self.rank::self.world_size]
-        if self.strategy == "pipeline":
-            b = self.spec.data.batch_size
-            return order[: n - n % b]
-        return order
+            return order[:share * self.world_size][self.rank::self.world_size]
+        return order[:share]
 
     def eval_indices(self, n: int) -> torch.Tensor | None:
         if self.data_parallel:

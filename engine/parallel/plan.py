@@ -107,6 +107,43 @@ def global_batch(spec) -> int:
     return spec.data.batch_size * data_parallel_size(spec)
 
 
+# ----------------------------------------------------------------------------- steps per epoch
+# The single source of truth for how many samples each rank trains on per epoch and how many
+# optimizer steps that makes: the worker (DistributedContext.epoch_indices, the trainer's
+# plan_steps) and the plan (PlanSummary.steps_per_epoch, the Train page) all call these.
+
+DATA_PARALLEL_STRATEGIES = frozenset({"ddp", "fsdp"})
+
+
+def rank_samples(n_train: int, strategy: str, world_size: int, batch_size: int) -> int:
+    """Training samples one rank sees per epoch. Data parallel (ddp, fsdp): the epoch is cut to a
+    multiple of the world size and split evenly (floor), so every rank takes the same number of
+    steps. Pipeline: whole batches only (every micro-batch must have the same shape), the last
+    partial batch is dropped. Otherwise every rank sees all `n_train` samples."""
+    if n_train < 0 or world_size < 1 or batch_size < 1:
+        raise ValueError(f"need n_train >= 0, world_size >= 1, batch_size >= 1 (got {n_train}, {world_size}, {batch_size})")
+    if strategy in DATA_PARALLEL_STRATEGIES:
+        return n_train // world_size
+    if strategy == "pipeline":
+        return n_train - n_train % batch_size
+    return n_train
+
+
+def plan_steps(n_samples: int, batch_size: int, accumulation: int, epochs: int, max_steps: int = 0) -> tuple[int, int]:
+    """(optimizer steps per epoch, total planned steps) for one rank's share of the data: the last
+    partial batch and the last partial accumulation group each still make a step."""
+    micro = -(-n_samples // batch_size)
+    per_epoch = max(1, -(-micro // accumulation))
+    total = per_epoch * epochs
+    return per_epoch, (min(total, max_steps) if max_steps else total)
+
+
+def epoch_steps(n_train: int, strategy: str, world_size: int, batch_size: int, accumulation: int = 1,
+                epochs: int = 1, max_steps: int = 0) -> tuple[int, int]:
+    """(optimizer steps per epoch, total planned steps) of a run with `n_train` training samples."""
+    return plan_steps(rank_samples(n_train, strategy, world_size, batch_size), batch_size, accumulation, epochs, max_steps)
+
+
 def bubble_fraction(stages: int, microbatches: int) -> float:
     """Predicted idle fraction of a GPipe/1F1B pipeline: (K-1)/(M+K-1)."""
     if stages < 1 or microbatches < 1:

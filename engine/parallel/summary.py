@@ -6,7 +6,6 @@ parallelism splits, the exact command for every node, and the spec's problems.
 """
 from __future__ import annotations
 
-import math
 import shlex
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -48,10 +47,13 @@ class PlanSummary:
     node_commands: tuple[str, ...] = ()
     problems: tuple[Problem, ...] = field(default_factory=tuple)
 
+    accumulation: int = 1  # training.grad_accumulation: micro-batches per optimizer step
+
     def steps_per_epoch(self, train_samples: int) -> int:
-        """Optimizer steps per epoch for `train_samples` training samples (before accumulation)."""
-        per_rank = train_samples // self.world_size if self.global_batch != self.batch_per_rank else train_samples
-        return max(1, math.ceil(per_rank / self.batch_per_rank))
+        """Optimizer steps per epoch for `train_samples` training samples: exactly what every rank
+        of the worker takes (engine.parallel.plan.epoch_steps, the one formula both use)."""
+        return plan.epoch_steps(train_samples, self.strategy, self.world_size, self.batch_per_rank,
+                                self.accumulation)[0]
 
     def lines(self) -> list[str]:
         """The summary as readable lines (what `plan` prints)."""
@@ -117,4 +119,4 @@ def plan_summary(spec, spec_path: str = "SPEC.toml", overrides: Sequence[str] = 
         devices=plan.local_devices(), batch_per_rank=spec.data.batch_size,
         global_batch=plan.global_batch(spec) if strategy else spec.data.batch_size,
         memory=estimate_for_spec(spec), stages=tuple(stages), bubble=bubble,
-        tensor_split=tuple(split), node_commands=tuple(node_commands(spec, spec_path, overrides)), problems=problems)
+        tensor_split=tuple(split), accumulation=spec.training.grad_accumulation, node_commands=tuple(node_commands(spec, spec_path, overrides)), problems=problems)
