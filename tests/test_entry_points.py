@@ -53,3 +53,16 @@ def test_main_py_with_a_spec_file_opens_it_in_the_gui(tmp_path):
     probe = json.loads(next(line for line in lines if line.startswith("{")))
     assert probe["torch_loaded"] is False
     assert lines[-1].split() == ["RESULT", "0", "1", "wine_mlp", "wine_mlp.toml"]
+
+
+def test_requires_python_covers_the_standard_library_the_code_uses():
+    """tomllib (engine/spec.py reads every spec with it) is in the standard library from 3.11."""
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        spec = tomllib.load(fh)["project"]["requires-python"]
+    assert spec.startswith(">="), spec
+    minimum = tuple(int(part) for part in spec[2:].split(",")[0].strip().split("."))
+    sources = [*(ROOT / "engine").rglob("*.py"), *(ROOT / "app").rglob("*.py"), ROOT / "main.py"]
+    users = [p.relative_to(ROOT).as_posix() for p in sources
+             if "import tomllib" in p.read_text(encoding="utf-8")]
+    if users:
+        assert minimum >= (3, 11), f"{', '.join(users)} import tomllib (Python 3.11+) but requires-python is {spec}"
