@@ -114,7 +114,7 @@ def check_optim(spec: "ExperimentSpec") -> list[Problem]:
 
     problems: list[Problem] = []
     opts, found = OPTIMIZERS.check(spec.optimizer.name, spec.optimizer.options, "optimizer.name")
-    problems += [_rename(p, "optimizer") for p in found]
+    problems += [_betas_hint(_rename(p, "optimizer"), opts) for p in found]
     if not found and opts.get("nesterov") and not opts.get("momentum"):
         problems.append(Problem("optimizer.nesterov", "Nesterov momentum needs momentum > 0 — set optimizer.momentum (e.g. 0.9) or turn nesterov off"))
     _, found = SCHEDULERS.check(spec.scheduler.name, spec.scheduler.options, "scheduler.name")
@@ -130,6 +130,17 @@ def _rename(problem: Problem, section: str) -> Problem:
     if path.startswith(f"{section}.name."):
         path = f"{section}." + path[len(f"{section}.name."):]
     return Problem(path, problem.message)
+
+
+def _betas_hint(problem: Problem, opts: dict[str, Any]) -> Problem:
+    """`betas = [0.9, 0.999]` (torch's name) is the one unknown key worth a precise answer."""
+    if problem.path == "optimizer.betas":
+        known = [key for key in ("beta1", "beta2") if key in opts]
+        if known:
+            return Problem(problem.path, "this spec sets the betas one by one: use beta1 and beta2 "
+                           "(e.g. beta1 = 0.9, beta2 = 0.999) instead of betas = [..]")
+        return Problem(problem.path, problem.message + " — this optimizer has no betas")
+    return problem
 
 
 def _check_precision(spec: "ExperimentSpec") -> list[Problem]:
