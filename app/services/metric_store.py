@@ -96,7 +96,11 @@ class Series:
         if weight <= 0.0:
             return y
         if weight != self._smooth_weight or self._smooth is None:
-            self._smooth, self._smooth_weight, self._smooth_state = _Buffer(max(256, len(y))), weight, (0.0, 0)
+            # a new weight (a slider move) filters everything once; the result becomes the buffer
+            # itself (no copy into fresh memory: that alone cost ~10-25 ms per million points)
+            chunk, self._smooth_state = ema_chunk(y, weight, (0.0, 0))
+            self._smooth, self._smooth_weight = _Buffer(0), weight
+            self._smooth.data, self._smooth.size = chunk, len(chunk)
         done = self._smooth.size
         if done < len(y):
             chunk, self._smooth_state = ema_chunk(y[done:], weight, self._smooth_state)
@@ -104,29 +108,40 @@ class Series:
         return self._smooth.view()
 
 
-EMA_BLOCK = 128
+EMA_BLOCK = 64
+
+
+def _recurrence(c: np.ndarray, a: float, start: float) -> np.ndarray:
+    """y_t = a * y_{t-1} + c_t from y_{-1} = start, fully vectorised (numpy only): within blocks of
+    EMA_BLOCK points it is one matrix product with the decay matrix a^(t-i) (all powers <= 1, so
+    it is stable for any 0 <= a <= 1); the blocks' end values obey the same recurrence with
+    a^EMA_BLOCK, solved recursively, and are then carried into every block at once. About 10 ms
+    per million points, versus ~0.5 s for a Python loop."""
+    n, b = len(c), EMA_BLOCK
+    t = np.arange(min(n, b))
+    powers = a ** np.arange(len(t) + 1, dtype=np.float64)
+    powers[powers < 1e-250] = 0.0  # no subnormals: they are ~100x slower to multiply
+    decay = np.tril(powers[np.clip(t[:, None] - t[None, :], 0, None)])
+    if n <= b:
+        return decay @ c + powers[1:] * start
+    blocks = -(-n // b)
+    padded = np.zeros(blocks * b)
+    padded[:n] = c
+    local = padded.reshape(blocks, b) @ decay.T  # each block started from 0
+    ends = _recurrence(np.ascontiguousarray(local[:, -1]), float(powers[b]), start)
+    prev = np.empty(blocks)
+    prev[0] = start
+    prev[1:] = ends[:-1]
+    local += prev[:, None] * powers[None, 1:]
+    return local.reshape(-1)[:n]
 
 
 def _ema_biased(x: np.ndarray, weight: float, start: float) -> np.ndarray:
-    """biased_t = w * biased_{t-1} + (1 - w) * x_t from biased_{-1} = start, vectorised in blocks:
-    within a block it is one matrix product with the decay matrix w^(t-i) (all powers <= 1, so
-    it is stable for any weight); blocks are chained through their last value."""
-    n, b = len(x), EMA_BLOCK
-    if n == 0:
-        return x.astype(np.float64)
-    t = np.arange(b)
-    decay = np.tril(weight ** np.clip(t[:, None] - t[None, :], 0, None))
-    blocks = -(-n // b)
-    padded = np.zeros(blocks * b)
-    padded[:n] = x
-    local = (1.0 - weight) * padded.reshape(blocks, b) @ decay.T  # each block started from 0
-    carry = weight ** (t + 1)
-    out = np.empty_like(local)
-    prev = start
-    for k in range(blocks):
-        out[k] = local[k] + carry * prev
-        prev = out[k, -1]
-    return out.reshape(-1)[:n]
+    """biased_t = w * biased_{t-1} + (1 - w) * x_t from biased_{-1} = start."""
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) == 0:
+        return x.copy()
+    return _recurrence((1.0 - weight) * x, weight, start)
 
 
 def ema_chunk(values: np.ndarray, weight: float, state: tuple[float, int]) -> tuple[np.ndarray, tuple[float, int]]:
@@ -135,13 +150,19 @@ def ema_chunk(values: np.ndarray, weight: float, state: tuple[float, int]) -> tu
     biased, count = state
     values = np.asarray(values, dtype=np.float64)
     finite = np.isfinite(values)
+    all_finite = bool(finite.all())
+    good = values if all_finite else values[finite]
+    if not len(good):
+        return values.copy(), (biased, count)
+    ema = _ema_biased(good, weight, biased)
+    biased = float(ema[-1])
+    n = np.arange(count + 1, count + len(good) + 1, dtype=np.float64)
+    ema /= -np.expm1(n * math.log(weight))  # debias by 1 - w^n (np.power is ~10x slower)
+    count += len(good)
+    if all_finite:
+        return ema, (biased, count)
     result = values.copy()
-    good = values[finite]
-    if len(good):
-        ema = _ema_biased(good, weight, biased)
-        n = count + np.arange(1, len(good) + 1)
-        result[finite] = ema / (1.0 - weight ** n)
-        biased, count = float(ema[-1]), count + len(good)
+    result[finite] = ema
     return result, (biased, count)
 
 

@@ -72,6 +72,7 @@ class Curve:
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
         self.smooth.hide()
+        self._raw_key: tuple | None = None  # what the raw curve was last given (see update)
         # the legend shows the full colour even while the raw curve is drawn faint
         self.sample = pg.PlotDataItem(pen=pg.mkPen(color, width=2, style=style))
         if plot.legend is not None and name:
@@ -83,10 +84,18 @@ class Curve:
         symbol = dict(symbol="o", symbolSize=5, symbolPen=None, symbolBrush=self.color) if few else dict(symbol=None)
         # a series known to be finite skips pyqtgraph's per-update scan of every point
         lines = dict(connect="all", skipFiniteCheck=True) if series.all_finite else dict(connect="finite")
-        if weight > 0 and not few:
-            self.raw.setData(x, y, pen=self.faint_pen, symbol=None, **lines)
+        smoothing = weight > 0 and not few
+        # series only grow, so this identifies what the raw curve shows: a smoothing-slider move
+        # leaves it alone (re-setting a million points makes pyqtgraph downsample them again)
+        raw_key = (series, axis, len(y), series.all_finite, smoothing)  # Series compares by identity
+        if raw_key != self._raw_key:
+            if smoothing:
+                self.raw.setData(x, y, pen=self.faint_pen, symbol=None, **lines)
+            else:
+                self.raw.setData(x, y, pen=self.full_pen, **lines, **symbol)
+            self._raw_key = raw_key
+        if smoothing:
             self.smooth.setData(x, series.smoothed(weight), **lines)
             self.smooth.show()
         else:
-            self.raw.setData(x, y, pen=self.full_pen, **lines, **symbol)
             self.smooth.hide()
