@@ -6,14 +6,21 @@
         state.pt            optimizer, scheduler, scaler, RNG and progress state; only tensors,
                             numbers, strings, lists and dicts, so torch.load(weights_only=True) reads it
       latest                the name of the newest complete checkpoint folder (written last)
+      best-000000080/       weights of the epoch with the best watched validation metric
+        model.safetensors   (regularization.early_stopping_metric: val_loss and val_error lower,
+        best.json           val_accuracy higher); best.json: {"step", "epoch", "metric", "value"}
+      best                  the name of the current best folder (written last)
 
 Every file is written atomically (temp file in the same folder, fsync, rename), and `latest` is
 updated only after both files are in place, so a crash mid-save leaves the previous checkpoint
-as the latest. Older checkpoints beyond `keep` are removed.
+as the latest. Older checkpoints beyond `keep` are removed. The best checkpoint works the same
+way through its own pointer `best`; the keep rule never touches it (only the previous best
+folder is removed once the new one is complete).
 """
 from __future__ import annotations
 
 import io
+import json
 import random
 import shutil
 from pathlib import Path
@@ -28,6 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
 WEIGHTS = "model.safetensors"
 STATE = "state.pt"
 LATEST = "latest"
+BEST = "best"
+BEST_INFO = "best.json"
 
 
 class CheckpointError(SpecError):
@@ -57,6 +66,46 @@ def save_checkpoint(directory: str | Path, model_state: Mapping[str, "torch.Tens
     for stale in old[: max(0, len(old) - (keep - 1))]:
         shutil.rmtree(stale, ignore_errors=True)
     return folder
+
+
+def save_best(directory: str | Path, model_state: Mapping[str, "torch.Tensor"], *, step: int, epoch: int,
+              metric: str, value: float) -> Path:
+    """Write `model_state` as the run's best checkpoint `best-<step>` under `directory` (weights,
+    then best.json), point `best` at it, then remove the previous best folder. Returns the folder."""
+    from safetensors.torch import save as st_save
+
+    directory = Path(directory)
+    folder = directory / f"best-{step:09d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(folder / WEIGHTS, st_save(_unshared(model_state)))
+    info = {"step": int(step), "epoch": int(epoch), "metric": metric, "value": float(value)}
+    atomic_write_text(folder / BEST_INFO, json.dumps(info) + "\n")
+    atomic_write_text(directory / BEST, folder.name + "\n")
+    for stale in directory.glob("best-*"):
+        if stale.is_dir() and stale != folder:
+            shutil.rmtree(stale, ignore_errors=True)
+    return folder
+
+
+def best_checkpoint(directory: str | Path) -> Path | None:
+    """The best checkpoint folder under `directory` (a run's checkpoints/) — complete, with its
+    weights — or None when the run keeps none."""
+    directory = Path(directory)
+    try:
+        name = (directory / BEST).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    folder = directory / name
+    return folder if name and (folder / WEIGHTS).is_file() else None
+
+
+def best_info(folder: str | Path) -> dict[str, Any]:
+    """best.json of a best checkpoint folder ({} when missing or unreadable)."""
+    try:
+        info = json.loads((Path(folder) / BEST_INFO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def _unshared(state: Mapping[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]:

@@ -113,6 +113,7 @@ class _Loop:
         self.started = False
         self.early_message = ""
         self.divisor = 1
+        self._weights: tuple[int, Mapping[str, Any]] | None = None  # (step, full weights) gathered this step
 
     # ------------------------------------------------------------------ setup
     def setup(self, resume: bool) -> None:
@@ -352,23 +353,37 @@ class _Loop:
                             epoch_seconds=seconds, **self.metrics)
         if self.scheduler is not None:
             self.scheduler.epoch_end(self.metrics)
-        stop = self._early_stop()
+        better = self._track_best()
+        stop = self._early_stop(better)
         last = stop or self.epoch >= self.t.epochs or (self.t.max_steps and self.step >= self.t.max_steps)
         if self.rundir is not None and ckpt_every and self.epoch % ckpt_every == 0 and not last:
             self._checkpoint()
+        if better and self.rundir is not None:
+            self._save_best()
+        if not last:
+            self._weights = None  # the final checkpoint (in finish) may reuse this epoch's gathered weights
         self._window_reset()
         return stop
 
-    def _early_stop(self) -> bool:
-        reg = self.spec.regularization
-        metric = reg.early_stopping_metric
-        if not reg.early_stopping_patience or metric not in self.metrics:
+    def _track_best(self) -> bool:
+        """Whether this epoch's watched metric (regularization.early_stopping_metric) beats the
+        best so far; if so it becomes the best. Every rank sees the same (reduced) metrics, so
+        every rank decides alike."""
+        metric = self.spec.regularization.early_stopping_metric
+        value = self.metrics.get(metric)
+        if value is None or not math.isfinite(value):
             return False
-        value = self.metrics[metric]
         if improved(metric, value, self.best):
             self.best, self.best_epoch, self.bad_epochs = value, self.epoch, 0
-            return False
+            return True
         self.bad_epochs += 1
+        return False
+
+    def _early_stop(self, better: bool) -> bool:
+        reg = self.spec.regularization
+        metric = reg.early_stopping_metric
+        if not reg.early_stopping_patience or metric not in self.metrics or better:
+            return False
         if self.bad_epochs >= reg.early_stopping_patience:
             self.early_message = (f"early stopping after epoch {self.epoch}: {metric} did not improve for "
                                   f"{self.bad_epochs} epochs (best {self.best:.4g} at epoch {self.best_epoch})")
@@ -400,17 +415,38 @@ class _Loop:
 
         restore(self, folder, state)
 
+    def _full_weights(self) -> Mapping[str, Any]:
+        """The full (unsharded) weights of this step — every rank must call (FSDP / tensor /
+        pipeline gather them onto rank 0). Gathered once per step: the epoch's checkpoint and
+        best checkpoint share them."""
+        if self._weights is None or self._weights[0] != self.step:
+            self._weights = (self.step, self.ctx.model_state_dict(self.model))
+        return self._weights[1]
+
     def _checkpoint(self) -> str | None:
         """Save a checkpoint (every rank takes part in gathering state; rank 0 writes)."""
         from engine.checkpoint import save_checkpoint
 
-        weights = self.ctx.model_state_dict(self.model)
+        weights = self._full_weights()
         state = self._state()
         if self.rundir is None or not self.ctx.is_main:
             return None
         folder = save_checkpoint(self.rundir.checkpoints, weights, state, step=self.step)
-        self.reporter.event("checkpoint", step=self.step, epoch=self.epoch, path=str(folder.relative_to(self.rundir.path)))
+        self.reporter.event("checkpoint", step=self.step, epoch=self.epoch, path=str(folder.relative_to(self.rundir.path)),
+                            best=False)
         return str(folder)
+
+    def _save_best(self) -> None:
+        """Save this epoch's weights as the run's best checkpoint (all ranks gather, rank 0 writes)."""
+        from engine.checkpoint import save_best
+
+        weights = self._full_weights()
+        if self.rundir is None or not self.ctx.is_main:
+            return
+        metric = self.spec.regularization.early_stopping_metric
+        folder = save_best(self.rundir.checkpoints, weights, step=self.step, epoch=self.epoch, metric=metric, value=self.best)
+        self.reporter.event("checkpoint", step=self.step, epoch=self.epoch, path=str(folder.relative_to(self.rundir.path)),
+                            best=True, metric=metric, value=self.best)
 
     # ------------------------------------------------------------------ reporting
     def _emit_start(self, resumed_from: str | None) -> None:
@@ -426,6 +462,7 @@ class _Loop:
         checkpoint = None
         if save and self.optimizer is not None:
             checkpoint = self._checkpoint()
+        self._weights = None
         if status == "failed" and emit_error:
             self.report_error(message, "")
         wall = self.wall_before + time.perf_counter() - self.t0

@@ -43,6 +43,26 @@ def trained_runs(runs_dir: Path) -> list[tuple[str, str]]:
     return out
 
 
+def checkpoint_choices(run_dir: str | Path) -> list[tuple[str, str, str]]:
+    """(label, checkpoint, tooltip) of the weights a run offers: "latest" always; "best" with its
+    metric and epoch when the run keeps a best checkpoint, else labelled as missing (choosing it
+    then explains why and stays on latest). Reads two small files — no torch."""
+    from engine.checkpoint import best_checkpoint, best_info
+
+    root = Path(run_dir) / "checkpoints"
+    out = [("latest", "latest", "The weights at the end of training (the newest checkpoint)")]
+    best = best_checkpoint(root)
+    if best is None:
+        out.append(("best (none saved)", "best", f"Run {Path(run_dir).name} keeps no best checkpoint — use latest"))
+        return out
+    info = best_info(best)
+    value, metric, epoch = info.get("value"), info.get("metric", "the watched metric"), info.get("epoch", "?")
+    shown = f"{value:.4g}" if isinstance(value, (int, float)) else "?"
+    out.append((f"best — {metric} {shown} at epoch {epoch}", "best",
+                f"The weights of epoch {epoch}, where {metric} was best ({shown})"))
+    return out
+
+
 class ExplainPage(QWidget):
     def __init__(self, window: Any = None):
         super().__init__()
@@ -95,12 +115,21 @@ class ExplainPage(QWidget):
         self.split_combo.addItem("validation", "val")
         self.split_combo.addItem("training", "train")
         self.split_combo.activated.connect(lambda _i: self.set_split(self.split_combo.currentData()))
+        self.weights_combo = QComboBox()
+        self.weights_combo.setObjectName("explainCheckpoint")
+        self.weights_combo.setToolTip("Which weights to explain: the latest checkpoint, or the best one "
+                                      "(the epoch with the best watched validation metric)")
+        self.weights_combo.addItem("latest", "latest")
+        self.weights_combo.activated.connect(lambda _i: self.set_checkpoint(self.weights_combo.currentData()))
         self.status = QLabel("")
         self.status.setObjectName("explainStatus")
         self.status.setWordWrap(True)
         bar.addWidget(QLabel("Run"))
         bar.addWidget(self.run_combo, 2)
         bar.addWidget(refresh)
+        bar.addSpacing(12)
+        bar.addWidget(QLabel("Weights"))
+        bar.addWidget(self.weights_combo)
         bar.addSpacing(12)
         bar.addWidget(QLabel("Split"))
         bar.addWidget(self.split_combo)
@@ -223,11 +252,22 @@ class ExplainPage(QWidget):
             self.run_combo.setCurrentIndex(0)
             self.open_run(runs[0][1])
 
-    def open_run(self, run_dir: str | Path | None) -> None:
-        """Load a trained run in the worker (the model is loaded once, there)."""
+    def open_run(self, run_dir: str | Path | None, checkpoint: str | None = None) -> None:
+        """Load a trained run in the worker (the model is loaded once, there) with the `checkpoint`
+        weights ("latest" or "best"; by default what the Weights box shows, when the run has it)."""
         if not run_dir:
             return
-        if self.client.run_dir == Path(run_dir) and self.client.state in ("starting", "ready", "busy"):
+        choices = checkpoint_choices(run_dir)
+        wanted = checkpoint or self.weights_combo.currentData() or "latest"
+        if wanted == "best" and choices[-1][0].startswith("best (none"):
+            if checkpoint == "best":  # asked for explicitly: say why not
+                self._status(choices[-1][2])
+                self._fill_weights(choices, self.client.checkpoint if self.client.run_dir == Path(run_dir) else "latest")
+                return
+            wanted = "latest"
+        self._fill_weights(choices, wanted)
+        if (self.client.run_dir == Path(run_dir) and self.client.checkpoint == wanted
+                and self.client.state in ("starting", "ready", "busy")):
             return  # already open
         if self.run_combo.findData(str(run_dir)) < 0:
             self.run_combo.addItem(Path(run_dir).name, str(run_dir))
@@ -237,7 +277,18 @@ class ExplainPage(QWidget):
         self.result_panel.view.clear()
         self.result_panel.show_message("Loading the model…")
         self._status("Starting the explain worker and loading the model…")
-        self.client.open(run_dir)
+        self.client.open(run_dir, wanted)
+
+    def _fill_weights(self, choices: list[tuple[str, str, str]], current: str) -> None:
+        self.weights_combo.clear()
+        for i, (label, which, tip) in enumerate(choices):
+            self.weights_combo.addItem(label, which)
+            self.weights_combo.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
+        self.weights_combo.setCurrentIndex(max(0, self.weights_combo.findData(current)))
+
+    def set_checkpoint(self, checkpoint: str) -> None:
+        """Explain the open run with other weights ("latest" or "best")."""
+        self.open_run(self.run_combo.currentData() or self.client.run_dir, checkpoint)
 
     def _ready(self, info: dict) -> None:
         first = not self.info or self.info.get("run_dir") != info.get("run_dir")

@@ -33,9 +33,10 @@ def start_worker(run_dir: Path, resume: bool = False) -> subprocess.Popen:
 
 
 def has_checkpoint(run_dir: Path) -> bool:
-    """True when the run saved at least one checkpoint (so it can be resumed)."""
+    """True when the run saved at least one checkpoint (so it can be resumed); the best
+    checkpoint (`best`, `best-*`: weights only) does not count."""
     folder = Path(run_dir) / "checkpoints"
-    return folder.is_dir() and any(folder.iterdir())
+    return folder.is_dir() and any(p.name != "best" and not p.name.startswith("best-") for p in folder.iterdir())
 
 
 class RunController(QObject):

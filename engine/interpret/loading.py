@@ -48,7 +48,7 @@ class Trained:
 def checkpoint_folder(run_dir: Path, which: str = "latest") -> Path:
     """The checkpoint folder `which` names: "latest", "best" (when the run keeps one) or a
     folder name such as "step-000000120". SpecError naming the path if it is missing."""
-    from engine.checkpoint import LATEST, WEIGHTS, latest_checkpoint
+    from engine.checkpoint import BEST, LATEST, WEIGHTS, best_checkpoint, latest_checkpoint
 
     root = run_dir / "checkpoints"
     if which in ("latest", "last"):
@@ -57,11 +57,12 @@ def checkpoint_folder(run_dir: Path, which: str = "latest") -> Path:
             raise SpecError([Problem(str(root / LATEST), "the run has no complete checkpoint yet — train it "
                                                          "(at least one epoch) before explaining it")])
     elif which == "best":
-        pointer = root / "best"
-        name = pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else ""
-        folder = root / name if name else root / "best-missing"
-        if not name or not folder.is_dir():
-            raise SpecError([Problem(str(pointer), "this run keeps no best checkpoint — use latest")])
+        folder = best_checkpoint(root)
+        if folder is None:
+            raise SpecError([Problem(str(root / BEST), f"run {run_dir.name} keeps no best checkpoint (one is saved "
+                                                       "when the watched validation metric improves after an epoch; "
+                                                       "runs without validation data or trained by an older version "
+                                                       "have none) — use latest")])
     else:
         folder = root / which
         if not folder.is_dir():
