@@ -31,6 +31,19 @@ REDRAW_BUDGET_S = 0.012  # per event-loop turn
 SECONDARY_INTERVAL_MS = 60  # between redraws of the plots other than the loss plot
 
 
+class _LazyPlots(dict):
+    """plot key -> PlotWidget, built by `make(key)` the first time a key is looked up."""
+
+    def __init__(self, make):
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key: str) -> pg.PlotWidget:
+        if not any(g.key == key for g in PLOT_GROUPS):
+            raise KeyError(key)
+        return self._make(key)
+
+
 class PlotPanel(QWidget):
     """Curves of one run (`add_events`) or of several runs overlaid (`add_events(..., source=)`)."""
 
@@ -47,16 +60,13 @@ class PlotPanel(QWidget):
         self._dash_note: set[str] = set()  # plots whose legend explains the dashed lines
         self._follow: dict[str, bool] = {g.key: True for g in PLOT_GROUPS}  # False once the user zooms/pans
         self._fitted: set[str] = set()  # plots fitted to their data at least once
-        self._plots: dict[str, pg.PlotWidget] = {}
+        # plots are built on first use, and the rest one per event-loop turn after construction:
+        # six pyqtgraph PlotWidgets take ~100 ms, too long for one turn of the GUI thread
+        self._plots: dict[str, pg.PlotWidget] = _LazyPlots(self._add_plot)
         self._hover: dict[str, pg.TextItem] = {}
         self._build_toolbar()
         self._grid = QGridLayout()
         self._grid.setSpacing(6)
-        for i, group in enumerate(PLOT_GROUPS):
-            widget = self._make_plot(group)
-            self._plots[group.key] = widget
-            self._grid.addWidget(widget, i // 3, i % 3)
-        self._plots["other"].hide()
         self._plot_area = QWidget()
         self._plot_area.setLayout(self._grid)
         layout = QVBoxLayout(self)
@@ -64,6 +74,30 @@ class PlotPanel(QWidget):
         layout.addLayout(self._toolbar)
         layout.addWidget(self._plot_area, 1)
         self._refresh = QTimer(self, singleShot=True, interval=0, timeout=self._redraw)
+        self._builder = QTimer(self, singleShot=True, interval=0, timeout=self._build_next_plot)
+        self._builder.start()
+
+    def _add_plot(self, key: str) -> pg.PlotWidget:
+        """Build plot `key` and put it in its grid cell (the "other" plot starts hidden)."""
+        index, group = next((i, g) for i, g in enumerate(PLOT_GROUPS) if g.key == key)
+        widget = self._make_plot(group)
+        dict.__setitem__(self._plots, key, widget)
+        self._grid.addWidget(widget, index // 3, index % 3)
+        if key == "other":
+            widget.hide()
+        return widget
+
+    def _build_next_plot(self) -> None:
+        missing = [g.key for g in PLOT_GROUPS if g.key not in self._plots]
+        if missing:
+            self._plots[missing[0]]
+            if len(missing) > 1:
+                self._builder.start()
+
+    def build_all_plots(self) -> None:
+        """Build every plot now (export and tests; otherwise they appear one per event-loop turn)."""
+        for group in PLOT_GROUPS:
+            self._plots[group.key]
 
     # ------------------------------------------------------------------ construction
     def _build_toolbar(self) -> None:
@@ -367,6 +401,7 @@ class PlotPanel(QWidget):
         elif suffix == ".svg":
             self._export_svg(path)
         elif suffix == ".png":
+            self.build_all_plots()
             if not self._plot_area.grab().save(str(path)):
                 raise OSError(f"could not write {path}")
         else:
@@ -391,6 +426,7 @@ class PlotPanel(QWidget):
     def _export_svg(self, path: Path) -> None:
         from PySide6.QtSvg import QSvgGenerator
 
+        self.build_all_plots()
         area = self._plot_area
         generator = QSvgGenerator()
         generator.setFileName(str(path))

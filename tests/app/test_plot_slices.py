@@ -1,0 +1,27 @@
+"""A live-curve panel builds its plots one per event-loop turn (six pyqtgraph plots at once
+stall the GUI thread ~100 ms), on first use when asked for earlier, and all of them for export."""
+from __future__ import annotations
+
+from app.widgets.plot_panel import PLOT_GROUPS, PlotPanel
+
+
+def test_plots_are_built_in_slices_after_construction(qtbot):
+    panel = PlotPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    assert len(panel._plots) == 0  # nothing heavy in the constructor
+    qtbot.waitUntil(lambda: len(panel._plots) == len(PLOT_GROUPS), timeout=5000)
+    assert panel.plot("loss").isVisible() and not panel.plot("other").isVisible()
+
+
+def test_a_plot_asked_for_early_is_built_on_demand_and_data_shows(qtbot, tmp_path):
+    panel = PlotPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.add_events([{"type": "metric", "step": i, "epoch": i / 10, "time": float(i), "train_loss": 1.0 / (i + 1),
+                       "custom_thing": 2.0} for i in range(100)])
+    panel.flush()
+    assert "loss" in panel._plots and "other" in panel._plots
+    qtbot.waitUntil(lambda: panel.plot("other").isVisible(), timeout=5000)  # a metric of its own shows it
+    panel.export(tmp_path / "curves.png")
+    assert len(panel._plots) == len(PLOT_GROUPS) and (tmp_path / "curves.png").stat().st_size > 0
