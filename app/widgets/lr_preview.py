@@ -5,7 +5,7 @@ from typing import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QSize, QTimer
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.widgets.plot_curves import style_plot
@@ -29,23 +29,43 @@ class LrPreview(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("lrPreview")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.plot = pg.PlotWidget(objectName="lrPreviewPlot")
-        self.plot.setMinimumHeight(110)
-        self.plot.setMaximumHeight(150)
-        style_plot(self.plot)
-        item = self.plot.getPlotItem()
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._plot: pg.PlotWidget | None = None
+        self._curve = None
+        self.caption = QLabel(objectName="pageSubtitle")
+        self.caption.setWordWrap(True)
+        self._layout.addWidget(self.caption)
+        self.rates: np.ndarray = np.empty(0)
+        # the pyqtgraph plot (~15 ms) is built on the next event-loop turn, not inside the
+        # Train page's build, or on first use if that comes sooner
+        QTimer.singleShot(0, self, self._build_plot)
+
+    def _build_plot(self) -> None:
+        if self._plot is not None:
+            return
+        plot = pg.PlotWidget(objectName="lrPreviewPlot")
+        plot.setMinimumHeight(110)
+        plot.setMaximumHeight(150)
+        style_plot(plot)
+        item = plot.getPlotItem()
         item.showGrid(x=True, y=True, alpha=0.2)
         item.setLabel("bottom", "step")
         item.setMouseEnabled(x=False, y=False)
         item.hideButtons()
-        self.curve = item.plot([], [], pen=pg.mkPen("#3b82f6", width=2))
-        self.caption = QLabel(objectName="pageSubtitle")
-        self.caption.setWordWrap(True)
-        layout.addWidget(self.plot)
-        layout.addWidget(self.caption)
-        self.rates: np.ndarray = np.empty(0)
+        self._curve = item.plot([], [], pen=pg.mkPen("#3b82f6", width=2))
+        self._plot = plot
+        self._layout.insertWidget(0, plot)
+
+    @property
+    def plot(self) -> pg.PlotWidget:
+        self._build_plot()
+        return self._plot
+
+    @property
+    def curve(self) -> pg.PlotDataItem:
+        self._build_plot()
+        return self._curve
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
         return QSize(320, 150)

@@ -25,3 +25,16 @@ def test_a_plot_asked_for_early_is_built_on_demand_and_data_shows(qtbot, tmp_pat
     qtbot.waitUntil(lambda: panel.plot("other").isVisible(), timeout=5000)  # a metric of its own shows it
     panel.export(tmp_path / "curves.png")
     assert len(panel._plots) == len(PLOT_GROUPS) and (tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_lr_preview_builds_its_plot_after_construction_or_on_first_use(qtbot):
+    from app.widgets.lr_preview import LrPreview
+
+    later, now = LrPreview(), LrPreview()
+    qtbot.addWidget(later)
+    qtbot.addWidget(now)
+    assert later._plot is None and now._plot is None  # not inside the Train page's build
+    now.set_curve([0.1, 0.2, 0.3])  # first use builds it at once
+    assert now._plot is not None and list(now.curve.getData()[1]) == [0.1, 0.2, 0.3]
+    qtbot.waitUntil(lambda: later._plot is not None, timeout=5000)
+    assert later.layout().indexOf(later.plot) == 0 and later.layout().indexOf(later.caption) == 1
