@@ -4,7 +4,7 @@ Nothing heavy (torch) is imported before the window is first painted; the remain
 are built right after that paint, one per event-loop turn, so the window stays responsive.
 
 Set NETWRIGHT_STARTUP_PROBE=1 to make the app print one JSON line at its first paint
-(`{"paint_time": <time.time()>, "torch_loaded": <bool>}`) and quit — benchmarks/startup.py
+(`{"paint_time": <time.time()>, "torch_loaded": <bool>, "gil_switch_interval": <s>}`) and quit — benchmarks/startup.py
 and the startup test use it.
 """
 from __future__ import annotations
@@ -22,6 +22,16 @@ from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
 PROBE_ENV = "NETWRIGHT_STARTUP_PROBE"
+#: how long a thread may hold the GIL before another waiting thread gets it (Python's default is
+#: 5 ms). Every Python callback in a paint (event filters, pyqtgraph items) must take the GIL back
+#: from a busy background thread (imports, the Train plan), so with the default one repaint of a
+#: page can wait 100-250 ms; at 1 ms those waits shrink about fourfold (benchmarks/startup_latency.py).
+GIL_SWITCH_INTERVAL_S = 0.001
+
+
+def tune_gil() -> None:
+    """Make background threads hand the GIL back to the GUI thread sooner."""
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
 
 class FirstPaint(QObject):
@@ -42,7 +52,8 @@ class FirstPaint(QObject):
 
 
 def _print_probe(app: QApplication) -> None:
-    print(json.dumps({"paint_time": time.time(), "torch_loaded": "torch" in sys.modules}), flush=True)
+    print(json.dumps({"paint_time": time.time(), "torch_loaded": "torch" in sys.modules,
+                      "gil_switch_interval": sys.getswitchinterval()}), flush=True)
     app.quit()
 
 
@@ -85,6 +96,7 @@ def run_app(argv: Sequence[str]) -> int:
     from app.main_window import APP_NAME, MainWindow
     from app.widgets.theme import apply_theme, icon
 
+    tune_gil()
     args = list(argv)
     spec_path = Path(args[0]) if args else None
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])

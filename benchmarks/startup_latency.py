@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds measured after the first paint")
     parser.add_argument("--trace", action="store_true", help="name what the GUI thread was running during each stall "
                         "(a watchdog thread samples its stack every 5 ms)")
+    parser.add_argument("--default-gil", action="store_true", help="keep Python's 5 ms GIL switch interval "
+                        "(run_app sets app.launch.GIL_SWITCH_INTERVAL_S)")
     parser.add_argument("--train-at", type=float, default=1.0, help="show the Train page this many seconds after the paint")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -45,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     from app.main_window import MainWindow
     from app.widgets.theme import apply_theme
 
+    if not args.default_gil:
+        launch.tune_gil()  # as run_app does
     spec_path = Path(args.spec) if args.spec else ROOT / "resources" / "examples" / "digits_mlp.toml"
     app = QApplication.instance() or QApplication(sys.argv[:1])
     apply_theme(app)
@@ -135,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
     d = np.array([x for _, x in delays]) if delays else np.zeros(1)
     p50, p99, worst = float(np.percentile(d, 50)), float(np.percentile(d, 99)), float(d.max())
+    print(f"GIL switch interval {sys.getswitchinterval() * 1000:g} ms")
     print(f"first paint {paint[0]:.2f} s after start; measured {args.seconds:g} s after it ({len(delays)} ticks)")
     print(f"heartbeat delay ({HEARTBEAT_MS} ms timer): p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {worst:.1f} ms")
     print("page builds on the GUI thread (s after paint, ms):")

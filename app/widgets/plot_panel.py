@@ -60,8 +60,8 @@ class PlotPanel(QWidget):
         self._dash_note: set[str] = set()  # plots whose legend explains the dashed lines
         self._follow: dict[str, bool] = {g.key: True for g in PLOT_GROUPS}  # False once the user zooms/pans
         self._fitted: set[str] = set()  # plots fitted to their data at least once
-        # plots are built on first use, and the rest one per event-loop turn after construction:
-        # six pyqtgraph PlotWidgets take ~100 ms, too long for one turn of the GUI thread
+        # plots are built on first use, and the rest one per event-loop turn once the panel is
+        # shown: six pyqtgraph PlotWidgets take ~100 ms, too long for one turn of the GUI thread
         self._plots: dict[str, pg.PlotWidget] = _LazyPlots(self._add_plot)
         self._hover: dict[str, pg.TextItem] = {}
         self._build_toolbar()
@@ -75,7 +75,13 @@ class PlotPanel(QWidget):
         layout.addWidget(self._plot_area, 1)
         self._refresh = QTimer(self, singleShot=True, interval=0, timeout=self._redraw)
         self._builder = QTimer(self, singleShot=True, interval=0, timeout=self._build_next_plot)
-        self._builder.start()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        """The plots not built yet are built once the panel is first shown, one per event-loop turn
+        (a panel on a page built in the background during startup costs nothing until then)."""
+        super().showEvent(event)
+        if len(self._plots) < len(PLOT_GROUPS) and not self._builder.isActive():
+            self._builder.start()
 
     def _add_plot(self, key: str) -> pg.PlotWidget:
         """Build plot `key` and put it in its grid cell (the "other" plot starts hidden)."""

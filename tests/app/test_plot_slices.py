@@ -5,11 +5,12 @@ from __future__ import annotations
 from app.widgets.plot_panel import PLOT_GROUPS, PlotPanel
 
 
-def test_plots_are_built_in_slices_after_construction(qtbot):
+def test_plots_are_built_in_slices_once_shown(qtbot):
     panel = PlotPanel()
     qtbot.addWidget(panel)
+    qtbot.wait(50)
+    assert len(panel._plots) == 0  # nothing heavy in the constructor, nothing while never shown
     panel.show()
-    assert len(panel._plots) == 0  # nothing heavy in the constructor
     qtbot.waitUntil(lambda: len(panel._plots) == len(PLOT_GROUPS), timeout=5000)
     assert panel.plot("loss").isVisible() and not panel.plot("other").isVisible()
 
@@ -38,3 +39,22 @@ def test_lr_preview_builds_its_plot_after_construction_or_on_first_use(qtbot):
     assert now._plot is not None and list(now.curve.getData()[1]) == [0.1, 0.2, 0.3]
     qtbot.waitUntil(lambda: later._plot is not None, timeout=5000)
     assert later.layout().indexOf(later.plot) == 0 and later.layout().indexOf(later.caption) == 1
+
+
+def test_the_app_hands_the_gil_to_the_gui_thread_every_millisecond(tmp_path):
+    """run_app shortens the GIL switch interval (repaints wait on busy background threads less)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from app.launch import GIL_SWITCH_INTERVAL_S
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, NETWRIGHT_STARTUP_PROBE="1", QT_QPA_PLATFORM="offscreen", NETWRIGHT_RUNS_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, str(root / "main.py")], env=env, cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    probe = json.loads(out.stdout.strip().splitlines()[-1])
+    assert GIL_SWITCH_INTERVAL_S < 0.005 and probe["gil_switch_interval"] == GIL_SWITCH_INTERVAL_S
