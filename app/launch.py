@@ -25,7 +25,8 @@ PROBE_ENV = "NETWRIGHT_STARTUP_PROBE"
 #: how long a thread may hold the GIL before another waiting thread gets it (Python's default is
 #: 5 ms). Every Python callback in a paint (event filters, pyqtgraph items) must take the GIL back
 #: from a busy background thread (imports, the Train plan), so with the default one repaint of a
-#: page can wait 100-250 ms; at 1 ms those waits shrink about fourfold (benchmarks/startup_latency.py).
+#: page can wait 100-300 ms; at 1 ms each wait is shorter (benchmarks/startup_latency.py: the worst
+#: startup stall, median over runs, went from ~165 ms to ~125 ms on a loaded 2-core box).
 GIL_SWITCH_INTERVAL_S = 0.001
 
 
