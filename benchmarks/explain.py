@@ -64,10 +64,10 @@ def heartbeat(run_dir: Path, seconds: float) -> tuple[list[float], list[float], 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from types import SimpleNamespace
 
-    from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
     from app.pages.explain import ExplainPage
+    from benchmarks.gui_latency import heartbeat as qt_heartbeat
 
     app = QApplication.instance() or QApplication([])
     page = ExplainPage(SimpleNamespace(runs_dir=run_dir.parent))
@@ -83,35 +83,18 @@ def heartbeat(run_dir: Path, seconds: float) -> tuple[list[float], list[float], 
     page.methods.set_method("IntegratedGradients")
     page.methods.set_param("steps", 400)
 
-    def measure(duration: float, busy: bool) -> tuple[list[float], int]:
-        clock, lateness, done = QElapsedTimer(), [], [0]
-        last = [0]
-        timer = QTimer()
-        timer.setInterval(10)
+    done = [0]
 
-        def tick() -> None:
-            now = clock.elapsed()
-            lateness.append(max(0.0, now - last[0] - 10))
-            last[0] = now
-            if busy and not page.cancel_button.isEnabled():  # previous result drawn: ask again
-                done[0] += 1
-                page.select_sample(done[0] % 50)
-                page.explain_current()
+    def ask_again() -> None:
+        if not page.cancel_button.isEnabled():  # previous result drawn: ask again
+            done[0] += 1
+            page.select_sample(done[0] % 50)
+            page.explain_current()
 
-        timer.timeout.connect(tick)
-        clock.start()
-        timer.start()
-        end = time.time() + duration
-        while time.time() < end:
-            app.processEvents()
-            time.sleep(0.001)
-        timer.stop()
-        return lateness[1:], done[0]
-
-    idle, _ = measure(seconds / 2, busy=False)
-    busy, count = measure(seconds, busy=True)
+    idle = list(qt_heartbeat(app, seconds / 2))
+    busy = list(qt_heartbeat(app, seconds, during=ask_again))
     page.can_close()
-    return idle, busy, count
+    return idle, busy, done[0]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -135,7 +118,7 @@ def main() -> int:
         params = PARAMS.get(name)
         print(f"  {name:20s} {t / base:8.1f}x   ({t * 1000:7.2f} ms{'; ' + json.dumps(params) if params else ''})")
     idle, busy, count = heartbeat(run, args.seconds)
-    print(f"\nGUI heartbeat lateness (10 ms timer), Explain page open:")
+    print("\nGUI heartbeat lateness (10 ms timer), Explain page open:")
     for label, values in (("idle", idle), (f"IntegratedGradients x{count} (400 steps)", busy)):
         print(f"  {label:36s} p50 {pct(values, 50):5.1f} ms   p99 {pct(values, 99):5.1f} ms   max {max(values or [0]):6.1f} ms")
     ok = pct(busy, 99) <= 50
