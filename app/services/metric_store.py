@@ -29,7 +29,9 @@ X_AXES = ("step", "epoch", "time")
 
 
 class _Buffer:
-    """A float64 array that grows by doubling (amortised O(1) append of chunks)."""
+    """A float64 array that grows by doubling (amortised O(1) append of chunks). A chunk that
+    outgrows it leaves half its size again as headroom, so the first live append after a bulk
+    load (a finished run's million points) does not copy every column at once."""
 
     __slots__ = ("data", "size")
 
@@ -40,7 +42,7 @@ class _Buffer:
     def extend(self, values: np.ndarray) -> None:
         need = self.size + len(values)
         if need > len(self.data):
-            grown = np.empty(max(need, 2 * len(self.data)), dtype=np.float64)
+            grown = np.empty(max(need + need // 2, 2 * len(self.data)), dtype=np.float64)
             grown[: self.size] = self.data[: self.size]
             self.data = grown
         self.data[self.size:need] = values
