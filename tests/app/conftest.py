@@ -35,3 +35,11 @@ def main_window(qtbot, styled_app, tmp_path):
     data = window._pages.get("data")
     if data is not None:
         data.loader.wait(10000)
+
+
+@pytest.fixture
+def window(main_window):
+    """`main_window` at 1280x800; a run still active when it closes is stopped, not kept."""
+    main_window.resize(1280, 800)
+    main_window.page("monitor").ask_close_action = lambda: "stop"
+    return main_window

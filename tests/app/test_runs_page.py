@@ -30,13 +30,10 @@ def make_crashed_run(runs_dir: Path) -> Path:
 
 
 @pytest.fixture
-def window(main_window):
-    """D's main window (no unsaved-changes dialog on close); an active run is stopped on close."""
-    win = main_window
-    win.resize(1280, 800)
-    win.page("monitor").ask_close_action = lambda: "stop"
-    yield win
-    page = win.page("runs")
+def window(window):
+    """The shared window; teardown waits for the Runs page's background calls."""
+    yield window
+    page = window.page("runs")
     for call in (page._lister, page._loader, page._deleter):
         call.wait()
 

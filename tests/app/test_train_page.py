@@ -13,14 +13,10 @@ from tests.app.test_monitor_page import fake_launcher
 
 
 @pytest.fixture
-def window(main_window):
-    """D's main window (no unsaved-changes dialog on close); an active run is stopped on close."""
-    win = main_window
-    win.resize(1280, 800)
-    win.page("monitor").ask_close_action = lambda: "stop"
-    yield win
-    page = win.page("train")
-    page._planner.wait()
+def window(window):
+    """The shared window; teardown waits for the Train page's planner."""
+    yield window
+    window.page("train")._planner.wait()
 
 
 def ready(qtbot, page: TrainPage) -> None:
