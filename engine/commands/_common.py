@@ -1,11 +1,18 @@
 """Helpers shared by the training commands (not a command: the name starts with '_')."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any, Sequence
 
 from engine.problems import Problem, SpecError
+
+
+def add_overrides_argument(parser: argparse.ArgumentParser, example: str = "training.epochs=3") -> None:
+    """The repeatable ``--set KEY=VALUE`` option (read back as ``args.overrides``)."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override a spec value by its dotted path, e.g. --set {example} (repeatable)")
 
 
 def print_problems(problems: Sequence[Problem], *, header: str = "") -> None:

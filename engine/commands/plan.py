@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from engine.commands._common import add_overrides_argument
+
 HELP = "Show how a spec trains in parallel: layout, memory per device, stages, per-node commands, problems"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", metavar="SPEC", help="experiment spec (.toml)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a spec value, e.g. --set parallel.processes=2 (repeatable)")
+    add_overrides_argument(parser, "parallel.processes=2")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.commands._common import invalid, load_with_overrides, print_json, print_problems
+from engine.commands._common import add_overrides_argument, invalid, load_with_overrides, print_json, print_problems
 from engine.problems import SpecError
 
 HELP = "Check a spec: print the layer table (name, output shape, parameters) and every problem"
@@ -12,8 +12,7 @@ HELP = "Check a spec: print the layer table (name, output shape, parameters) and
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", metavar="SPEC", help="experiment spec (.toml)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a spec value before checking (repeatable)")
+    add_overrides_argument(parser, "training.epochs=3")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.commands._common import add_overrides_argument
+
 HELP = "Run the ranks of a run directory (or a new run of SPEC.toml) through torch's elastic launcher"
 
 
@@ -11,7 +13,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="a run directory holding spec.toml, or a spec file (a new run is created)")
     parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     parser.add_argument("--runs-dir", help="where a new run is created when TARGET is a spec file")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec value (new runs)")
+    add_overrides_argument(parser)
     parser.add_argument("--processes", type=int, help="processes (ranks) on this node")
     parser.add_argument("--nnodes", type=int, help="number of nodes")
     parser.add_argument("--node-rank", type=int, help="this node's index (0 = the node that reports)")
@@ -33,12 +35,12 @@ def run(args: argparse.Namespace) -> int:
         if target.is_dir():
             run = RunDir.open(target)
             spec = run.load_spec()
-            if args.set:
-                spec = apply_overrides(spec, args.set)
+            if args.overrides:
+                spec = apply_overrides(spec, args.overrides)
         else:
             from engine.paths import default_runs_dir
 
-            spec = apply_overrides(load_spec(target), args.set)
+            spec = apply_overrides(load_spec(target), args.overrides)
             run = None
         spec = apply_layout(spec, processes=args.processes, nnodes=args.nnodes, node_rank=args.node_rank,
                             rdzv_endpoint=args.rdzv_endpoint, max_restarts=args.max_restarts)
