@@ -121,7 +121,7 @@ class SpecDocument(QObject):
         self.reset(spec, Path(path))
 
     def load_template(self, name: str = DEFAULT_TEMPLATE) -> None:
-        """Start a new, unsaved experiment from resources/examples/<name>.toml."""
+        """Start a new, unsaved experiment from engine/resources/examples/<name>.toml."""
         self.reset(load_spec(EXAMPLES / f"{name}.toml"), None)
 
     def save(self, path: str | Path | None = None) -> Path:

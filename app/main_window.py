@@ -264,7 +264,7 @@ class MainWindow(QMainWindow):
 
     # -- files -------------------------------------------------------------------------
     def new_from_template(self, name: str) -> bool:
-        """Replace the experiment with resources/examples/<name>.toml (asks about unsaved changes)."""
+        """Replace the experiment with engine/resources/examples/<name>.toml (asks about unsaved changes)."""
         if not self.maybe_keep_changes():
             return False
         self.document.load_template(name)

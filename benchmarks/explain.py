@@ -4,7 +4,7 @@ while the Explain page runs IntegratedGradients in its worker process.
 
     python benchmarks/explain.py [--run RUN_DIR] [--samples 12] [--seconds 8]
 
-Without --run it trains resources/examples/digits_cnn.toml for a few epochs with the real
+Without --run it trains engine/resources/examples/digits_cnn.toml for a few epochs with the real
 trainer (`main.py train`) into a temporary runs folder first. Target for the heartbeat (same as
 the Monitor page): p99 delay at most 50 ms.
 """
@@ -28,7 +28,7 @@ PARAMS = {"IntegratedGradients": {"steps": 50}, "Occlusion": {"window": [2, 2], 
 
 
 def train_digits_cnn(runs_dir: Path, epochs: int = 4) -> Path:
-    cmd = [sys.executable, str(ROOT / "main.py"), "train", str(ROOT / "resources/examples/digits_cnn.toml"),
+    cmd = [sys.executable, str(ROOT / "main.py"), "train", str(ROOT / "engine/resources/examples/digits_cnn.toml"),
            "--set", f"training.epochs={epochs}", "--runs-dir", str(runs_dir)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
     return Path(json.loads(out.stdout.strip().splitlines()[-1])["run_dir"])

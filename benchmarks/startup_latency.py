@@ -28,7 +28,7 @@ HEARTBEAT_MS = 10
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("spec", nargs="?", default=None, help="spec to open (default: resources/examples/digits_mlp.toml)")
+    parser.add_argument("spec", nargs="?", default=None, help="spec to open (default: engine/resources/examples/digits_mlp.toml)")
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds measured after the first paint")
     parser.add_argument("--trace", action="store_true", help="name what the GUI thread was running during each stall "
                         "(a watchdog thread samples its stack every 5 ms)")
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.default_gil:
         launch.tune_gil()  # as run_app does
-    spec_path = Path(args.spec) if args.spec else ROOT / "resources" / "examples" / "digits_mlp.toml"
+    spec_path = Path(args.spec) if args.spec else ROOT / "engine" / "resources" / "examples" / "digits_mlp.toml"
     app = QApplication.instance() or QApplication(sys.argv[:1])
     apply_theme(app)
     window = MainWindow(spec_path=spec_path, background_data_import=True)

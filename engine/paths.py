@@ -3,10 +3,26 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib import resources
 from pathlib import Path
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+
+def package_dir(package: str) -> Path:
+    """The folder of an installed package's data files (`importlib.resources`), as a real path.
+
+    Netwright is installed as plain files (a checkout, an editable install or an unpacked wheel), so the
+    package's files are a folder on disk; a zipped install would need extraction and is refused."""
+    root = resources.files(package)
+    if not isinstance(root, Path):
+        raise RuntimeError(f"{package} is not installed as files on disk ({root!r}); "
+                           "reinstall Netwright with pip (not from a zip archive)")
+    return root
+
+
+#: example specs and the built-in text corpus, shipped inside the engine package
+RESOURCES = package_dir("engine.resources")
 EXAMPLES = RESOURCES / "examples"
+CORPUS = RESOURCES / "corpus"
 RUNS_DIR_ENV = "NETWRIGHT_RUNS_DIR"
 
 

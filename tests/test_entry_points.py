@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "resources" / "examples" / "wine_mlp.toml"
+EXAMPLE = ROOT / "engine" / "resources" / "examples" / "wine_mlp.toml"
 
 
 def test_console_script_runs_what_main_py_runs(capsys):

@@ -25,7 +25,7 @@ def test_readme_links_resolve():
     import re
 
     text = README.read_text(encoding="utf-8")
-    targets = re.findall(r"\]\(((?:docs|resources)/[^)#]+)", text)
+    targets = re.findall(r"\]\(((?:docs|engine|app)/[^)#]+)", text)
     assert targets
     missing = [t for t in targets if not (README.parent / t).exists()]
     assert not missing, missing

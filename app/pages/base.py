@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 @dataclass(frozen=True)
 class PageSpec:
     """One page of the main window. `factory(window)` builds the page widget (called lazily,
-    the first time the page is shown or asked for); `icon` names resources/icons/<icon>.svg."""
+    the first time the page is shown or asked for); `icon` names app/resources/icons/<icon>.svg."""
 
     key: str
     title: str

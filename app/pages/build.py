@@ -26,7 +26,7 @@ from engine.paths import EXAMPLES
 
 Path = tuple[int, ...]
 _INDEX = re.compile(r"layers\[(\d+)\]")
-#: the model templates offered on the page (all in resources/examples)
+#: the model templates offered on the page (all in engine/resources/examples)
 TEMPLATES = (("digits_mlp", "MLP (digits)"), ("digits_cnn", "CNN (digits)"), ("resnet_mini", "ResNet-mini"),
              ("tiny_gpt", "Tiny GPT (text)"), ("seed_bigmodel", "Big model 1000-10000-1000-10"),
              ("wine_mlp", "MLP (wine, tabular)"), ("moons_mlp", "MLP (moons, 2-D points)"))

@@ -1,8 +1,8 @@
 """Icons and the application style sheet, both following the system palette (light or dark).
 
-Icons are SVG files in resources/icons/ drawn with `currentColor`; :func:`icon` renders them in
+Icons are SVG files in app/resources/icons/ drawn with `currentColor`; :func:`icon` renders them in
 the palette's text colour at 1x and 2x, so they stay crisp on high-DPI screens and readable
-in dark mode. The style sheet resources/styles/app.qss uses `palette(...)` colours only,
+in dark mode. The style sheet app/resources/styles/app.qss uses `palette(...)` colours only,
 plus a few accents; every page gets it implicitly through the QApplication.
 """
 from __future__ import annotations
@@ -14,10 +14,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QIcon, QImage, QPainter, QPal
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QApplication
 
-from engine.paths import RESOURCES
-
-ICONS = RESOURCES / "icons"
-STYLES = RESOURCES / "styles"
+from app.resources import ICONS, STYLES
 
 #: accent colours shared by widgets that paint themselves (readable on light and dark)
 PROBLEM_COLOR = "#e5484d"
@@ -61,13 +58,13 @@ def _icon(name: str, color: str, size: int) -> QIcon:
 
 
 def icon(name: str, color: str | None = None, size: int = 24) -> QIcon:
-    """resources/icons/<name>.svg as a QIcon in `color` (default: the palette's text colour).
+    """app/resources/icons/<name>.svg as a QIcon in `color` (default: the palette's text colour).
     An unknown name gives an empty icon, never an error."""
     return _icon(name, color or _text_color(), size)
 
 
 def stylesheet() -> str:
-    """The application style sheet (resources/styles/app.qss) with accents filled in."""
+    """The application style sheet (app/resources/styles/app.qss) with accents filled in."""
     text = (STYLES / "app.qss").read_text(encoding="utf-8")
     subtle = "rgba(255,255,255,0.06)" if is_dark() else "rgba(0,0,0,0.04)"
     return (text.replace("@problem", PROBLEM_COLOR).replace("@ok", OK_COLOR)

@@ -59,7 +59,7 @@ def _prepare(args: argparse.Namespace):
             check_spec(run_dir.load_spec())
         return run_dir, True
     if not args.spec:
-        raise SpecError([Problem("SPEC", "missing: give a spec file (e.g. resources/examples/digits_mlp.toml) or --resume RUN_DIR")])
+        raise SpecError([Problem("SPEC", "missing: give a spec file (e.g. digits_mlp, or a path to a .toml file) or --resume RUN_DIR")])
     path = Path(args.spec)
     if path.is_dir():  # a run directory prepared by the app: train it in place
         run_dir = RunDir.open(path)

@@ -13,10 +13,10 @@ from typing import Any, Mapping
 import numpy as np
 
 from engine.data.base import DATA_SOURCES, DataInfo, Raw, Source, existing_path, fail, file_key
-from engine.paths import RESOURCES
+from engine.paths import CORPUS
 from engine.registry import Param
 
-CORPUS_DIR = RESOURCES / "corpus"
+CORPUS_DIR = CORPUS
 _WHAT = "a UTF-8 text file (or leave data.path empty for the built-in corpus)"
 
 
@@ -28,7 +28,7 @@ class _Text:
 
 
 def corpus_files() -> tuple[Path, ...]:
-    """The built-in corpus: every .txt file in resources/corpus, in name order."""
+    """The built-in corpus: every .txt file in engine/resources/corpus, in name order."""
     return tuple(sorted(CORPUS_DIR.glob("*.txt")))
 
 

@@ -182,7 +182,7 @@ def test_startup_paints_without_torch(tmp_path):
 
 
 def test_startup_opens_spec_given_on_the_command_line(tmp_path):
-    spec = ROOT / "resources" / "examples" / "wine_mlp.toml"
+    spec = ROOT / "engine" / "resources" / "examples" / "wine_mlp.toml"
     code = ("import sys; sys.path.insert(0, %r)\n"
             "from PySide6.QtWidgets import QApplication\n"
             "app = QApplication([])\n"

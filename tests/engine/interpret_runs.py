@@ -12,7 +12,7 @@ from engine.paths import EXAMPLES
 
 def make_run(runs_dir: Path, example: str = "digits_cnn", steps: int = 60, lr: float = 0.01, *, spec=None,
              **overrides) -> Path:
-    """Create a run from resources/examples/<example>.toml (or `spec`), train `steps` Adam steps
+    """Create a run from engine/resources/examples/<example>.toml (or `spec`), train `steps` Adam steps
     with one thread, checkpoint it."""
     from engine.checkpoint import save_checkpoint
     from engine.data import load_data
