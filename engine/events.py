@@ -18,7 +18,11 @@ from pathlib import Path
 from typing import Any
 
 EVENTS_VERSION = 1
-EVENT_TYPES = ("start", "metric", "epoch", "checkpoint", "status", "error", "log", "system")
+EVENT_TYPES = ("start", "metric", "epoch", "checkpoint", "status", "error", "log", "system", "phase")
+#: start-up phases, in order, each a ``phase`` event (``phase`` = the name) emitted as it begins:
+#: the worker process is up and starts the ranks; rank 0 loads the data, builds the model, and
+#: runs the first step (the phase ends with the first ``metric`` event)
+PHASES = ("starting worker", "loading data", "building model", "first step")
 
 
 def _clean(value: Any) -> Any:

@@ -21,15 +21,20 @@ if TYPE_CHECKING:  # pragma: no cover
     from engine.trainer import TrainResult
 
 
-def prepare(spec: "ExperimentSpec") -> tuple["Dataset", "nn.Module"]:
-    """Load the data (seeded split) and build the model with seeded initial weights."""
+def prepare(spec: "ExperimentSpec", reporter: Any = None) -> tuple["Dataset", "nn.Module"]:
+    """Load the data (seeded split) and build the model with seeded initial weights; `reporter`
+    (optional) gets a ``phase`` event as each begins."""
     import torch
 
     from engine.data import load_data
     from engine.model import build_model
 
+    if reporter is not None:
+        reporter.event("phase", phase="loading data")
     dataset = load_data(spec.data, spec.seed)
     info = dataset.info
+    if reporter is not None:
+        reporter.event("phase", phase="building model")
     torch.manual_seed(spec.seed)
     model = build_model(spec, info.input_shape, info.input_dtype, num_classes=info.num_classes)
     return dataset, model
@@ -64,7 +69,7 @@ def run_training(run_dir: str | Path | RunDir, *, ctx: RankContext | None = None
         try:
             spec = run.load_spec()
             check_spec(spec)
-            dataset, model = prepare(spec)
+            dataset, model = prepare(spec, reporter)
         except SpecError as err:
             reporter.event("error", message=str(err), traceback="", rank=ctx.rank)
             reporter.event("status", status="failed", message=str(err))
@@ -73,6 +78,7 @@ def run_training(run_dir: str | Path | RunDir, *, ctx: RankContext | None = None
             reporter.event("error", message=f"{type(err).__name__}: {err}", traceback=traceback.format_exc(), rank=ctx.rank)
             reporter.event("status", status="failed", message=f"{type(err).__name__}: {err}")
             raise
+        reporter.event("phase", phase="first step")
         return train(spec, dataset, model, reporter, run=run, ctx=ctx, resume=resume)
     finally:
         if isinstance(base, RunReporter):

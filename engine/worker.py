@@ -218,6 +218,9 @@ def run_worker(run_dir: str | Path, *, resume: bool = False, context: str = DEFA
     signals = _Signals(run)
     signals.install()
     say(f"worker {os.getpid()}: {par.processes} process(es) x {par.nnodes} node(s), strategy {par.strategy}")
+    if par.node_rank == 0:  # rank 0's node reports (the GUI shows the start-up phases)
+        with EventWriter(run.events_path) as events:
+            events.event("phase", phase="starting worker", processes=par.processes * par.nnodes)
     final, message, code = None, "", 0
     before = _children()
     try:

@@ -37,6 +37,11 @@ def test_train_prints_a_json_summary_last(capsys, _runs_dir):
     assert run_dir.parent == _runs_dir and summary["run_id"] == run_dir.name
     assert "epoch 1/1" in err and "completed after 23 steps" in err
     assert read_status(run_dir)["status"] == "completed"
+    events = read_events(run_dir / "events.jsonl")[0]
+    phases = [e["phase"] for e in events if e["type"] == "phase"]
+    assert phases == ["loading data", "building model", "first step"]  # the worker adds "starting worker"
+    first_metric = next(i for i, e in enumerate(events) if e["type"] == "metric")
+    assert max(i for i, e in enumerate(events) if e["type"] == "phase") < first_metric
     assert "training.epochs" not in out  # stdout holds only the summary
     spec_text = (run_dir / "spec.toml").read_text()
     assert "epochs = 1" in spec_text and "log_every = 5" in spec_text  # exactly what ran
@@ -84,8 +89,8 @@ def test_failed_run_exits_1(capsys, monkeypatch):
 
     real_prepare = engine.session.prepare
 
-    def poisoned(spec):  # a NaN in every training sample: the loss is NaN from step 1
-        dataset, model = real_prepare(spec)
+    def poisoned(spec, reporter=None):  # a NaN in every training sample: the loss is NaN from step 1
+        dataset, model = real_prepare(spec, reporter)
         dataset.x_train[:, 0, 0, 0] = float("nan")
         return dataset, model
 
@@ -127,7 +132,8 @@ def test_data_failing_at_load_time_exits_2_and_marks_the_run_failed(capsys, monk
     summary = last_json(out)
     assert summary["status"] == "failed" and read_status(summary["run_dir"])["status"] == "failed"
     events = read_events(Path(summary["run_dir"]) / "events.jsonl")[0]
-    assert [e["type"] for e in events] == ["error", "status"]
+    assert [e["type"] for e in events] == ["phase", "error", "status"]
+    assert events[0]["phase"] == "loading data"
 
 
 def test_resume_continues_from_the_checkpoint(capsys):

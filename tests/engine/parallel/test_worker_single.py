@@ -14,6 +14,9 @@ pytestmark = pytest.mark.slow
 def test_single_process_run_through_the_worker(tmp_path):
     run, code = run_worker(tiny_spec(), tmp_path)
     assert code == 0, log(run)
+    from engine.events import PHASES
+
+    assert [e["phase"] for e in events(run, "phase")] == list(PHASES)  # the GUI shows these during start-up
     start = events(run, "start")[0]
     assert start["world_size"] == 1 and start["strategy"] == "none"
     status = read_status(run)
