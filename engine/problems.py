@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -25,9 +25,12 @@ class SpecError(ValueError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def did_you_mean(word: str, options: Iterable[str]) -> str:
-    """Return ' — did you mean X?' for the closest option (case-insensitive), or ''."""
-    options = list(options)
+def did_you_mean(word: str, options: Iterable[str], *, shown: Mapping[str, str] | None = None) -> str:
+    """Return ' — did you mean X?' for the closest option (case-insensitive), or ''.
+    `shown` maps an option to how it is printed (e.g. its dotted path)."""
     lowered = {o.lower(): o for o in options}
     match = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
-    return f" — did you mean {lowered[match[0]]!r}?" if match else ""
+    if not match:
+        return ""
+    option = lowered[match[0]]
+    return f" — did you mean {(shown or {}).get(option, option)!r}?"

@@ -94,10 +94,13 @@ def _num(x: float) -> str:
 
 
 def check_options(
-    params: Sequence[Param], options: Mapping[str, Any], path: str, *, what: str = ""
+    params: Sequence[Param], options: Mapping[str, Any], path: str, *, what: str = "",
+    siblings: Sequence[str] = (),
 ) -> tuple[dict[str, Any], list[Problem]]:
     """Check `options` against `params`: unknown keys (with a suggestion), missing required
-    keys, wrong kinds and ranges. Returns the options with defaults filled in, and the problems."""
+    keys, wrong kinds and ranges. Returns the options with defaults filled in, and the problems.
+    `siblings` are the other keys of the same table (e.g. [data]'s `batch_size`): a misspelt one
+    is suggested by its dotted path."""
     by_name = {p.name: p for p in params}
     problems: list[Problem] = []
     resolved: dict[str, Any] = {}
@@ -106,9 +109,11 @@ def check_options(
         param = by_name.get(key)
         if param is None:
             known = ", ".join(by_name) or "none"
+            dotted = {s: f"{prefix}{s}" for s in siblings if s not in by_name}
+            hint = did_you_mean(key, [*by_name, *dotted], shown=dotted)
             problems.append(Problem(
                 f"{prefix}{key}",
-                f"unknown option{(' for ' + what) if what else ''}{did_you_mean(key, by_name)} (known: {known})",
+                f"unknown option{(' for ' + what) if what else ''}{hint} (known: {known})",
             ))
             continue
         value, problem = param.check(value, f"{prefix}{key}")
@@ -211,9 +216,11 @@ class Registry(Generic[T]):
             out.setdefault(entry.group, []).append(entry)
         return out
 
-    def check(self, name: str, options: Mapping[str, Any], path: str) -> tuple[dict[str, Any], list[Problem]]:
-        """Check options for the named kind; an unknown name is one problem at `path`."""
+    def check(self, name: str, options: Mapping[str, Any], path: str, *,
+              siblings: Sequence[str] = ()) -> tuple[dict[str, Any], list[Problem]]:
+        """Check options for the named kind; an unknown name is one problem at `path`.
+        `siblings`: the other keys of the same table, suggested for a misspelt option."""
         if name not in self._entries:
             return dict(options), [Problem(path, self.unknown_message(name))]
         entry = self._entries[name]
-        return check_options(entry.params, options, path, what=f"{self.what} {name}")
+        return check_options(entry.params, options, path, what=f"{self.what} {name}", siblings=siblings)

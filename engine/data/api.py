@@ -4,6 +4,7 @@ Sources only produce raw samples; this module resolves options, caches loads, sp
 the seed and normalizes with statistics of the training split."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from typing import Any, Mapping
@@ -24,7 +25,8 @@ def resolve(data) -> tuple[Source, dict[str, Any]]:
     or bad options (each problem names its `data.<option>` path)."""
     if not isinstance(data.source, str):
         raise SpecError([Problem("data.source", f"expects a data-source name, got {data.source!r}")])
-    options, problems = DATA_SOURCES.check(data.source, data.options, "data")
+    fixed = [f.name for f in dataclasses.fields(data) if f.name != "options"]
+    options, problems = DATA_SOURCES.check(data.source, data.options, "data", siblings=fixed)
     if problems:
         raise SpecError(problems)
     return DATA_SOURCES.get(data.source).obj, options
