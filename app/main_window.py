@@ -1,4 +1,5 @@
-"""MainWindow: a sidebar of discovered pages, menus, status bar, and the one SpecDocument.
+"""MainWindow: a sidebar of pages (app.pages.base.PAGES), menus, status bar, the one
+SpecDocument and the window-owned services (the RunService) every page receives.
 
 Pages are built lazily (the first time they are shown or asked for with :meth:`MainWindow.page`),
 so the window paints quickly and nothing heavy is imported before the first paint.
@@ -8,7 +9,7 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -18,7 +19,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.document import DEFAULT_TEMPLATE, SpecDocument
-from app.pages.base import PageSpec, PlaceholderPage, discover_pages, object_name
+from app.pages.base import PAGES, PageSpec, PlaceholderPage, object_name
+from app.services.window_services import WindowServices
 from app.widgets.theme import icon
 from engine.paths import EXAMPLES, default_runs_dir
 from engine.problems import SpecError
@@ -46,10 +48,12 @@ SHORTCUTS_HELP = """
 
 
 class MainWindow(QMainWindow):
-    """The Netwright window. `document` holds the experiment; pages are discovered in app/pages."""
+    """The Netwright window. `document` holds the experiment; `services` the run service; the
+    sidebar shows `pages` (default: app.pages.base.PAGES)."""
 
     def __init__(self, spec_path: str | Path | None = None, runs_dir: str | Path | None = None,
-                 parent: QWidget | None = None, *, background_data_import: bool = False):
+                 parent: QWidget | None = None, *, background_data_import: bool = False,
+                 pages: Sequence[PageSpec] = PAGES):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.runs_dir: Path = Path(runs_dir) if runs_dir is not None else default_runs_dir()
@@ -57,7 +61,8 @@ class MainWindow(QMainWindow):
         if background_data_import:  # the launcher: paint first, load numpy/scikit-learn meanwhile
             self.document.defer_data_engine()
         self.settings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, APP_NAME, "netwright")
-        self._specs: list[PageSpec] = discover_pages()
+        self.services = WindowServices.create(self.runs_dir, self)
+        self._specs: list[PageSpec] = list(pages)
         self._pages: dict[str, QWidget] = {}
         self._slots: dict[str, QWidget] = {}
         self._buttons: dict[str, QToolButton] = {}
@@ -200,7 +205,7 @@ class MainWindow(QMainWindow):
         if key not in self._pages:
             spec = next(s for s in self._specs if s.key == key)
             try:
-                widget = spec.factory(self)
+                widget = spec.build(self, self.services)
             except Exception:  # a broken page shows its error instead of taking the window down
                 detail = traceback.format_exc(limit=4)
                 print(detail, file=sys.stderr)

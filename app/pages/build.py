@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
 )
 
 from app import commands as ops
-from app.pages.base import PageSpec
 from app.widgets.layer_palette import LayerPalette
 from app.widgets.layer_stack import LayerStack, is_composite
 from app.widgets.property_editor import PropertyEditor
@@ -42,7 +41,7 @@ def problem_location(path: str) -> tuple[Path, str]:
 
 
 class BuildPage(QWidget):
-    def __init__(self, window):
+    def __init__(self, window: Any, services: Any = None):
         super().__init__()
         from engine.layers import LAYERS
 
@@ -331,6 +330,3 @@ class BuildPage(QWidget):
     def on_shown(self) -> None:
         self.stack.setFocus()
 
-
-PAGE = PageSpec(key="build", title="Build", order=10, icon="build", factory=BuildPage,
-                description="Assemble the model layer by layer.")

@@ -9,7 +9,6 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
-from app.pages.base import PageSpec
 from app.services.preview_loader import PreviewLoader
 from app.widgets.data_preview import DataPreview
 from app.widgets.schema_form import SchemaForm
@@ -22,7 +21,7 @@ LABEL_WIDTH = 96  # both forms share one label column
 
 
 class DataPage(QWidget):
-    def __init__(self, window):
+    def __init__(self, window: Any, services: Any = None):
         super().__init__()
         from engine.data import DATA_SOURCES
 
@@ -225,6 +224,3 @@ class DataPage(QWidget):
 def _same_but_batch(a: DataSpec, b: DataSpec) -> bool:
     return dataclasses.replace(a, batch_size=b.batch_size) == b
 
-
-PAGE = PageSpec(key="data", title="Data", order=20, icon="data", factory=DataPage,
-                description="Choose the data and preview it.")

@@ -18,10 +18,10 @@ from PySide6.QtWidgets import (
     QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
-from app.pages.base import PageSpec
 from app.widgets.explain_tabs import CompareTab, SanityTab
 from app.services.explain_client import ExplainClient
 from app.services.tasks import BackgroundCall
+from app.services.window_services import services_of
 from app.widgets.explain_result import ResultPanel, tokens_of
 from app.widgets.method_panel import MethodPanel
 from app.widgets.sample_browser import SampleBrowser
@@ -64,12 +64,11 @@ def checkpoint_choices(run_dir: str | Path) -> list[tuple[str, str, str]]:
 
 
 class ExplainPage(QWidget):
-    def __init__(self, window: Any = None):
+    def __init__(self, window: Any = None, services: Any = None):
         super().__init__()
-        from engine.paths import default_runs_dir
-
         self.window_ = window
-        self.runs_dir = Path(getattr(window, "runs_dir", None) or default_runs_dir())
+        self.run_service = (services or services_of(window, self)).runs
+        self.runs_dir = self.run_service.runs_dir
         self.info: dict[str, Any] = {}
         self.split = "val"
         self.current_index: int | None = None
@@ -411,6 +410,3 @@ class ExplainPage(QWidget):
         np.save(path, np.asarray(self.current_result["values"]), allow_pickle=False)
         return path
 
-
-PAGE = PageSpec(key="explain", title="Explain", order=50, icon="explain", factory=lambda window: ExplainPage(window),
-                description="See why the trained model predicts what it does.")

@@ -12,11 +12,11 @@ from PySide6.QtWidgets import (
     QFrame, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget,
 )
 
-from app.pages.base import PageSpec
 from app.services.event_tailer import FINAL_STATUSES, EventTailer
-from app.services.run_controller import RunController, has_checkpoint
+from app.services.run_service import has_checkpoint
 from app.services.system_sampler import SystemMonitor
 from app.services.tasks import BackgroundCall
+from app.services.window_services import services_of
 from app.widgets.log_console import LogConsole
 from app.widgets.plot_panel import PlotPanel
 from app.widgets.system_panel import SystemPanel
@@ -56,11 +56,11 @@ class MonitorPage(QWidget):
 
     statusChanged = Signal(str)
 
-    def __init__(self, window: Any = None):
+    def __init__(self, window: Any = None, services: Any = None):
         super().__init__()
         self.setObjectName("monitorPage")
         self.window_ = window
-        self.controller = RunController(self)
+        self.run_service = (services or services_of(window, self)).runs
         self.tailer = EventTailer(self)
         self.system = SystemMonitor(self)
         self.run_dir: Path | None = None
@@ -72,13 +72,15 @@ class MonitorPage(QWidget):
         self.tailer.logLines.connect(self.console.add_lines)
         self.tailer.statusChanged.connect(self._on_status)
         self.system.sampled.connect(self.system_panel.show_sample)
-        self.controller.processExited.connect(self._on_process_exited)
+        self.run_service.processExited.connect(self._on_process_exited)
+        self.run_service.attachRequested.connect(self.attach)
+        self.run_service.runsReleased.connect(self._release)
         self._clock = QTimer(self, interval=1000, timeout=self._update_progress)
         self._finder = BackgroundCall(self)
         self._finder.finished.connect(self._reattach)
         self._set_status("")
         if window is not None:
-            QTimer.singleShot(0, self, lambda: self._finder.call(find_live_run, Path(window.runs_dir)))
+            QTimer.singleShot(0, self, lambda: self._finder.call(find_live_run, self.run_service.runs_dir))
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -150,15 +152,13 @@ class MonitorPage(QWidget):
 
     # ------------------------------------------------------------------ runs
     def start_run(self, spec) -> Path:
-        """Create a run for `spec` in the window's runs directory, start its worker and watch it."""
-        runs_dir = Path(self.window_.runs_dir) if self.window_ is not None else None
-        if runs_dir is None:
-            from engine.paths import default_runs_dir
+        """Start a run of `spec` through the run service (which asks this page to show it)."""
+        return self.run_service.start(spec)
 
-            runs_dir = default_runs_dir()
-        run_dir = self.controller.start(spec, runs_dir)
-        self.attach(run_dir)
-        return run_dir
+    def _release(self, paths: list) -> None:
+        """Runs about to be deleted: stop reading the one shown."""
+        if self.run_dir is not None and str(self.run_dir) in paths:
+            self.tailer.detach()
 
     def attach(self, run_dir: str | Path) -> None:
         """Show `run_dir` (live while its worker runs, read-only once it has ended)."""
@@ -190,7 +190,7 @@ class MonitorPage(QWidget):
         """True while the attached run is training (or its worker is still alive)."""
         if self.run_dir is None:
             return False
-        return self.status in ("running", "paused") or self.controller.is_running(self.run_dir)
+        return self.status in ("running", "paused") or self.run_service.is_running(self.run_dir)
 
     # ------------------------------------------------------------------ controls
     def stop(self) -> None:
@@ -199,20 +199,20 @@ class MonitorPage(QWidget):
         STOP_GRACE_MS gets SIGTERM, which the worker also turns into a graceful stop."""
         if self.run_dir is None:
             return
-        if self.controller.stop(self.run_dir) == "requested":
+        if self.run_service.stop(self.run_dir) == "requested":
             QTimer.singleShot(STOP_GRACE_MS, self, lambda run=self.run_dir: self._stop_fallback(run))
         self.stop_button.setEnabled(False)
         self.stop_button.setText("Stopping…")
         self.tailer.poll_now()
 
     def _stop_fallback(self, run_dir: Path) -> None:
-        if run_dir == self.run_dir and self.status in ("running", "paused") and self.controller.terminate(run_dir):
+        if run_dir == self.run_dir and self.status in ("running", "paused") and self.run_service.terminate(run_dir):
             self.console.add_lines([f"(no answer to the stop request within {STOP_GRACE_MS // 1000} s: sent SIGTERM)"])
 
     def toggle_pause(self) -> None:
         if self.run_dir is None:
             return
-        self.controller.request(self.run_dir, "resume" if self.status == "paused" else "pause")
+        self.run_service.request(self.run_dir, "resume" if self.status == "paused" else "pause")
         self.pause_button.setEnabled(False)
         QTimer.singleShot(3000, self, self._reenable_pause)
         self.tailer.poll_now()
@@ -224,7 +224,7 @@ class MonitorPage(QWidget):
         if self.run_dir is None:
             return
         try:
-            self.controller.resume_from_checkpoint(self.run_dir)
+            self.run_service.resume_from_checkpoint(self.run_dir)
         except RuntimeError as err:
             QMessageBox.warning(self, "Cannot resume", str(err))
             return
@@ -265,7 +265,7 @@ class MonitorPage(QWidget):
         self.status_label.setStyleSheet(f"QLabel#statusLabel {{ color: {fg}; background: {bg}; border-radius: 10px;"
                                         f" padding: 3px 12px; font-weight: 600; }}")
         live = status in ("running", "paused")
-        starting = status in ("", "created") and self.run_dir is not None and self.run_dir in self.controller.active_runs()
+        starting = status in ("", "created") and self.run_dir is not None and self.run_dir in self.run_service.active_runs()
         self.stop_button.setEnabled(live or starting)
         self.stop_button.setText("Stop")
         self.pause_button.setEnabled(live)
@@ -286,7 +286,7 @@ class MonitorPage(QWidget):
         if self.run_dir is None:
             return
         live = self.status in ("running", "paused", "created", "")
-        self.system.pid = self.controller.worker_pid(self.run_dir) if live else None
+        self.system.pid = self.run_service.worker_pid(self.run_dir) if live else None
         self.system.run_dir = self.run_dir
 
     def _update_progress(self) -> None:
@@ -329,7 +329,7 @@ class MonitorPage(QWidget):
     def active_runs(self) -> list[Path]:
         """The attached run if it is training, plus any other run this window started that is."""
         runs = [self.run_dir] if self.is_active() else []
-        return runs + [p for p in self.controller.active_runs() if p not in runs]
+        return runs + [p for p in self.run_service.active_runs() if p not in runs]
 
     def can_close(self) -> bool:
         """Asked before the window closes: stop the active run(s) gracefully, keep them running
@@ -343,7 +343,7 @@ class MonitorPage(QWidget):
             return False
         if choice == CLOSE_STOP:
             for run_dir in active:
-                self.controller.stop(run_dir)
+                self.run_service.stop(run_dir)
         self._shutdown()
         return True
 
@@ -351,8 +351,5 @@ class MonitorPage(QWidget):
         self.tailer.detach()
         self.system.stop()
         self._clock.stop()
-        self.controller.forget()
+        self.run_service.forget()
 
-
-PAGE = PageSpec(key="monitor", title="Monitor", order=40, icon="monitor", factory=MonitorPage,
-                description="Watch loss, accuracy and system load live.")

@@ -15,9 +15,9 @@ from PySide6.QtWidgets import (
     QSplitter, QTableView, QVBoxLayout, QWidget,
 )
 
-from app.pages.base import PageSpec
 from app.services.metric_store import MetricStore
 from app.services.tasks import BackgroundCall
+from app.services.window_services import services_of
 from app.widgets.plot_panel import PlotPanel
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -75,10 +75,11 @@ def delete_runs(paths: Sequence[Path]) -> list[str]:
 
 
 class RunsPage(QWidget):
-    def __init__(self, window: Any = None):
+    def __init__(self, window: Any = None, services: Any = None):
         super().__init__()
         self.setObjectName("runsPage")
         self.window_ = window
+        self.run_service = (services or services_of(window, self)).runs
         self.runs: dict[Path, Any] = {}
         self._lister = BackgroundCall(self)
         self._lister.finished.connect(self._show_runs)
@@ -92,11 +93,7 @@ class RunsPage(QWidget):
 
     @property
     def runs_dir(self) -> Path:
-        if self.window_ is not None:
-            return Path(self.window_.runs_dir)
-        from engine.paths import default_runs_dir
-
-        return default_runs_dir()
+        return self.run_service.runs_dir
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -182,11 +179,9 @@ class RunsPage(QWidget):
 
     def refresh(self) -> None:
         """List the runs again (off the GUI thread)."""
-        from engine.runs import list_runs
-
         self.subtitle.setText(f"Every run in {self.runs_dir}, started here or with `python main.py train`.")
         if not self._lister.pending:
-            self._lister.call(list_runs, self.runs_dir)
+            self._lister.call(self.run_service.list)
 
     def _show_runs(self, summaries: list) -> None:
         if list(self.runs.values()) == list(summaries):
@@ -261,11 +256,11 @@ class RunsPage(QWidget):
     # ------------------------------------------------------------------ actions
     def open_selected(self) -> None:
         paths = self.selected_paths()
-        if len(paths) != 1 or self.window_ is None:
+        if len(paths) != 1:
             return
-        monitor = self.window_.page("monitor")
-        monitor.attach(paths[0])
-        self.window_.show_page("monitor")
+        self.run_service.attach(paths[0])
+        if self.window_ is not None:
+            self.window_.show_page("monitor")
 
     def clone_selected(self) -> None:
         """Load the run's spec into the builder as an undoable edit, and show the Build page."""
@@ -302,9 +297,7 @@ class RunsPage(QWidget):
             return
         if not paths or not self.confirm_delete([self.runs[p].name if p in self.runs else p.name for p in paths]):
             return
-        monitor = self._monitor()
-        if monitor is not None and monitor.run_dir in paths:
-            monitor.tailer.detach()
+        self.run_service.release(paths)
         self.overlay.clear()
         self._deleter.call(delete_runs, paths)
 
@@ -312,12 +305,6 @@ class RunsPage(QWidget):
         if failed:
             QMessageBox.warning(self, "Some runs were not deleted", "\n".join(failed))
         self.refresh()
-
-    def _monitor(self):
-        try:
-            return self.window_.page("monitor") if self.window_ is not None else None
-        except KeyError:
-            return None
 
 
 class _RunFilter(QSortFilterProxyModel):
@@ -343,6 +330,3 @@ class _RunFilter(QSortFilterProxyModel):
                 return False
         return super().filterAcceptsRow(row, parent)
 
-
-PAGE = PageSpec(key="runs", title="Runs", order=60, icon="runs", factory=RunsPage,
-                description="Browse, compare and reopen past runs.")

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import (
     QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget,
 )
 
-from app.pages.base import PageSpec
 from app.services.tasks import BackgroundCall
+from app.services.window_services import services_of
 from app.services.train_plan import TrainPlan, compute_plan
 from app.widgets.lr_preview import LrPreview
 from app.widgets.plan_panel import PlanPanel
@@ -82,11 +82,12 @@ def with_value(spec: ExperimentSpec, section: Section, name: str, value: Any) ->
 
 
 class TrainPage(QWidget):
-    def __init__(self, window: Any = None):
+    def __init__(self, window: Any = None, services: Any = None):
         super().__init__()
         self.setObjectName("trainPage")
         self.window_ = window
         self.document = window.document
+        self.run_service = (services or services_of(window, self)).runs
         self.forms: dict[str, SchemaForm] = {}
         self.plan: TrainPlan | None = None
         self._planner = BackgroundCall(self)
@@ -244,10 +245,6 @@ class TrainPage(QWidget):
         """Start a run of the current spec and show it in the Monitor."""
         if self.plan is None or self.plan.spec != self.document.spec or not self.plan.ok:
             return
-        monitor = self.window_.page("monitor")
-        monitor.start_run(self.document.spec)
+        self.run_service.start(self.document.spec)
         self.window_.show_page("monitor")
 
-
-PAGE = PageSpec(key="train", title="Train", order=30, icon="train", factory=TrainPage,
-                description="Pick optimizer, schedule, regularization and parallelism, then train.")

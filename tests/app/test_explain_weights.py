@@ -67,7 +67,7 @@ def test_a_run_without_best_says_so_and_stays_on_latest(page, tmp_path):
 
 
 def test_a_best_checkpoint_alone_does_not_offer_resume(tmp_path):
-    from app.services.run_controller import has_checkpoint
+    from app.services.run_service import has_checkpoint
 
     run = tmp_path / "only_best"
     save_best(run / "checkpoints", {"w": torch.zeros(2)}, step=10, epoch=1, metric="val_loss", value=0.25)

@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from app.pages.base import PlaceholderPage, discover_pages
+from app.pages.base import PlaceholderPage
 from engine.spec import LayerSpec, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,23 +147,36 @@ def test_bad_spec_path_on_start_falls_back_to_default(qtbot, styled_app, tmp_pat
     qtbot.waitUntil(lambda: window.findChild(QMessageBox, "errorBox") is not None)
 
 
-def test_discovery_fills_missing_pages_and_survives_broken_modules(qapp, tmp_path, monkeypatch):
+def test_pages_are_listed_explicitly_and_a_broken_one_shows_its_error(qtbot, styled_app, tmp_path, monkeypatch):
+    from app.main_window import MainWindow
+    from app.pages.base import PAGES, PageSpec
+
     package = tmp_path / "fakepages"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "explain.py").write_text("raise RuntimeError('half written')\n")
+    (package / "broken.py").write_text("raise RuntimeError('half written')\n")
     (package / "extra.py").write_text(textwrap.dedent("""
-        from app.pages.base import PageSpec
         from PySide6.QtWidgets import QLabel
-        PAGE = PageSpec(key="extra", title="Extra", order=35, icon="x", factory=lambda w: QLabel("hi"))
+        class Extra(QLabel):
+            def __init__(self, window, services):
+                super().__init__(f"runs in {services.runs.runs_dir}")
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
-    pages = discover_pages("fakepages")
-    keys = [p.key for p in pages]
-    assert keys == ["build", "data", "train", "extra", "monitor", "explain", "runs"]
-    explain = next(p for p in pages if p.key == "explain")
-    assert "half written" in explain.error
-    assert isinstance(explain.factory(None), PlaceholderPage)
+    pages = (*PAGES, PageSpec("extra", "Extra", "fakepages.extra:Extra"), PageSpec("broken", "Broken", "fakepages.broken:Page"))
+    window = MainWindow(runs_dir=tmp_path / "runs", pages=pages)
+    qtbot.addWidget(window)
+    assert window.page_keys() == ["build", "data", "train", "monitor", "explain", "runs", "extra", "broken"]
+    assert "fakepages.extra" in window.page_modules()  # imported lazily, on the launcher's thread
+    assert "fakepages.extra" not in sys.modules
+    assert window.page("extra").text() == f"runs in {tmp_path / 'runs'}"  # built with the window's services
+    broken = window.show_page("broken")
+    assert isinstance(broken, PlaceholderPage) and "half written" in broken.error
+
+
+def test_every_page_gets_the_window_run_service(main_window):
+    service = main_window.services.runs
+    for key in ("train", "monitor", "explain", "runs"):
+        assert main_window.page(key).run_service is service
 
 
 def test_startup_paints_without_torch(tmp_path):

@@ -34,7 +34,7 @@ def fake_launcher(*extra: str, argv: list[str] | None = None):
 def page(qtbot, tmp_path):
     def make(*extra: str) -> MonitorPage:
         widget = MonitorPage(SimpleNamespace(runs_dir=tmp_path / "runs"))
-        widget.controller.launcher = fake_launcher(*extra)
+        widget.run_service.launcher = fake_launcher(*extra)
         qtbot.addWidget(widget)
         widget.resize(1200, 760)
         widget.show()
@@ -44,8 +44,8 @@ def page(qtbot, tmp_path):
     made: list[MonitorPage] = []
     yield make
     for widget in made:
-        for path in widget.controller.active_runs():
-            widget.controller.terminate(path)
+        for path in widget.run_service.active_runs():
+            widget.run_service.terminate(path)
         widget._shutdown()
         widget.tailer.wait_idle()
         widget.system.wait_idle()
@@ -106,7 +106,7 @@ def test_killed_worker_shows_crashed_within_two_seconds(page, qtbot):
     monitor = page("--steps", "100000", "--delay", "0.005")
     run_dir = monitor.start_run(ExperimentSpec(name="killme"))
     qtbot.waitUntil(lambda: monitor.status == "running" and loss_points(monitor) > 55, timeout=20_000)
-    pid = monitor.controller.worker_pid(run_dir)
+    pid = monitor.run_service.worker_pid(run_dir)
     os.killpg(os.getpgid(pid), signal.SIGKILL)
     killed = time.monotonic()
     qtbot.waitUntil(lambda: monitor.status == "crashed", timeout=5_000)
@@ -121,7 +121,7 @@ def test_resume_from_checkpoint_continues_the_run(page, qtbot):
     qtbot.waitUntil(lambda: loss_points(monitor) > 60, timeout=20_000)
     monitor.stop()
     qtbot.waitUntil(lambda: monitor.status == "stopped", timeout=10_000)
-    qtbot.waitUntil(lambda: not monitor.controller.active_runs(), timeout=5_000)
+    qtbot.waitUntil(lambda: not monitor.run_service.active_runs(), timeout=5_000)
     qtbot.mouseClick(monitor.resume_button, monitor_mod.Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: monitor.status == "completed", timeout=20_000)
     assert monitor.run_dir == run_dir
@@ -174,7 +174,7 @@ def test_close_question_stop_keep_cancel(page, qtbot, monkeypatch, choice):
         # the next window re-attaches to it live
         again = page()
         qtbot.waitUntil(lambda: again.run_dir == run_dir and again.status == "running", timeout=10_000)
-        again.controller.request(run_dir, "stop")
+        again.run_service.request(run_dir, "stop")
         qtbot.waitUntil(lambda: effective_status(run_dir) == "stopped", timeout=10_000)
     else:
         assert monitor.status == "running"
@@ -218,7 +218,7 @@ def test_close_asks_about_every_run_started_here(page, qtbot, monkeypatch):
 
 def test_worker_that_dies_before_starting_is_failed(page, qtbot, tmp_path):
     monitor = page()
-    monitor.controller.launcher = fake_launcher(argv=[sys.executable, "-c", "import sys; sys.exit(3)"])
+    monitor.run_service.launcher = fake_launcher(argv=[sys.executable, "-c", "import sys; sys.exit(3)"])
     run_dir = monitor.start_run(ExperimentSpec(name="dead"))
     qtbot.waitUntil(lambda: monitor.status == "failed", timeout=10_000)
     from engine.runs import read_status

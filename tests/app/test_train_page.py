@@ -106,7 +106,7 @@ def test_train_starts_a_run_and_switches_to_monitor(qtbot, window):
     page = window.show_page("train")
     ready(qtbot, page)
     monitor = window.page("monitor")
-    monitor.controller.launcher = fake_launcher("--steps", "30", "--delay", "0.001")
+    monitor.run_service.launcher = fake_launcher("--steps", "30", "--delay", "0.001")
     qtbot.mouseClick(page.train_button, Qt.MouseButton.LeftButton)
     assert window.current_page_key() == "monitor"
     assert monitor.run_dir is not None and monitor.run_dir.parent == window.runs_dir

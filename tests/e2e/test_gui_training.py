@@ -70,14 +70,14 @@ def test_stop_kill_restart_history_overlay(qtbot, main_window, tmp_path):
     qtbot.waitUntil(lambda: monitor.status == "stopped", timeout=30_000)
     assert any((stopped_dir / "checkpoints").iterdir())
     assert monitor.resume_button.isVisible()
-    qtbot.waitUntil(lambda: not monitor.controller.active_runs(), timeout=15_000)
+    qtbot.waitUntil(lambda: not monitor.run_service.active_runs(), timeout=15_000)
 
     # kill the worker: "crashed" within 2 s, the curves stay
     monitor = press_train(qtbot, window)
     killed_dir = monitor.run_dir
     assert killed_dir != stopped_dir
     qtbot.waitUntil(lambda: monitor.status == "running" and points(monitor) >= 5, timeout=START_TIMEOUT)
-    os.killpg(os.getpgid(monitor.controller.worker_pid(killed_dir)), signal.SIGKILL)
+    os.killpg(os.getpgid(monitor.run_service.worker_pid(killed_dir)), signal.SIGKILL)
     killed_at = time.monotonic()
     qtbot.waitUntil(lambda: monitor.status == "crashed", timeout=10_000)
     assert time.monotonic() - killed_at < 2.0

@@ -1,18 +1,21 @@
-"""Launch and control training runs from the GUI.
+"""The window's runs: start, attach, stop and list them (one `RunService` per window; pages get
+it in their constructor and never reach into each other).
 
-`RunController.start(spec, runs_dir)` creates the run directory (spec.toml, status "created")
+`RunService.start(spec)` creates a run directory under `runs_dir` (spec.toml, status "created")
 and starts the worker (`engine.launch.start_worker`: `python -m engine worker RUN_DIR`, a
 separate OS process in its own session, its output appended to the run's log.txt). The GUI
 never imports the training loop. Stop / pause / resume are
 requests written into the run directory (`engine.runs.request_control`); SIGTERM to the
 worker's process group is the fallback. The child is reaped on a timer, so a killed worker
-never lingers as a zombie that would look alive.
+never lingers as a zombie that would look alive. `attach(run_dir)` asks whoever shows runs (the
+Monitor) to show one; `release(paths)` tells it to let go of runs about to be deleted.
 """
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -39,31 +42,56 @@ def has_checkpoint(run_dir: Path) -> bool:
     return folder.is_dir() and any(p.name != "best" and not p.name.startswith("best-") for p in folder.iterdir())
 
 
-class RunController(QObject):
-    """Starts worker processes and sends them control requests.
+class RunService(QObject):
+    """Starts worker processes, sends them control requests, lists the runs of `runs_dir`.
 
     Signals: `runStarted(str)` with the run directory, `processExited(str, int)` with the run
-    directory and exit code when a worker this controller started ends."""
+    directory and exit code when a worker this service started ends, `attachRequested(str)`
+    when a page asks to show a run, `runsReleased(list)` before runs are deleted."""
 
     runStarted = Signal(str)
     processExited = Signal(str, int)
     launchFailed = Signal(str)
+    attachRequested = Signal(str)
+    runsReleased = Signal(list)
 
-    def __init__(self, parent: QObject | None = None, launcher: Launcher = start_worker):
+    def __init__(self, runs_dir: str | Path, parent: QObject | None = None, launcher: Launcher = start_worker):
         super().__init__(parent)
+        self.runs_dir = Path(runs_dir)
         self.launcher = launcher
         self._procs: dict[Path, subprocess.Popen] = {}
         self._terminated: set[Path] = set()
+        self._launched_at: dict[Path, float] = {}
         self._reaper = QTimer(self, interval=200, timeout=self._reap)
 
     # ------------------------------------------------------------------ launching
-    def start(self, spec: ExperimentSpec, runs_dir: str | Path) -> Path:
-        """Create a run directory for `spec` under `runs_dir` and start training it."""
+    def start(self, spec: ExperimentSpec) -> Path:
+        """Create a run directory for `spec` under `runs_dir`, start training it and ask for it
+        to be shown (`attachRequested`)."""
         from engine.runs import RunDir
 
-        run = RunDir.create(runs_dir, spec)
+        run = RunDir.create(self.runs_dir, spec)
         self._launch(run.path, resume=False)
+        self.attach(run.path)
         return run.path
+
+    def attach(self, run_dir: str | Path) -> None:
+        """Ask the page that shows runs (the Monitor) to show `run_dir`."""
+        self.attachRequested.emit(str(run_dir))
+
+    def list(self) -> list:
+        """Every run under `runs_dir`, newest first (engine.runs.RunSummary; reads the disk)."""
+        from engine.runs import list_runs
+
+        return list_runs(self.runs_dir)
+
+    def release(self, paths: list[Path]) -> None:
+        """Tell the pages to let go of `paths` (about to be deleted)."""
+        self.runsReleased.emit([str(p) for p in paths])
+
+    def launched_at(self, run_dir: str | Path) -> float | None:
+        """When this service last started (or resumed) the run's worker: Unix seconds, else None."""
+        return self._launched_at.get(Path(run_dir))
 
     def resume_from_checkpoint(self, run_dir: str | Path) -> None:
         """Continue a stopped, failed or crashed run from its last checkpoint (same directory)."""
@@ -75,6 +103,7 @@ class RunController(QObject):
         self._launch(run_dir, resume=True)
 
     def _launch(self, run_dir: Path, resume: bool) -> None:
+        self._launched_at[run_dir] = time.time()
         try:
             proc = self.launcher(run_dir, resume)
         except OSError as err:
@@ -116,7 +145,7 @@ class RunController(QObject):
         return True
 
     def worker_pid(self, run_dir: str | Path) -> int | None:
-        """The worker's pid: the process this controller started, else the one in status.json."""
+        """The worker's pid: the process this service started, else the one in status.json."""
         proc = self._procs.get(Path(run_dir))
         if proc is not None and proc.poll() is None:
             return proc.pid
@@ -135,7 +164,7 @@ class RunController(QObject):
         return effective_status(Path(run_dir)) in ACTIVE
 
     def active_runs(self) -> list[Path]:
-        """Runs started by this controller whose worker is still alive."""
+        """Runs started by this service whose worker is still alive."""
         return [path for path, proc in self._procs.items() if proc.poll() is None]
 
     # ------------------------------------------------------------------ reaping
