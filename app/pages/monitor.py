@@ -9,7 +9,8 @@ from typing import Any
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QFrame, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget,
+    QFrame, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QSplitter, QStackedWidget, QVBoxLayout,
+    QWidget,
 )
 
 from app.services.event_tailer import FINAL_STATUSES, EventTailer
@@ -19,14 +20,17 @@ from app.services.tasks import BackgroundCall
 from app.services.window_services import services_of
 from app.widgets.log_console import LogConsole
 from app.widgets.plot_panel import PlotPanel
+from app.widgets.startup_phases import StartupPhases
 from app.widgets.system_panel import SystemPanel
 
 #: status -> (label colour, background) of the status chip
 STATUS_COLORS = {
     "created": ("#555", "#e6e6e6"), "running": ("#fff", "#2f8f5b"), "paused": ("#222", "#f0c341"),
     "completed": ("#fff", "#3b82f6"), "stopped": ("#fff", "#7a7f87"), "failed": ("#fff", "#d9534f"),
-    "crashed": ("#fff", "#b02a37"), "": ("#555", "#e6e6e6"),
+    "crashed": ("#fff", "#b02a37"), "starting": ("#fff", "#5b7fb0"), "": ("#555", "#e6e6e6"),
 }
+#: what the log says when a run reaches a status (the status event's message follows)
+STATUS_LINES = {"paused": "paused", "completed": "completed", "stopped": "stopped", "failed": "failed"}
 STOP_GRACE_MS = 20_000  # then SIGTERM
 #: choices of the close-window question
 CLOSE_STOP, CLOSE_KEEP, CLOSE_CANCEL = "stop", "keep", "cancel"
@@ -70,6 +74,7 @@ class MonitorPage(QWidget):
         self._build()
         self.tailer.events.connect(self._on_events)
         self.tailer.logLines.connect(self.console.add_lines)
+        self._last_logged_status = ""
         self.tailer.statusChanged.connect(self._on_status)
         self.system.sampled.connect(self.system_panel.show_sample)
         self.run_service.processExited.connect(self._on_process_exited)
@@ -124,6 +129,9 @@ class MonitorPage(QWidget):
         progress_row.addWidget(self.progress_info)
         outer.addLayout(progress_row)
 
+        self.phases = StartupPhases()
+        outer.addWidget(self.phases)
+
         self.plots = PlotPanel()
         self.system_panel = SystemPanel()
         self.system_panel.setMinimumWidth(240)
@@ -145,7 +153,36 @@ class MonitorPage(QWidget):
         split.setStretchFactor(0, 4)
         split.setStretchFactor(1, 1)
         split.setSizes([560, 150])
-        outer.addWidget(split, 1)
+        self.body = QStackedWidget(objectName="monitorBody")
+        self.body.addWidget(self._empty_state())
+        self.body.addWidget(split)
+        outer.addWidget(self.body, 1)
+
+    def _empty_state(self) -> QWidget:
+        """What the Monitor shows before any run: where runs come from."""
+        empty = QWidget(objectName="monitorEmpty")
+        column = QVBoxLayout(empty)
+        column.addStretch(1)
+        heading = QLabel("No run to show yet", objectName="emptyTitle")
+        heading.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        heading.setStyleSheet("font-size: 16pt; font-weight: 600;")
+        text = QLabel("Press <b>Train</b> on the Train page to start one — its start-up, curves, system load "
+                      "and log appear here live.<br>Or open a past run from the <b>Runs</b> page; a run still "
+                      "training when Netwright starts is re-attached automatically.", objectName="emptyText")
+        text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        text.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        for label, key, name in (("Go to Train", "train", "goTrainButton"), ("Open Runs", "runs", "goRunsButton")):
+            button = QPushButton(label, objectName=name)
+            button.clicked.connect(lambda _=False, k=key: self.window_.show_page(k) if self.window_ is not None else None)
+            row.addWidget(button)
+        row.addStretch(1)
+        column.addWidget(heading)
+        column.addWidget(text)
+        column.addLayout(row)
+        column.addStretch(2)
+        return empty
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
         return QSize(1100, 720)
@@ -163,8 +200,11 @@ class MonitorPage(QWidget):
     def attach(self, run_dir: str | Path) -> None:
         """Show `run_dir` (live while its worker runs, read-only once it has ended)."""
         self.run_dir = Path(run_dir)
+        self.body.setCurrentIndex(1)
         self.plots.clear()
         self.console.clear()
+        self._last_logged_status = ""
+        self.phases.begin(self.run_service.launched_at(self.run_dir))
         self.tailer.attach(self.run_dir)
         self.title.setText(self._run_name())
         self.subtitle.setText(str(self.run_dir))
@@ -188,7 +228,7 @@ class MonitorPage(QWidget):
 
     def is_active(self) -> bool:
         """True while the attached run is training (or its worker is still alive)."""
-        if self.run_dir is None:
+        if self.run_dir is None or self.status in FINAL_STATUSES or self.run_service.is_exiting(self.run_dir):
             return False
         return self.status in ("running", "paused") or self.run_service.is_running(self.run_dir)
 
@@ -199,7 +239,13 @@ class MonitorPage(QWidget):
         STOP_GRACE_MS gets SIGTERM, which the worker also turns into a graceful stop."""
         if self.run_dir is None:
             return
-        if self.run_service.stop(self.run_dir) == "requested":
+        how = self.run_service.stop(self.run_dir)
+        self.console.add_lines([{
+            "requested": "stop requested: the run finishes its step, saves a checkpoint and stops",
+            "terminated": "stop requested while the worker was starting: it is being ended",
+            "exiting": "the run is already stopping",
+        }.get(how, "no process of this run is alive")])
+        if how == "requested":
             QTimer.singleShot(STOP_GRACE_MS, self, lambda run=self.run_dir: self._stop_fallback(run))
         self.stop_button.setEnabled(False)
         self.stop_button.setText("Stopping…")
@@ -212,7 +258,9 @@ class MonitorPage(QWidget):
     def toggle_pause(self) -> None:
         if self.run_dir is None:
             return
-        self.run_service.request(self.run_dir, "resume" if self.status == "paused" else "pause")
+        action = "resume" if self.status == "paused" else "pause"
+        self.run_service.request(self.run_dir, action)
+        self.console.add_lines([f"{action} requested"])
         self.pause_button.setEnabled(False)
         QTimer.singleShot(3000, self, self._reenable_pause)
         self.tailer.poll_now()
@@ -238,6 +286,12 @@ class MonitorPage(QWidget):
     def _on_events(self, events: list) -> None:
         self.plots.add_events(events)
         self.console.add_events(events)
+        self._log_milestones(events)
+        if not self.phases.done:
+            for event in events:
+                self.phases.add_event(event)
+            if self.phases.done:
+                self._set_status(self.status)
         self.system_panel.add_events(events)
         if any(e.get("type") in ("start", "status") for e in events):
             self._refresh_system_target()
@@ -245,6 +299,27 @@ class MonitorPage(QWidget):
         if now - self._progress_at >= 0.2:  # the bar follows the events, at most 5 times a second
             self._progress_at = now
             self._update_progress()
+
+    def _log_milestones(self, events: list) -> None:
+        """Start-up phases and status changes as log lines (log.txt has the rest)."""
+        lines = []
+        for event in events:
+            kind = event.get("type")
+            if kind == "phase":
+                lines.append(f"{event.get('phase')}…")
+            elif kind == "status" and event.get("status") in STATUS_LINES:
+                status = str(event["status"])
+                if status == self._last_logged_status:
+                    continue
+                self._last_logged_status = status
+                step = f" at step {event['step']}" if event.get("step") is not None else ""
+                message = f": {event['message']}" if event.get("message") else ""
+                lines.append(f"{STATUS_LINES[status]}{step}{message}")
+            elif kind == "status" and event.get("status") == "running" and self._last_logged_status == "paused":
+                self._last_logged_status = "running"
+                lines.append("resumed")
+        if lines:
+            self.console.add_lines(lines)
 
     def _on_status(self, status: str, info: dict) -> None:
         self._status_info = info
@@ -260,8 +335,10 @@ class MonitorPage(QWidget):
 
     def _set_status(self, status: str) -> None:
         self.status = status
-        fg, bg = STATUS_COLORS.get(status, STATUS_COLORS[""])
-        self.status_label.setText(status or ("…" if self.run_dir else "no run"))
+        starting_up = self.phases.isVisibleTo(self) and not self.phases.done and status in ("", "created", "running")
+        shown = "starting" if starting_up else status
+        fg, bg = STATUS_COLORS.get(shown, STATUS_COLORS[""])
+        self.status_label.setText(shown or ("…" if self.run_dir else "no run"))
         self.status_label.setStyleSheet(f"QLabel#statusLabel {{ color: {fg}; background: {bg}; border-radius: 10px;"
                                         f" padding: 3px 12px; font-weight: 600; }}")
         live = status in ("running", "paused")
@@ -280,6 +357,7 @@ class MonitorPage(QWidget):
         if status in FINAL_STATUSES:
             self._clock.stop()
             self.system.pid = None
+            self.phases.finish()
         self.statusChanged.emit(status)
 
     def _refresh_system_target(self) -> None:
@@ -290,6 +368,10 @@ class MonitorPage(QWidget):
         self.system.run_dir = self.run_dir
 
     def _update_progress(self) -> None:
+        if not self.phases.done:
+            self.phases.tick()
+            if self.status_label.text() == "starting" and self.phases.isHidden():
+                self._set_status(self.status)
         progress = self.plots.store().progress()
         if progress.total_steps:
             self.progress.setValue(int(1000 * progress.fraction))
@@ -301,6 +383,8 @@ class MonitorPage(QWidget):
         elapsed = progress.elapsed
         if self.status in ("running", "paused") and self.plots.store().t0 is not None:
             elapsed = max(elapsed, time.time() - self.plots.store().t0)
+        if self.phases.isVisibleTo(self) and not self.phases.done and self.phases.t0 is not None:
+            elapsed = time.time() - self.phases.t0  # ticking from the click while it starts up
         eta = progress.eta if self.status == "running" else None
         speed = f"{progress.samples_per_second:,.0f} samples/s" if progress.samples_per_second else "— samples/s"
         self.progress_info.setText(f"elapsed {fmt_duration(elapsed)} · ETA {fmt_duration(eta)} · {speed}")
@@ -327,9 +411,11 @@ class MonitorPage(QWidget):
         return CLOSE_STOP if clicked is stop else CLOSE_KEEP if clicked is keep else CLOSE_CANCEL
 
     def active_runs(self) -> list[Path]:
-        """The attached run if it is training, plus any other run this window started that is."""
+        """The attached run if it is training, plus any other run this window started that is.
+        A run that is stopping or has ended while its worker exits is not training: closing the
+        window neither asks about it nor touches its worker."""
         runs = [self.run_dir] if self.is_active() else []
-        return runs + [p for p in self.run_service.active_runs() if p not in runs]
+        return runs + [p for p in self.run_service.training_runs() if p not in runs]
 
     def can_close(self) -> bool:
         """Asked before the window closes: stop the active run(s) gracefully, keep them running

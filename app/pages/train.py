@@ -94,9 +94,11 @@ class TrainPage(QWidget):
         self._planner.finished.connect(self._show_plan)
         self._planner.failed.connect(self._plan_failed)
         self._plan_timer = QTimer(self, singleShot=True, interval=150, timeout=self.refresh_plan)
+        self._train_when_ready = False
         self._build()
         self.document.specChanged.connect(self._spec_changed)
         self._sync_forms()
+        self._set_planning()
         self._plan_timer.start()
 
     # ------------------------------------------------------------------ layout
@@ -181,10 +183,21 @@ class TrainPage(QWidget):
 
     def _spec_changed(self, _spec: Any = None) -> None:
         self._sync_forms()
-        self.train_button.setEnabled(False)
-        self.train_button.setToolTip("Checking the plan…")
+        self._set_planning()
         self.plan_panel.set_busy()
         self._plan_timer.start()
+
+    def _set_planning(self) -> None:
+        """Until the plan for the current spec is ready, the button says so and cannot be pressed."""
+        self.train_button.setEnabled(False)
+        self.train_button.setText("Planning…")
+        self.train_button.setToolTip("Checking the plan for this spec (data, layout, memory)…")
+
+    def _set_ready(self, problems: int) -> None:
+        self.train_button.setText("Train")
+        self.train_button.setEnabled(problems == 0)
+        self.train_button.setToolTip("Start training in a background worker" if problems == 0 else
+                                     f"{problems} problem(s) must be fixed first — see the plan")
 
     def _sync_forms(self) -> None:
         spec = self.document.spec
@@ -217,12 +230,15 @@ class TrainPage(QWidget):
                 by_section[head].setdefault(field.split(".")[0].split("[")[0], problem.message)
         for key, problems in by_section.items():
             self.forms[key].set_problems(problems)
-        n = len(plan.problems)
-        self.train_button.setEnabled(n == 0)
-        self.train_button.setToolTip("Start training in a background worker" if n == 0 else
-                                     f"{n} problem(s) must be fixed first — see the plan")
+        self._set_ready(len(plan.problems))
+        if self._train_when_ready:
+            self._train_when_ready = False
+            if plan.ok:
+                self.train()
 
     def _plan_failed(self, message: str) -> None:
+        self._train_when_ready = False
+        self.train_button.setText("Train")
         self.train_button.setEnabled(False)
         self.train_button.setToolTip(message.splitlines()[0])
         self.plan_panel.problems_title.setText("PROBLEMS — the plan could not be computed")
@@ -241,9 +257,18 @@ class TrainPage(QWidget):
             self.window_.show_page("build" if head == "model" else "data")
 
     # ------------------------------------------------------------------ launch
+    def plan_ready(self) -> bool:
+        """True when the plan shown is the current spec's."""
+        return self.plan is not None and self.plan.spec == self.document.spec
+
     def train(self) -> None:
-        """Start a run of the current spec and show it in the Monitor."""
-        if self.plan is None or self.plan.spec != self.document.spec or not self.plan.ok:
+        """Start a run of the current spec and show it in the Monitor. Asked while the plan is
+        still being computed (a shortcut, a script), it starts as soon as the plan is ready and
+        has no problem; a plan with problems is shown instead of starting."""
+        if not self.plan_ready():
+            self._train_when_ready = True
+            return
+        if not self.plan.ok:
             return
         self.run_service.start(self.document.spec)
         self.window_.show_page("monitor")

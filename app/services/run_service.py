@@ -62,6 +62,7 @@ class RunService(QObject):
         self._procs: dict[Path, subprocess.Popen] = {}
         self._terminated: set[Path] = set()
         self._launched_at: dict[Path, float] = {}
+        self._stopping: set[Path] = set()
         self._reaper = QTimer(self, interval=200, timeout=self._reap)
 
     # ------------------------------------------------------------------ launching
@@ -104,6 +105,7 @@ class RunService(QObject):
 
     def _launch(self, run_dir: Path, resume: bool) -> None:
         self._launched_at[run_dir] = time.time()
+        self._stopping.discard(run_dir)
         try:
             proc = self.launcher(run_dir, resume)
         except OSError as err:
@@ -122,14 +124,36 @@ class RunService(QObject):
 
     def stop(self, run_dir: str | Path) -> str:
         """Stop a run gracefully: a stop request when it is training ("requested"), SIGTERM when
-        its worker is still starting and would not see the request yet ("terminated"), or
-        "none" when no process of the run is alive."""
+        its worker is still starting and would not see the request yet ("terminated"), nothing
+        when it is already stopping or has reached a final status while its worker exits
+        ("exiting": an exiting worker is never killed), or "none" when no process of it is alive."""
         from engine.runs import ACTIVE, effective_status
 
-        if effective_status(Path(run_dir)) in ACTIVE:
+        run_dir = Path(run_dir)
+        if self.is_exiting(run_dir):
+            return "exiting"
+        status = effective_status(run_dir)
+        if status in ACTIVE:
             self.request(run_dir, "stop")
+            self._stopping.add(run_dir)
             return "requested"
+        if status != "created":
+            return "none"
         return "terminated" if self.terminate(run_dir) else "none"
+
+    def is_exiting(self, run_dir: str | Path) -> bool:
+        """True when the run was asked to stop here, or has reached a final status, while its
+        worker process is still alive (saving, tearing down its ranks)."""
+        from engine.runs import ACTIVE, effective_status
+
+        run_dir = Path(run_dir)
+        if not self.is_running(run_dir):
+            return False
+        return run_dir in self._stopping or effective_status(run_dir) not in (*ACTIVE, "created")
+
+    def training_runs(self) -> list[Path]:
+        """Runs started here whose worker is alive and neither stopping nor finished."""
+        return [path for path in self.active_runs() if not self.is_exiting(path)]
 
     def terminate(self, run_dir: str | Path) -> bool:
         """SIGTERM to the run's worker session (the fallback for a stop request; the worker
@@ -142,6 +166,7 @@ class RunService(QObject):
         except (ProcessLookupError, PermissionError):
             return False
         self._terminated.add(Path(run_dir))
+        self._stopping.add(Path(run_dir))
         return True
 
     def worker_pid(self, run_dir: str | Path) -> int | None:

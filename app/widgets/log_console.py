@@ -1,5 +1,5 @@
-"""The run's log: lines of log.txt and `log`/`error` events, plus a banner for an error event
-naming the rank and message, with the traceback one click away."""
+"""The run's log: lines of log.txt (which holds every `log` and `error` event as a line), plus a
+banner for an error event naming the rank and message, with the traceback one click away."""
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
@@ -101,15 +101,11 @@ class LogConsole(QWidget):
             self._append("\n".join(lines))
 
     def add_events(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Error events raise the banner. `log` events are not repeated: the run writes each one to
+        log.txt too, which arrives through :meth:`add_lines`."""
         for event in events:
-            kind = event.get("type")
-            if kind == "log":
-                rank = event.get("rank")
-                prefix = f"[rank {rank}] " if rank not in (None, 0) else ""
-                self._append(prefix + str(event.get("message", event.get("text", ""))))
-            elif kind == "error":
+            if event.get("type") == "error":
                 self.last_error = event
-                self._append(error_title(event), error=True)
                 self.banner.show_error(event)
                 self.errorShown.emit(error_title(event))
 

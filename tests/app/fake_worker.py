@@ -1,6 +1,7 @@
 """A stand-in worker for fast GUI tests: writes a run directory exactly as the real worker does
 (status.json, events.jsonl through engine.events, log lines), honours stop/pause/resume requests,
-and needs no torch. `python tests/app/fake_worker.py RUN_DIR [--steps N] [--delay S] [--fail-at K]`.
+and needs no torch. `python tests/app/fake_worker.py RUN_DIR [--steps N] [--delay S] [--fail-at K]
+[--phase-delay S] [--exit-delay S]`.
 """
 from __future__ import annotations
 
@@ -28,10 +29,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--ignore-control", action="store_true", help="act on SIGTERM only (a hung worker)")
     parser.add_argument("--startup-delay", type=float, default=0.0, help="seconds before training starts")
+    parser.add_argument("--phase-delay", type=float, default=0.0, help="seconds spent in each start-up phase")
+    parser.add_argument("--exit-delay", type=float, default=0.0,
+                        help="seconds the process lingers after its final status (like the ranks tearing down)")
     args = parser.parse_args(argv)
     time.sleep(args.startup_delay)  # like importing torch: SIGTERM now simply ends the process
     run = runs.RunDir.open(args.run_dir)
     reporter = RunReporter(run)
+    code = train(args, run, reporter)
+    time.sleep(args.exit_delay)
+    return code
+
+
+def train(args: argparse.Namespace, run: runs.RunDir, reporter: RunReporter) -> int:
+    for phase in ("starting worker", "loading data", "building model"):  # as the worker and rank 0 report them
+        reporter.event("phase", phase=phase)
+        reporter.writer.flush()
+        time.sleep(args.phase_delay)
     signal.signal(signal.SIGTERM, lambda *_: reporter.request_stop())
     start = 0
     if args.resume and (run.checkpoints / "step.txt").exists():
@@ -42,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
                    world_size=1, resumed_from=start)
     reporter.event("status", status="running")
     reporter.event("log", message=f"fake worker: {args.steps} steps")
+    reporter.event("phase", phase="first step")
+    reporter.writer.flush()
+    time.sleep(args.phase_delay)
     step = start
     while step < args.steps:
         action = reporter.control()

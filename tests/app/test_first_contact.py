@@ -1,0 +1,130 @@
+"""What a newcomer does first, clicked through as a user would (issue 9): press Train as soon as
+the window shows, watch the start-up phases, stop, quit at once. Uses the stand-in worker (no
+torch); tests/e2e runs the real one."""
+from __future__ import annotations
+
+import time
+
+import psutil
+import pytest
+from PySide6.QtCore import Qt
+
+from tests.app.test_monitor_page import fake_launcher
+
+
+@pytest.fixture
+def window(window):
+    yield window
+    window.page("train")._planner.wait()
+    monitor = window.page("monitor")
+    for path in monitor.run_service.active_runs():
+        monitor.run_service.terminate(path)
+    monitor._shutdown()
+    monitor.tailer.wait_idle()
+
+
+def run_dirs(window) -> list:
+    return sorted(p for p in window.runs_dir.glob("*") if (p / "spec.toml").is_file()) if window.runs_dir.is_dir() else []
+
+
+def loss_points(monitor) -> int:
+    series = monitor.plots.store().series.get("train_loss")
+    return len(series) if series else 0
+
+
+def test_train_says_planning_until_ready_then_one_click_starts_one_run_with_its_phases(qtbot, window):
+    page = window.show_page("train")  # as soon as the window shows
+    window.services.runs.launcher = fake_launcher("--steps", "40", "--delay", "0.005", "--phase-delay", "0.5")
+    button = page.train_button
+    assert button.text() == "Planning…" and not button.isEnabled()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)  # an impatient click: nothing starts half-planned
+    assert run_dirs(window) == [] and window.current_page_key() == "train"
+    qtbot.waitUntil(button.isEnabled, timeout=60_000)
+    assert button.text() == "Train"
+
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert len(run_dirs(window)) == 1  # exactly one run per click
+    assert window.current_page_key() == "monitor"
+    monitor = window.page("monitor")
+    phases = monitor.phases
+    assert phases.isVisible() and phases.current == "starting worker"  # from the click, before the worker is up
+    assert monitor.status_label.text() == "starting"
+    seen = []
+    qtbot.waitUntil(lambda: seen.append((phases.current, loss_points(monitor))) or phases.current == "first step",
+                    timeout=20_000)
+    assert {"loading data", "building model"} <= {name for name, _ in seen}
+    assert all(points == 0 for _, points in seen)  # every phase shows before the first point
+    assert "✓ loading data" in phases.text() and "since Train" in phases.elapsed.text()
+    assert "first step…" in monitor.console.text()
+    qtbot.waitUntil(lambda: monitor.status == "completed", timeout=20_000)
+    assert phases.isHidden() and monitor.status_label.text() == "completed"
+    assert len(run_dirs(window)) == 1
+
+
+def test_train_asked_while_planning_starts_once_the_plan_is_ready(qtbot, window):
+    page = window.show_page("train")
+    window.services.runs.launcher = fake_launcher("--steps", "10", "--delay", "0.001")
+    assert not page.plan_ready()
+    page.train()  # e.g. a shortcut pressed while the plan is computed: remembered, not swallowed
+    qtbot.waitUntil(lambda: len(run_dirs(window)) == 1, timeout=60_000)
+    assert window.current_page_key() == "monitor"
+    qtbot.waitUntil(lambda: window.page("monitor").status == "completed", timeout=20_000)
+    assert len(run_dirs(window)) == 1
+
+
+def test_stop_then_quit_at_once_neither_asks_nor_kills_and_the_run_stays_stopped(qtbot, window):
+    from engine.runs import effective_status, read_events
+
+    window.services.runs.launcher = fake_launcher("--steps", "100000", "--delay", "0.005", "--exit-delay", "2")
+    window.show_page("train")
+    run_dir = window.services.runs.start(window.document.spec)
+    monitor = window.page("monitor")
+    qtbot.waitUntil(lambda: monitor.status == "running" and loss_points(monitor) > 3, timeout=20_000)
+    pid = monitor.run_service.worker_pid(run_dir)
+    qtbot.mouseClick(monitor.stop_button, Qt.MouseButton.LeftButton)
+    asked = []
+    monitor.ask_close_action = lambda: asked.append(1) or "stop"
+    assert window.close()  # quit at once, while the worker is still exiting
+    assert asked == []  # "a run is still training" is not said of a run that is stopping
+    process = psutil.Process(pid)
+    qtbot.waitUntil(lambda: effective_status(run_dir) == "stopped", timeout=10_000)
+    assert process.is_running()  # still tearing down: nobody killed it
+    assert process.wait(timeout=20) == 0  # it ended on its own, cleanly
+    time.sleep(0.3)
+    assert effective_status(run_dir) == "stopped"  # and stays stopped
+    statuses = [e["status"] for e in read_events(run_dir / "events.jsonl")[0] if e["type"] == "status"]
+    assert statuses[-1] == "stopped" and "crashed" not in statuses and "failed" not in statuses
+
+
+def test_closing_after_the_run_stopped_while_its_worker_exits_asks_nothing(qtbot, window):
+    window.services.runs.launcher = fake_launcher("--steps", "100000", "--delay", "0.005", "--exit-delay", "3")
+    run_dir = window.services.runs.start(window.document.spec)
+    monitor = window.page("monitor")
+    qtbot.waitUntil(lambda: monitor.status == "running", timeout=20_000)
+    monitor.run_service.request(run_dir, "stop")  # stopped from elsewhere (the CLI's `stop`)
+    qtbot.waitUntil(lambda: monitor.status == "stopped", timeout=10_000)
+    assert monitor.run_service.is_running(run_dir) and monitor.run_service.is_exiting(run_dir)
+    assert monitor.run_service.stop(run_dir) == "exiting"  # "Stop the run" never kills an exiting worker
+    assert monitor.active_runs() == []
+
+
+def test_the_log_says_started_once_and_what_stop_did(qtbot, window):
+    window.services.runs.launcher = fake_launcher("--steps", "100000", "--delay", "0.005")
+    window.services.runs.start(window.document.spec)
+    monitor = window.page("monitor")
+    qtbot.waitUntil(lambda: monitor.status == "running" and loss_points(monitor) > 3, timeout=20_000)
+    qtbot.waitUntil(lambda: "fake worker:" in monitor.console.text(), timeout=5_000)
+    qtbot.mouseClick(monitor.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: monitor.status == "stopped", timeout=10_000)
+    qtbot.waitUntil(lambda: "stopped at step" in monitor.console.text(), timeout=5_000)
+    text = monitor.console.text()
+    assert text.count("fake worker:") == 1  # log events are in log.txt; not shown twice
+    assert "stop requested" in text and "stopped on request" in text
+
+
+def test_monitor_without_a_run_says_where_runs_come_from(qtbot, window):
+    monitor = window.show_page("monitor")
+    assert monitor.body.currentWidget().objectName() == "monitorEmpty"
+    assert monitor.findChild(type(monitor.title), "emptyTitle").text() == "No run to show yet"
+    qtbot.mouseClick(monitor.findChild(type(monitor.stop_button), "goTrainButton"), Qt.MouseButton.LeftButton)
+    assert window.current_page_key() == "train"
