@@ -10,6 +10,16 @@ from typing import Sequence
 
 import engine.commands as _commands
 
+#: the main help's examples (tests/test_cli_help_examples.py runs every one of them)
+EPILOG = """examples:
+  netwright                          start the desktop app
+  netwright digits_mlp.toml          start the app with a spec file open
+  netwright examples                 list the shipped example specs
+  netwright validate digits_mlp      check an example (or any spec file)
+  netwright train digits_mlp --set training.epochs=1
+  netwright runs | head              the run history
+  netwright doctor                   check Qt's system libraries, torch and the runs folder"""
+
 
 def command_modules() -> dict[str, ModuleType]:
     """Every command module in engine/commands, by command name (module name, '_' -> '-')."""
@@ -24,7 +34,8 @@ def command_modules() -> dict[str, ModuleType]:
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
     parser = argparse.ArgumentParser(prog="netwright", description="Netwright: a workbench for PyTorch. "
-                                     "Without a command, starts the desktop app.")
+                                     "Without a command, starts the desktop app.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = command_modules()
     for name, module in modules.items():

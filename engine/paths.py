@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -24,6 +25,40 @@ RESOURCES = package_dir("engine.resources")
 EXAMPLES = RESOURCES / "examples"
 CORPUS = RESOURCES / "corpus"
 RUNS_DIR_ENV = "NETWRIGHT_RUNS_DIR"
+
+
+@dataclass(frozen=True)
+class Example:
+    """A shipped example spec: its name (the file's stem), the first comment line, the file."""
+
+    name: str
+    description: str
+    path: Path
+
+
+def examples() -> list[Example]:
+    """Every example spec in engine/resources/examples, by name."""
+    out = []
+    for path in sorted(EXAMPLES.glob("*.toml")):
+        first = path.read_text(encoding="utf-8").lstrip().splitlines()[:1]
+        description = first[0].lstrip("#").strip() if first and first[0].startswith("#") else ""
+        out.append(Example(path.stem, description, path))
+    return out
+
+
+def spec_argument(arg: str | Path) -> Path:
+    """A SPEC given on the command line: an existing file (or folder) wins; else a bare example
+    name (`digits_mlp` or `digits_mlp.toml`) is that example; else the path as given."""
+    path = Path(arg).expanduser()
+    if path.exists():
+        return path
+    text = str(arg)
+    if path.name == text:  # no folder part: may be an example name
+        stem = text[:-5] if text.endswith(".toml") else text
+        example = EXAMPLES / f"{stem}.toml"
+        if example.is_file():
+            return example
+    return path
 
 
 def user_data_dir() -> Path:

@@ -1,12 +1,41 @@
-"""Test setup shared by every test: headless Qt, the gpu marker, a temporary runs directory."""
+"""Test setup shared by every test: headless Qt, the gpu marker, and a sandboxed home.
+
+Before anything else is imported, HOME and the XDG folders (settings, data, caches) and the runs
+folder point into one temporary folder for the whole session, so no test, and no subprocess a
+test starts (they inherit the environment), can write the user's files. The real values are kept
+in REAL_HOME for the test that checks a whole app session leaves the real home untouched.
+"""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
+
+#: the environment variables that decide where per-user files go
+HOME_VARS = ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "NETWRIGHT_RUNS_DIR")
+#: their values before the session's sandbox (None: unset)
+REAL_HOME = {name: os.environ.get(name) for name in HOME_VARS}
+SANDBOX = Path(tempfile.mkdtemp(prefix="netwright-tests-home-"))
+os.environ.update({
+    "HOME": str(SANDBOX / "home"),
+    "XDG_CONFIG_HOME": str(SANDBOX / "config"),
+    "XDG_DATA_HOME": str(SANDBOX / "data"),
+    "XDG_CACHE_HOME": str(SANDBOX / "cache"),
+    "XDG_STATE_HOME": str(SANDBOX / "state"),
+    "NETWRIGHT_RUNS_DIR": str(SANDBOX / "runs"),
+})
+for _name in ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+    Path(os.environ[_name]).mkdir(parents=True, exist_ok=True)
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(SANDBOX, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,4 +1,4 @@
-"""The `netwright` console script is `python main.py`, and `python main.py SPEC.toml` opens the GUI
+"""The `netwright` console script is `python main.py` (main.py itself is not installed), and `python main.py SPEC.toml` opens the GUI
 on that file (without importing torch before the first paint)."""
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ EXAMPLE = ROOT / "engine" / "resources" / "examples" / "wine_mlp.toml"
 def test_console_script_runs_what_main_py_runs(capsys):
     with open(ROOT / "pyproject.toml", "rb") as fh:
         scripts = tomllib.load(fh)["project"]["scripts"]
-    assert scripts["netwright"] == "main:main"
+    assert scripts == {"netwright": "netwright:main"}
     module, _, attr = scripts["netwright"].partition(":")
     entry = getattr(importlib.import_module(module), attr)
     # a console script calls the entry with no arguments and exits with what it returns

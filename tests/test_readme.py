@@ -29,3 +29,11 @@ def test_readme_links_resolve():
     assert targets
     missing = [t for t in targets if not (README.parent / t).exists()]
     assert not missing, missing
+
+
+def test_readme_lists_the_debian_packages_the_doctor_knows():
+    """The README's apt line is the doctor's list of what Qt's window needs."""
+    from engine.system_check import DEBIAN_GUI_PACKAGES
+
+    text = README.read_text(encoding="utf-8")
+    assert f"sudo apt-get install -y {' '.join(DEBIAN_GUI_PACKAGES)}" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from engine.problems import Problem, SpecError
@@ -29,11 +30,27 @@ def print_json(obj: Any) -> None:
     print(json.dumps(obj, default=str), flush=True)
 
 
+SPEC_HELP = "experiment spec: a .toml file, or the name of a shipped example (see `examples`)"
+
+
+def spec_file(arg: str) -> Path:
+    """The file a SPEC argument names: an existing path wins, else a shipped example's name;
+    SpecError naming the folder searched when it is neither."""
+    from engine.paths import spec_argument
+
+    path = spec_argument(arg)
+    if not path.exists():
+        folder = path.absolute().parent
+        raise SpecError([Problem(str(arg), f"no such file in {folder}, and no example of that name — "
+                                           "`netwright examples` lists the examples")])
+    return path
+
+
 def load_with_overrides(path: str, assignments: Sequence[str]):
-    """Load a spec and apply --set overrides (SpecError on failure)."""
+    """Load a spec (a file or an example name) and apply --set overrides (SpecError on failure)."""
     from engine.spec import apply_overrides, load_spec
 
-    spec = load_spec(path)
+    spec = load_spec(spec_file(path))
     return apply_overrides(spec, assignments) if assignments else spec
 
 

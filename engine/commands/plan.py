@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.commands._common import add_overrides_argument
+from engine.commands._common import SPEC_HELP, add_overrides_argument
 
 HELP = "Show how a spec trains in parallel: layout, memory per device, stages, per-node commands, problems"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", metavar="SPEC", help="experiment spec (.toml)")
+    parser.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     add_overrides_argument(parser, "parallel.processes=2")
 
 

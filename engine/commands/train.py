@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.commands._common import add_overrides_argument, invalid, load_with_overrides, print_json, print_problems
+from engine.commands._common import SPEC_HELP, add_overrides_argument, invalid, load_with_overrides, print_json, print_problems
 from engine.problems import Problem, SpecError
 
 HELP = "Train a model from a spec file, headless (progress on stderr, a JSON summary on stdout)"
@@ -22,7 +22,7 @@ HELP = "Train a model from a spec file, headless (progress on stderr, a JSON sum
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", nargs="?", metavar="SPEC",
-                        help="experiment spec (.toml); or a run directory created by the app (holding spec.toml)")
+                        help=f"{SPEC_HELP}; or a run directory created by the app (holding spec.toml)")
     add_overrides_argument(parser, "training.epochs=3")
     parser.add_argument("--runs-dir", metavar="DIR",
                         help="where runs are stored (default: $NETWRIGHT_RUNS_DIR or the per-user data folder)")

@@ -4,14 +4,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.commands._common import add_overrides_argument, invalid, load_with_overrides, print_json, print_problems
+from engine.commands._common import SPEC_HELP, add_overrides_argument, invalid, load_with_overrides, print_json, print_problems
 from engine.problems import SpecError
 
 HELP = "Check a spec: print the layer table (name, output shape, parameters) and every problem"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", metavar="SPEC", help="experiment spec (.toml)")
+    parser.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     add_overrides_argument(parser, "training.epochs=3")
 
 

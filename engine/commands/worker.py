@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.commands._common import add_overrides_argument
+from engine.commands._common import SPEC_HELP, add_overrides_argument, load_with_overrides
 
 HELP = "Run the ranks of a run directory (or a new run of SPEC.toml) through torch's elastic launcher"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", help="a run directory holding spec.toml, or a spec file (a new run is created)")
+    parser.add_argument("target", help=f"a run directory holding spec.toml, or a new run of SPEC ({SPEC_HELP})")
     parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     parser.add_argument("--runs-dir", help="where a new run is created when TARGET is a spec file")
     add_overrides_argument(parser)
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.problems import SpecError
     from engine.runs import RunDir
-    from engine.spec import apply_overrides, load_spec, save_spec
+    from engine.spec import apply_overrides, save_spec
     from engine.worker import DEFAULT_CONTEXT, apply_layout, run_worker
 
     target = Path(args.target)
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             from engine.paths import default_runs_dir
 
-            spec = apply_overrides(load_spec(target), args.overrides)
+            spec = load_with_overrides(args.target, args.overrides)
             run = None
         spec = apply_layout(spec, processes=args.processes, nnodes=args.nnodes, node_rank=args.node_rank,
                             rdzv_endpoint=args.rdzv_endpoint, max_restarts=args.max_restarts)
