@@ -47,7 +47,7 @@ def test_an_unknown_name_says_where_it_looked(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["validate", "digts_mlp"]) == 2
     err = capsys.readouterr().err
-    assert f"no such file in {tmp_path}" in err and "netwright examples" in err
+    assert f"file not found (looked in {tmp_path})" in err and "netwright examples" in err
 
 
 def _epilog_commands() -> list[list[str]]:

@@ -41,7 +41,7 @@ def spec_file(arg: str) -> Path:
     path = spec_argument(arg)
     if not path.exists():
         folder = path.absolute().parent
-        raise SpecError([Problem(str(arg), f"no such file in {folder}, and no example of that name — "
+        raise SpecError([Problem(str(arg), f"file not found (looked in {folder}), and no example of that name — "
                                            "`netwright examples` lists the examples")])
     return path
 
