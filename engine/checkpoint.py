@@ -22,11 +22,13 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from engine.atomic import atomic_write_bytes, atomic_write_text
+from engine.faults import fault_point
 from engine.problems import Problem, SpecError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,6 +60,7 @@ def save_checkpoint(directory: str | Path, model_state: Mapping[str, "torch.Tens
     folder = directory / f"step-{step:09d}"
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / WEIGHTS, st_save(_unshared(model_state)))
+    fault_point("mid_checkpoint")
     buf = io.BytesIO()
     torch.save(dict(train_state), buf)
     atomic_write_bytes(folder / STATE, buf.getvalue())
@@ -123,15 +126,59 @@ def _unshared(state: Mapping[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]:
     return out
 
 
+def _pointer(directory: Path, name: str) -> str | None:
+    """The folder name a pointer file (`latest`, `best`) holds; None when the file is missing."""
+    try:
+        raw = (directory / name).read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as err:
+        raise _fail(directory / name, f"cannot be read ({err.strerror or err}) — check its permissions") from None
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return "\ufffd"  # not text: reported as a garbage pointer by the caller
+
+
 def latest_checkpoint(directory: str | Path) -> Path | None:
     """The newest complete checkpoint folder under `directory` (a run's checkpoints/), or None."""
     directory = Path(directory)
     try:
-        name = (directory / LATEST).read_text(encoding="utf-8").strip()
-    except OSError:
+        name = _pointer(directory, LATEST)
+    except CheckpointError:
+        return None
+    if not name or not _FOLDER_NAME.fullmatch(name):
         return None
     folder = directory / name
-    return folder if name and folder.is_dir() else None
+    return folder if folder.is_dir() else None
+
+
+def resume_point(directory: str | Path) -> Path | None:
+    """The checkpoint folder a resume continues from: None when the run has none yet (it was
+    stopped or killed before its first checkpoint: a resume starts from step 0); CheckpointError
+    naming the file when the `latest` pointer is unreadable, garbage or names a missing folder."""
+    directory = Path(directory)
+    name = _pointer(directory, LATEST)
+    folders = sorted(p.name for p in directory.glob("step-*") if p.is_dir()) if directory.is_dir() else []
+    complete = [f for f in folders if (directory / f / WEIGHTS).is_file() and (directory / f / STATE).is_file()]
+    if name is None:
+        if complete:
+            raise _fail(directory / LATEST, f"is missing although {', '.join(complete)} exist — write the name of the "
+                                            "newest one into it, or start a new run")
+        return None
+    there = f" (checkpoint folders there: {', '.join(folders)})" if folders else " (there are no checkpoint folders)"
+    if not name or not _FOLDER_NAME.fullmatch(name):
+        shown = (name[:40] + "...") if len(name) > 40 else name
+        raise _fail(directory / LATEST, f"is garbage: it holds {shown!r}, not a checkpoint folder name like "
+                                        f"'step-000000120'{there} — write the newest folder's name into it, or start a new run")
+    folder = directory / name
+    if not folder.is_dir():
+        raise _fail(directory / LATEST, f"names {name!r}, which does not exist{there} — write the newest folder's "
+                                        "name into it, or start a new run")
+    return folder
+
+
+_FOLDER_NAME = re.compile(r"step-\d{9,}")
 
 
 def weights_path(run_dir: str | Path) -> Path | None:
@@ -178,13 +225,28 @@ def load_checkpoint(folder: str | Path) -> tuple[dict[str, "torch.Tensor"], dict
 
 
 def load_latest(run_dir: str | Path) -> tuple[Path, dict[str, "torch.Tensor"], dict[str, Any]]:
-    """The latest checkpoint of a run: (folder, model state, training state); CheckpointError if none."""
+    """The latest checkpoint of a run: (folder, model state, training state); CheckpointError
+    naming the file when there is none or it cannot be used."""
     directory = Path(run_dir) / "checkpoints"
-    folder = latest_checkpoint(directory)
+    folder = resume_point(directory)
     if folder is None:
-        raise _fail(directory / LATEST, "no checkpoint to resume from — the run stopped before its first "
-                                        "checkpoint; start it again instead of resuming")
+        raise _fail(directory / LATEST, "no checkpoint to resume from — the run stopped before its first checkpoint "
+                                        "(`train --resume` starts it from step 0)")
     return (folder, *load_checkpoint(folder))
+
+
+def check_optimizer_state(optimizer: Any) -> None:
+    """ValueError naming the parameter when a loaded optimizer state does not fit its parameter
+    (a `state.pt` from another model: torch only notices at the first step)."""
+    index = 0
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                shape = getattr(value, "shape", None)
+                if shape is not None and len(shape) > 0 and tuple(shape) != tuple(param.shape):
+                    raise ValueError(f"optimizer state {key!r} of parameter {index} has shape {tuple(shape)}, "
+                                     f"the model's parameter has {tuple(param.shape)}")
+            index += 1
 
 
 # ----------------------------------------------------------------------------- RNG state

@@ -57,6 +57,10 @@ class EventWriter:
         self._last_flush = time.monotonic()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._closed = threading.Event()
+        #: the OSError that stopped writing (e.g. the disk is full); later events are dropped, and
+        #: the owner (RunReporter) turns it into a failed run — the flush thread never dies of it
+        self.error: OSError | None = None
+        self._torn = False
         self._timer = threading.Thread(target=self._tick, name="events-flush", daemon=True)
         self._timer.start()
 
@@ -84,9 +88,15 @@ class EventWriter:
             return
         data = "".join(_encode(record) for record in self._pending).encode("utf-8")
         self._pending.clear()
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
+        view = memoryview(b"\n" + data if self._torn else data)  # end a line cut by a failed write
+        try:
+            if _fault_armed():
+                _half_then_fault(self._fd, view)
+            while view:
+                view = view[os.write(self._fd, view):]
+            self._torn = False
+        except OSError as err:  # disk full, I/O error: whole lines written so far stay readable
+            self.error, self._torn = err, True
 
     def _tick(self) -> None:
         while not self._closed.wait(self.flush_interval / 2):
@@ -107,6 +117,22 @@ class EventWriter:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _fault_armed() -> bool:
+    from engine import faults
+
+    return faults._faults != [] and faults.enabled("mid_event_write")
+
+
+def _half_then_fault(fd: int, view: memoryview) -> None:
+    """Test hook (engine.faults "mid_event_write"): write half the batch, then fire the fault."""
+    from engine import faults
+
+    fault = faults.armed("mid_event_write")
+    if fault is not None:
+        os.write(fd, view[: max(1, len(view) // 2)])
+        faults.fire(fault)
 
 
 def read_events(path: str | Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:

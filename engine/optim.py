@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: name -> torch.optim class name; `extra["torch_class"]`, `extra["options"]` map our names to torch's.
 OPTIMIZERS: Registry[str] = Registry("optimizer")
 
-_LR = lambda default: Param("lr", "float", default, "Learning rate", min=0.0, max=10.0)  # noqa: E731
+_LR = lambda default: Param("lr", "float", default, "Learning rate (> 0)", min=0.0, max=10.0, exclusive_min=True)  # noqa: E731
 _WD = lambda default=0.0: Param(  # noqa: E731
     "weight_decay", "float", default, "Weight decay (applied as regularization.weight_decay_mode says)",
     min=0.0, max=1.0)

@@ -37,6 +37,8 @@ class Param:
     min: float | None = None
     max: float | None = None
     choices: tuple[str, ...] = ()
+    #: True: the value must be strictly greater than `min` (a learning rate of 0 trains nothing)
+    exclusive_min: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in PARAM_KINDS:
@@ -71,6 +73,8 @@ class Param:
         else:
             numbers = []
         for number in numbers:
+            if self.exclusive_min and self.min is not None and number <= self.min:
+                return value, Problem(path, f"must be > {_num(self.min)}, got {_num(number)}")
             if self.min is not None and number < self.min:
                 return value, Problem(path, f"must be at least {_num(self.min)}, got {_num(number)}")
             if self.max is not None and number > self.max:

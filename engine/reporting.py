@@ -48,6 +48,7 @@ class RunReporter:
         self._last_mtime: int | None = None
         self._request = "run"
         self._last_status = 0.0
+        self._write_failed = False
         if read_status(run).get("status", "created") != "created":
             clear_control(run)  # a stale request from an earlier session must not stop a resumed run
         # (a fresh run keeps a request made before training started: stop means stop)
@@ -72,11 +73,17 @@ class RunReporter:
             text = f"{stamp}{rank} {type.upper() if type == 'error' else fields.get('level', 'info').upper()}: {fields.get('message', '')}"
             if fields.get("traceback"):
                 text += "\n" + str(fields["traceback"]).rstrip()
-            self.run.log(text)
+            try:
+                self.run.log(text)
+            except OSError:  # log.txt is best effort (a full disk): the event and status still tell
+                pass
             if type == "error":
                 self.writer.flush()
 
     def control(self) -> str:
+        if self.writer.error is not None and not self._write_failed:
+            self._write_failed = True  # the events file could not be written (disk full): the loop fails with it
+            raise self.writer.error
         if self._stop.is_set():
             return "stop"
         now = time.monotonic()

@@ -60,8 +60,9 @@ class RunDir:
         """A new, uniquely named run folder holding `spec.toml` and status "created"."""
         from engine.spec import save_spec
 
-        runs_dir = Path(runs_dir).expanduser()
-        runs_dir.mkdir(parents=True, exist_ok=True)
+        from engine.folders import RUNS_HINT, ensure_folder, folder_problem
+
+        runs_dir = ensure_folder(runs_dir, "runs folder", RUNS_HINT)
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.name).strip("._-")[:40] or "run"
         stamp = time.strftime("%Y%m%d-%H%M%S")
         while True:
@@ -71,11 +72,16 @@ class RunDir:
                 break
             except FileExistsError:
                 continue
+            except OSError as err:  # read-only file system, no space, permissions
+                raise SpecError([folder_problem(runs_dir, "runs folder", RUNS_HINT, err)]) from None
         run = cls(path)
-        run.checkpoints.mkdir()
-        save_spec(spec, run.spec_path)
-        write_status(run, "created", name=spec.name, created=time.time(),
-                     strategy=spec.parallel.strategy, processes=spec.parallel.processes * spec.parallel.nnodes)
+        try:
+            run.checkpoints.mkdir()
+            save_spec(spec, run.spec_path)
+            write_status(run, "created", name=spec.name, created=time.time(),
+                         strategy=spec.parallel.strategy, processes=spec.parallel.processes * spec.parallel.nnodes)
+        except OSError as err:
+            raise SpecError([folder_problem(runs_dir, "runs folder", RUNS_HINT, err)]) from None
         return run
 
     @classmethod
@@ -134,7 +140,8 @@ def write_status(run: "RunDir | str | Path", status: str, **fields: Any) -> dict
     elif status not in ("created", "paused"):
         data["ended"] = now
     data["updated"] = now
-    atomic_write_text(_as_path(run) / "status.json", json.dumps(data, indent=1, default=str) + "\n")
+    atomic_write_text(_as_path(run) / "status.json", json.dumps(data, indent=1, default=str) + "\n",
+                      in_place_if_full=status not in ACTIVE)  # a full disk must not hide how the run ended
     return data
 
 

@@ -34,7 +34,7 @@ def capture(loop: Any) -> dict[str, Any]:
 
 def restore(loop: Any, folder: Path, state: Mapping[str, Any]) -> None:
     """Put `state` back into `loop`; CheckpointError naming the file if it does not fit."""
-    from engine.checkpoint import CheckpointError, set_rng_state
+    from engine.checkpoint import CheckpointError, check_optimizer_state, set_rng_state
 
     try:
         loop.epoch, loop.micro, loop.step = int(state["epoch"]), int(state["micro"]), int(state["step"])
@@ -44,6 +44,7 @@ def restore(loop: Any, folder: Path, state: Mapping[str, Any]) -> None:
         loop.best, loop.best_epoch, loop.bad_epochs = early["best"], early["best_epoch"], early["bad_epochs"]
         loop.wall_before = float(state["wall"])
         loop.ctx.load_optimizer_state(loop.model, loop.optimizer, state["optimizer"])
+        check_optimizer_state(loop.optimizer)
         if loop.scheduler is not None and state.get("scheduler") is not None:
             loop.scheduler.load_state_dict(state["scheduler"])
         if loop.scaler is not None and state.get("scaler") is not None:
@@ -54,8 +55,9 @@ def restore(loop: Any, folder: Path, state: Mapping[str, Any]) -> None:
                                        "was the model or optimizer changed? Start a new run instead of resuming")]) from None
 
 
-def emit_start(loop: Any, resumed_from: str | None) -> None:
-    """Report the session's plan: the `start` event, status running and a readable log line."""
+def emit_start(loop: Any, resumed_from: str | None, note: str = "") -> None:
+    """Report the session's plan: the `start` event, status running and a readable log line
+    (`note` says why a resume started from step 0)."""
     import torch
 
     from engine.evaluation import QUALITY
@@ -70,9 +72,9 @@ def emit_start(loop: Any, resumed_from: str | None) -> None:
         device=str(ctx.device), precision=t.precision, params=n_params, train_samples=ds.train_size,
         val_samples=ds.val_size, task=loop.task, loss=loss_name(spec, loop.task), optimizer=spec.optimizer.name,
         scheduler=spec.scheduler.name, quality_metric=QUALITY[loop.task], strategy=spec.parallel.strategy,
-        resumed_from=resumed_from, step=loop.step, torch=torch.__version__)
+        resumed_from=resumed_from, step=loop.step, torch=torch.__version__, **({"note": note} if note else {}))
     loop.reporter.event("status", status="running", step=loop.step, epoch=loop.epoch)
-    what = f"resumed from {resumed_from} at step {loop.step}" if resumed_from else "started"
+    what = f"resumed from {resumed_from} at step {loop.step}" if resumed_from else (note or "started")
     loop.reporter.event("log", level="info", message=(
         f"{what}: {n_params:,} parameters on {ctx.device} ({t.precision}), {ds.train_size} training / "
         f"{ds.val_size} validation samples, {loop.steps_per_epoch} steps per epoch, {loop.total_steps} steps planned"))

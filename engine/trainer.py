@@ -19,7 +19,9 @@ import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
+from engine.diskspace import disk_full_message, is_disk_full, space_needed
 from engine.evaluation import evaluate, improved, window_values
+from engine.faults import enabled as fault_enabled, fault_point
 from engine.losses import build_loss
 from engine.parallel.plan import plan_steps  # noqa: F401  (re-exported: the step plan lives in one place)
 from engine.problems import Problem, SpecError
@@ -76,12 +78,25 @@ def train(spec: "ExperimentSpec", dataset: "Dataset", model: "nn.Module", report
         loop.finish("failed", str(err), save=False, emit_error=False)
         raise
     except Exception as err:
+        if is_disk_full(err) and run is not None:  # a named failure, not a traceback
+            message = disk_full_message(run.path, space_needed(run.path))
+            loop.report_error(message, traceback.format_exc())
+            result = loop.finish("failed", message, save=False, emit_error=False)
+            if loop.ctx.world_size > 1:  # the other ranks wait in a collective: end the job
+                raise RuntimeError(message) from None
+            return result
         loop.report_error(f"{type(err).__name__}: {err}", traceback.format_exc())
         loop.finish("failed", f"{type(err).__name__}: {err}", save=False, emit_error=False)
         raise
     except KeyboardInterrupt:
         loop.finish("stopped", "interrupted mid-step (no new checkpoint) — resume continues from the last one", save=False)
         raise
+
+
+def _first_line(err: BaseException) -> str:
+    """The first informative line of an error (torch's load_state_dict message starts with a header)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[1] if len(lines) > 1 and lines[0].endswith(":") else (lines[0] if lines else type(err).__name__)
 
 
 def torch_mean(tensors: list) -> Any:
@@ -129,21 +144,27 @@ class _Loop:
         if t.precision == "fp16" and device.type != "cuda":
             raise SpecError([Problem("training.precision", "fp16 needs a CUDA GPU (its gradient scaler does not run on CPU) — use bf16 or fp32")])
         loaded = None
+        self.resume_note = ""
         if resume:
             if self.rundir is None:
                 raise ValueError("resume=True needs a run directory")
-            from engine.checkpoint import load_latest
+            from engine.checkpoint import load_checkpoint, resume_point
 
-            folder, weights, state = load_latest(self.rundir.path)
-            try:
-                self.raw_model.load_state_dict(weights)
-            except RuntimeError as err:
-                from engine.checkpoint import WEIGHTS, CheckpointError
+            folder = resume_point(self.rundir.checkpoints)
+            if folder is None:  # stopped or killed before its first checkpoint: nothing to lose
+                self.resume_note = "no checkpoint to resume from (the run ended before its first one): started from step 0"
+                resume = False
+            else:
+                weights, state = load_checkpoint(folder)
+                try:
+                    self.raw_model.load_state_dict(weights)
+                except RuntimeError as err:
+                    from engine.checkpoint import WEIGHTS, CheckpointError
 
-                raise CheckpointError([Problem(str(folder / WEIGHTS), "does not fit this model (was the model changed?) — "
-                                               f"start a new run instead of resuming: {str(err).splitlines()[0]}")]) from None
-            loaded = (folder, state)
-        else:
+                    raise CheckpointError([Problem(str(folder / WEIGHTS), "does not fit this model (was the model changed?) — "
+                                                   f"start a new run instead of resuming: {_first_line(err)}")]) from None
+                loaded = (folder, state)
+        if not resume:
             torch.manual_seed(spec.seed)
         ds = self.dataset
         self.x = torch.as_tensor(ds.x_train).to(device)
@@ -192,6 +213,8 @@ class _Loop:
         self.t0 = time.perf_counter()
         self._window_reset()
         losses = self.window_losses
+        step_fault = fault_enabled("mid_step")  # test hook (engine.faults): off = one local check per step
+        fault_point("before_first_step")
         while self.epoch < epochs and not (max_steps and self.step >= max_steps):
             order = ctx.epoch_indices(len(x), self.epoch, self.spec.seed)
             n_order = len(order)
@@ -208,6 +231,8 @@ class _Loop:
                     self.samples += min(bs, n_order - m * bs)
                 else:
                     losses.append(self._micro_batches(order, n_micro, fmodel, loss_fn, backward))
+                if step_fault:
+                    fault_point("mid_step")
                 log_now = (self.step + 1) % log_every == 0
                 if scaler is not None:
                     scaler.unscale_(optimizer)
@@ -246,6 +271,7 @@ class _Loop:
             self._flush_window(emit=True)
             if self.epoch_loss[1]:
                 self.metrics["train_loss"] = self.epoch_loss[0] / self.epoch_loss[1]
+            fault_point("final_eval")
             self.metrics.update(self._validate())
         return self.finish("completed", self.early_message or done, save=True)
 
@@ -346,6 +372,8 @@ class _Loop:
         """Validate, report the epoch, step plateau schedules, early stopping, checkpoint.
         Returns True when training should end (early stopping)."""
         self._flush_window(emit=True)
+        if self.epoch >= self.t.epochs or (self.t.max_steps and self.step >= self.t.max_steps):
+            fault_point("final_eval")
         train_loss = self.epoch_loss[0] / self.epoch_loss[1] if self.epoch_loss[1] else float("nan")
         self.epoch_loss = [0.0, 0.0]
         self.metrics = {"train_loss": train_loss, **self._validate()}
@@ -452,7 +480,7 @@ class _Loop:
     def _emit_start(self, resumed_from: str | None) -> None:
         from engine.train_state import emit_start
 
-        emit_start(self, resumed_from)
+        emit_start(self, resumed_from, self.resume_note)
         self.started = True
 
     def report_error(self, message: str, trace: str) -> None:
@@ -461,6 +489,7 @@ class _Loop:
     def finish(self, status: str, message: str, *, save: bool, emit_error: bool = True) -> TrainResult:
         checkpoint = None
         if save and self.optimizer is not None:
+            fault_point("final_checkpoint")
             checkpoint = self._checkpoint()
         self._weights = None
         if status == "failed" and emit_error:
@@ -469,6 +498,7 @@ class _Loop:
         metrics = {k: v for k, v in self.metrics.items() if isinstance(v, float) and math.isfinite(v)}
         self.reporter.event("status", status=status, message=message, step=self.step, epoch=self.epoch,
                             metrics=metrics, checkpoint=checkpoint)
+        fault_point("after_final_status")
         sps = self.samples * self.ctx.data_parallel_size / wall if wall > 0 else 0.0
         epochs = self.epoch + (round(self.micro / self._micro_per_epoch(), 3) if self.micro and self.optimizer else 0)
         return TrainResult(status, epochs, self.step, metrics, round(wall, 3), round(sps, 1), message, checkpoint)

@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.run_dir:
         print("error: RUN_DIR is required (see `runs` for the list of runs)", file=sys.stderr)
         return 2
+    from engine.folders import ensure_folder
     from engine.interpret.core import explain_many, select_indices
     from engine.interpret.loading import load_trained
     from engine.interpret.methods import check_method
@@ -90,11 +91,12 @@ def run(args: argparse.Namespace) -> int:
         choice = parse_target(args.target, ctx.class_names, "--target")
         xs, ys = trained.split(args.split)
         picked = select_indices(len(xs), samples=args.samples, index=index, path_samples="--samples", path_index="--index")
+        out = ensure_folder(Path(args.out) if args.out else trained.run_dir / "explain" / args.method,
+                            "output folder", "choose another folder with --out DIR")
     except (SpecError, ValueError) as err:
         for line in str(err).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else trained.run_dir / "explain" / args.method
     start = time.perf_counter()
     try:
         attrs = explain_many(ctx, xs[picked], args.method, resolved, choice, labels=ys[picked], indices=picked,

@@ -105,7 +105,9 @@ def test_optimizer_problems():
     assert paths(problems) == ["optimizer.name"] and "did you mean 'adam'" in problems[0].message
     problems = check_optim(make_spec({"name": "adam", "momentum": 0.9, "lr": -1}))
     assert set(paths(problems)) == {"optimizer.momentum", "optimizer.lr"}
-    assert "must be at least 0" in str(problems)
+    assert "optimizer.lr: must be > 0, got -1" in [str(p) for p in problems]
+    problems = check_optim(make_spec({"name": "sgd", "lr": 0}))  # a learning rate of 0 trains nothing
+    assert [str(p) for p in problems] == ["optimizer.lr: must be > 0, got 0"]
 
 
 def test_training_device_and_precision_problems():
