@@ -28,7 +28,8 @@ PARAM_KINDS = ("int", "float", "bool", "str", "choice", "path", "ints")
 
 @dataclass(frozen=True)
 class Param:
-    """Schema of one option: its kind, default (``REQUIRED`` if none), range, choices and help."""
+    """Schema of one option: its kind, default (``REQUIRED`` if none), range, choices, help and
+    the human `label` forms show (derived from the name by :func:`human_label` unless given)."""
 
     name: str
     kind: str
@@ -39,10 +40,13 @@ class Param:
     choices: tuple[str, ...] = ()
     #: True: the value must be strictly greater than `min` (a learning rate of 0 trains nothing)
     exclusive_min: bool = False
+    label: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in PARAM_KINDS:
             raise ValueError(f"Param {self.name!r}: unknown kind {self.kind!r}")
+        if not self.label:
+            object.__setattr__(self, "label", human_label(self.name))
 
     @property
     def required(self) -> bool:
@@ -84,6 +88,33 @@ class Param:
                 path, f"must be one of {', '.join(self.choices)}; got {value!r}{did_you_mean(value, self.choices)}"
             )
         return value, None
+
+
+#: whole option names whose word-by-word reading says little
+NAME_LABELS = {
+    "lr": "Learning rate", "max_lr": "Peak learning rate", "min_lr": "Final learning rate", "nnodes": "Nodes",
+    "p": "Drop probability", "eps": "Epsilon", "l1": "L1 penalty", "pct_start": "Rising fraction",
+    "div_factor": "Start divisor", "final_div_factor": "Final divisor", "abs": "Absolute value",
+    "stdevs": "Noise std. deviations", "step_epochs": "Epochs per step", "ceil_mode": "Round sizes up",
+    "relu": "ReLU", "nesterov": "Nesterov momentum", "processes": "Processes per node",
+}
+#: words of option names -> words people read ("nt_stdev" -> "Noise std. deviation")
+WORD_LABELS = {
+    "lr": "learning rate", "nt": "noise", "num": "number of", "dim": "dimension", "dims": "dimensions",
+    "len": "length", "max": "maximum", "min": "minimum", "out": "output", "seq": "sequence", "mlp": "MLP",
+    "rdzv": "rendezvous", "val": "validation", "eval": "evaluation", "grad": "gradient", "stdev": "std. deviation",
+    "vocab": "vocabulary", "warmup": "warm-up", "microbatches": "micro-batches", "nnodes": "nodes",
+    "beta1": "beta 1", "beta2": "beta 2", "l2": "L2", "fp16": "FP16", "bf16": "BF16", "id": "ID", "csv": "CSV",
+}
+
+
+def human_label(name: str) -> str:
+    """The label a form shows for an option name: "nt_stdev" -> "Noise std. deviation",
+    "out_channels" -> "Output channels", "lr" -> "Learning rate"."""
+    if name in NAME_LABELS:
+        return NAME_LABELS[name]
+    text = " ".join(WORD_LABELS.get(word, word) for word in name.split("_") if word)
+    return text[:1].upper() + text[1:]
 
 
 def _kind_words(kind: str) -> str:

@@ -56,7 +56,8 @@ SECTIONS: tuple[Section, ...] = (
 
 def name_param(section: Section, registry: Registry) -> Param:
     help_text = "; ".join(f"{e.name}: {e.description}" for e in registry)
-    return Param("name", "choice", registry.names()[0], help_text, choices=tuple(registry.names()))
+    return Param("name", "choice", registry.names()[0], help_text, choices=tuple(registry.names()),
+                 label=section.title.split()[-1].capitalize())
 
 
 def section_values(spec: ExperimentSpec, section: Section) -> dict[str, Any]:

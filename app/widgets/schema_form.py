@@ -25,12 +25,6 @@ from engine.registry import Param
 _INT_LIMIT = 2**31 - 1
 
 
-def humanize(name: str) -> str:
-    """out_channels -> 'Out channels'."""
-    text = name.replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
-
-
 class _WheelGuard(QObject):
     """Spin and combo boxes ignore the mouse wheel unless focused, so scrolling a long form
     never changes a value by accident."""
@@ -261,8 +255,8 @@ class PathEditor(StrEditor):
         """Open the file/folder dialog; returns '' when cancelled (tests replace this)."""
         start = self.edit.text() or ""
         if self.wants_folder:
-            return QFileDialog.getExistingDirectory(self, humanize(self.param.name), start)
-        name, _ = QFileDialog.getOpenFileName(self, humanize(self.param.name), start)
+            return QFileDialog.getExistingDirectory(self, self.param.label, start)
+        name, _ = QFileDialog.getOpenFileName(self, self.param.label, start)
         return name
 
     def browse(self) -> None:
@@ -298,6 +292,7 @@ class SchemaForm(QWidget):
         self._grid.setColumnStretch(1, 1)
         self._editors: dict[str, ParamEditor] = {}
         self._problems: dict[str, QLabel] = {}
+        self._labels: dict[str, QLabel] = {}
         self._params: tuple[Param, ...] = ()
         self.set_params(params, values or {})
 
@@ -313,10 +308,11 @@ class SchemaForm(QWidget):
                 item.widget().deleteLater()
         self._editors.clear()
         self._problems.clear()
+        self._labels.clear()
         self._params = tuple(params)
         row = 0
         for param in self._params:
-            label = QLabel(humanize(param.name) + ("" if not param.required else " *"))
+            label = QLabel(param.label + ("" if not param.required else " *"))
             label.setObjectName("fieldLabel")
             label.setMinimumWidth(self._label_width)
             label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -347,6 +343,7 @@ class SchemaForm(QWidget):
             row += 1
             self._editors[param.name] = editor
             self._problems[param.name] = problem
+            self._labels[param.name] = label
         self.set_values(values or {})
 
     def set_values(self, values: Mapping[str, Any]) -> None:
@@ -359,6 +356,10 @@ class SchemaForm(QWidget):
     def values(self) -> dict[str, Any]:
         """The value currently shown in every field."""
         return {name: editor.value() for name, editor in self._editors.items()}
+
+    def labels(self) -> dict[str, str]:
+        """The label shown beside each field, by option name."""
+        return {name: label.text() for name, label in self._labels.items()}
 
     def editor(self, name: str) -> ParamEditor:
         return self._editors[name]
