@@ -18,7 +18,8 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from engine.paths import EXAMPLES
 from engine.problems import Problem, SpecError
-from engine.spec import ExperimentSpec, load_spec, save_spec, validate
+from engine.spec import ExperimentSpec, load_spec, save_spec
+from engine.validation import validate
 
 DEFAULT_TEMPLATE = "digits_cnn"
 _MERGE_ID = 0x4E57  # any constant: commands that may merge share this id
@@ -242,5 +243,5 @@ class SpecDocument(QObject):
         return self._cached("data_problems", self.spec.data, compute)
 
     def problems(self) -> list[Problem]:
-        """Every problem in the spec (`engine.spec.validate`), cached per spec."""
+        """Every problem in the spec (`engine.validation.validate`), cached per spec."""
         return self._cached("problems", self.spec, lambda: list(validate(self.spec)))

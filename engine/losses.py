@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
+from engine.data import describe_data
 from engine.problems import Problem, SpecError, did_you_mean
 from engine.registry import Registry
 
@@ -87,8 +88,6 @@ def check_loss(spec: "ExperimentSpec") -> list[Problem]:
 
 def _task(spec: "ExperimentSpec") -> str | None:
     try:
-        from engine.data import describe_data
-
         return describe_data(spec.data).task
     except Exception:  # data problems are reported by check_data
         return None

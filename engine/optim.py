@@ -1,4 +1,4 @@
-"""Optimizers and weight-decay handling, plus the whole-spec check for the training sections.
+"""Optimizers and weight-decay handling, and the spec check for [optimizer].
 
 `OPTIMIZERS` maps the `[optimizer] name` to a torch optimizer class and the options it takes.
 Weight decay (`optimizer.weight_decay`) is applied as `regularization.weight_decay_mode` says:
@@ -10,7 +10,6 @@ Importing this module does not import torch; builders import it lazily.
 """
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
 from engine.problems import Problem
@@ -108,23 +107,16 @@ def _decoupled_decay(optimizer: "torch.optim.Optimizer", args: Any, kwargs: Any)
 # ----------------------------------------------------------------------------- checks
 
 def check_optim(spec: "ExperimentSpec") -> list[Problem]:
-    """Problems in [optimizer], [scheduler], the loss and the precision/device choice."""
-    from engine.losses import check_loss
-    from engine.schedulers import SCHEDULERS
-
+    """Problems in [optimizer]: the name, its options and their combination."""
     problems: list[Problem] = []
     opts, found = OPTIMIZERS.check(spec.optimizer.name, spec.optimizer.options, "optimizer.name")
-    problems += [_betas_hint(_rename(p, "optimizer"), opts) for p in found]
+    problems += [_betas_hint(rename_option_path(p, "optimizer"), opts) for p in found]
     if not found and opts.get("nesterov") and not opts.get("momentum"):
         problems.append(Problem("optimizer.nesterov", "Nesterov momentum needs momentum > 0 — set optimizer.momentum (e.g. 0.9) or turn nesterov off"))
-    _, found = SCHEDULERS.check(spec.scheduler.name, spec.scheduler.options, "scheduler.name")
-    problems += [_rename(p, "scheduler") for p in found]
-    problems += check_loss(spec)
-    problems += _check_precision(spec)
     return problems
 
 
-def _rename(problem: Problem, section: str) -> Problem:
+def rename_option_path(problem: Problem, section: str) -> Problem:
     """Registry.check names options `<path>.<key>`; report them as `<section>.<key>`."""
     path = problem.path
     if path.startswith(f"{section}.name."):
@@ -141,33 +133,6 @@ def _betas_hint(problem: Problem, opts: dict[str, Any]) -> Problem:
                            "(e.g. beta1 = 0.9, beta2 = 0.999) instead of betas = [..]")
         return Problem(problem.path, problem.message + " — this optimizer has no betas")
     return problem
-
-
-def _check_precision(spec: "ExperimentSpec") -> list[Problem]:
-    device = spec.training.device
-    problems: list[Problem] = []
-    if device not in ("auto", "cpu", "cuda") and not (device.startswith("cuda:") and device[5:].isdigit()):
-        problems.append(Problem("training.device", f"must be auto, cpu, cuda or cuda:N; got {device!r}"))
-        return problems
-    cuda = _cuda_count()  # None when unknown (torch not imported yet: do not import it just to check)
-    if device.startswith("cuda") and cuda == 0:
-        problems.append(Problem("training.device", f"{device!r} needs a CUDA GPU and none was found — use device = \"cpu\" or \"auto\""))
-    elif device.startswith("cuda:") and cuda is not None and int(device[5:]) >= cuda:
-        problems.append(Problem("training.device", f"{device!r}: this machine has {cuda} GPU(s) (cuda:0..cuda:{cuda - 1})"))
-    on_cpu = device == "cpu" or (device == "auto" and cuda == 0)
-    if spec.training.precision == "fp16" and on_cpu:
-        problems.append(Problem("training.precision", "fp16 needs a CUDA GPU (its gradient scaler does not run on CPU) — use bf16 or fp32 on CPU"))
-    return problems
-
-
-def _cuda_count() -> int | None:
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return None
-    try:
-        return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
-    except Exception:  # pragma: no cover - broken driver
-        return 0
 
 
 def resolve_device(name: str) -> str:

@@ -6,7 +6,9 @@ schemas, so a new kind appears in the GUI without GUI code.
 """
 from __future__ import annotations
 
+import importlib
 import math
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterator, Mapping, Sequence, TypeVar
 
@@ -195,17 +197,31 @@ class UnknownName(LookupError):
 
 
 class Registry(Generic[T]):
-    """name -> Entry. `what` is used in messages ("layer type", "data source")."""
+    """name -> Entry. `what` is used in messages ("layer type", "data source").
 
-    def __init__(self, what: str):
+    `load` names the module that registers the built-in entries when it sits in a higher layer
+    than the registry (a plugin's registry): it is imported on the first lookup."""
+
+    def __init__(self, what: str, *, load: str = ""):
         self.what = what
         self._entries: dict[str, Entry[T]] = {}
+        self._load = load
+
+    def _all(self) -> dict[str, Entry[T]]:
+        if self._load:
+            module, self._load = self._load, ""
+            importlib.import_module(module)
+        return self._entries
+
+    def choices(self) -> "Choices":
+        """The registered names as a live sequence, for a Param's `choices`."""
+        return Choices(self)
 
     def add(
         self, name: str, obj: T, *, params: Sequence[Param] = (), description: str = "",
         group: str = "", **extra: Any,
     ) -> Entry[T]:
-        if name in self._entries:
+        if name in self._all():
             raise ValueError(f"{self.what} {name!r} is registered twice")
         entry = Entry(name, obj, tuple(params), description, group, dict(extra))
         self._entries[name] = entry
@@ -225,29 +241,33 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> Entry[T]:
         try:
-            return self._entries[name]
+            return self._all()[name]
         except KeyError:
             raise UnknownName(self.unknown_message(name)) from None
 
     def unknown_message(self, name: str) -> str:
-        return f"unknown {self.what} {name!r}{did_you_mean(str(name), self._entries)}"
+        return f"unknown {self.what} {name!r}{did_you_mean(str(name), self._all())}"
+
+    def remove(self, name: str) -> None:
+        """Unregister `name` (tests that register a kind of their own clean up with this)."""
+        del self._all()[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._all()
 
     def __iter__(self) -> Iterator[Entry[T]]:
-        return iter(self._entries.values())
+        return iter(list(self._all().values()))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._all())
 
     def names(self) -> list[str]:
-        return list(self._entries)
+        return list(self._all())
 
     def groups(self) -> dict[str, list[Entry[T]]]:
         """Entries grouped by their `group`, in registration order."""
         out: dict[str, list[Entry[T]]] = {}
-        for entry in self._entries.values():
+        for entry in self._all().values():
             out.setdefault(entry.group, []).append(entry)
         return out
 
@@ -255,7 +275,26 @@ class Registry(Generic[T]):
               siblings: Sequence[str] = ()) -> tuple[dict[str, Any], list[Problem]]:
         """Check options for the named kind; an unknown name is one problem at `path`.
         `siblings`: the other keys of the same table, suggested for a misspelt option."""
-        if name not in self._entries:
+        if name not in self._all():
             return dict(options), [Problem(path, self.unknown_message(name))]
         entry = self._entries[name]
         return check_options(entry.params, options, path, what=f"{self.what} {name}", siblings=siblings)
+
+
+class Choices(SequenceABC):
+    """The names of a registry, read when asked (so a kind registered later is a choice too)."""
+
+    def __init__(self, registry: Registry):
+        self.registry = registry
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self.registry.names()[index]
+
+    def __len__(self) -> int:
+        return len(self.registry)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.registry
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
+from engine.optim import optimizer_options, rename_option_path
+from engine.problems import Problem
 from engine.registry import Param, Registry
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -114,12 +116,16 @@ SCHEDULERS.add("plateau", None, params=(
 ), description="Reduce the rate when a validation metric stops improving (checked each epoch)", group="Adaptive")
 
 
+def check_scheduler(spec: "ExperimentSpec") -> list[Problem]:
+    """Problems in [scheduler]: the name and its options."""
+    _, found = SCHEDULERS.check(spec.scheduler.name, spec.scheduler.options, "scheduler.name")
+    return [rename_option_path(p, "scheduler") for p in found]
+
+
 # ----------------------------------------------------------------------------- building
 
 def schedule_plan(spec: "ExperimentSpec", steps_per_epoch: int, total_steps: int) -> SchedulePlan:
     """The plan for this spec (options with defaults filled in)."""
-    from engine.optim import optimizer_options
-
     options, _ = SCHEDULERS.check(spec.scheduler.name, spec.scheduler.options, "scheduler")
     return SchedulePlan(float(optimizer_options(spec)["lr"]), int(steps_per_epoch), int(total_steps), options)
 

@@ -42,7 +42,7 @@ def prepare(spec: "ExperimentSpec", reporter: Any = None) -> tuple["Dataset", "n
 
 def check_spec(spec: "ExperimentSpec") -> None:
     """Raise SpecError with every problem of the spec."""
-    from engine.spec import validate
+    from engine.validation import validate
 
     problems = validate(spec)
     if problems:

@@ -3,7 +3,7 @@
 :func:`infer_model` walks a layer stack (recursing into composite kinds such as Residual),
 checks each layer's options against its schema and its shape rule, and returns a
 :class:`ModelReport` with one :class:`LayerRow` per layer. :func:`check_model` is the
-whole-spec check run by ``engine.spec.validate``: it takes the input from the data source
+whole-spec check run by ``engine.validation.validate``: it takes the input from the data source
 and also checks that the model's output fits the task.
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from engine.data import describe_data
 from engine.layers import LAYERS
 from engine.layers.base import INT_DTYPES, ShapeError, fmt
 from engine.problems import Problem, SpecError
@@ -289,8 +290,6 @@ def _check_dtype(accepts: str, dtype: str) -> None:
 def check_model(spec: Any) -> list[Problem]:
     """Problems of `spec.model` given the data it will see, including whether the output fits the
     task (classes, regression targets, or next-token scores for language modelling)."""
-    from engine.data import describe_data
-
     try:
         info = describe_data(spec.data)
     except SpecError:

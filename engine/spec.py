@@ -4,7 +4,8 @@ One spec describes a whole experiment; the GUI, the CLI and the tests use the sa
 Fixed sections carry their parameter schema in field metadata (see :func:`section_params`),
 so validation and the GUI's forms are generated from one place. Sections whose options
 depend on a registry entry (data source, optimizer, scheduler, layers) keep those options
-in a flat mapping, exactly as they appear in the TOML.
+in a flat mapping, exactly as they appear in the TOML; overrides are typed by those entries'
+schemas. Whole-spec validation (every module's checks) is `engine.validation.validate`.
 """
 from __future__ import annotations
 
@@ -16,16 +17,25 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from engine import tomlio
+from engine.atomic import atomic_write_text
+from engine.data import DATA_SOURCES
+from engine.layers import LAYERS
+from engine.optim import OPTIMIZERS
 from engine.problems import Problem, SpecError, did_you_mean
-from engine.registry import REQUIRED, Param
+from engine.registry import Choices, Param, Registry
+from engine.schedulers import SCHEDULERS
 
 SCHEMA_VERSION = 1
+
+#: Parallel strategies by name (`[parallel] strategy`): one Strategy class each, registered by
+#: engine.parallel.strategies, which sits in a higher layer and is imported on the first lookup.
+STRATEGIES: Registry = Registry("parallel strategy", load="engine.parallel.strategies")
 
 
 def _opt(default: Any, kind: str, help: str, *, min: float | None = None, max: float | None = None,
          choices: Sequence[str] = ()) -> Any:
     """A dataclass field whose metadata carries its schema (the name is filled in later)."""
-    param = Param("", kind, default, help, min, max, tuple(choices))
+    param = Param("", kind, default, help, min, max, choices if isinstance(choices, Choices) else tuple(choices))
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata={"param": param})
     return field(default=default, metadata={"param": param})
@@ -87,10 +97,6 @@ class LayerSpec:
 
 
 def _is_composite(type_name: str) -> bool:
-    try:
-        from engine.layers import LAYERS
-    except ImportError:  # pragma: no cover - during bootstrap
-        return False
     return type_name in LAYERS and bool(LAYERS.get(type_name).extra.get("composite"))
 
 
@@ -162,8 +168,8 @@ class TrainingSpec:
 class ParallelSpec:
     """[parallel]: strategy and process layout (see engine/parallel)."""
 
-    strategy: str = _opt("none", "choice", "How training is spread over processes",
-                         choices=("none", "ddp", "fsdp", "tensor", "pipeline"))
+    strategy: str = _opt("none", "choice", "How training is spread over processes (see engine/parallel/strategies)",
+                         choices=STRATEGIES.choices())
     processes: int = _opt(1, "int", "Processes (ranks) per node", min=1, max=1024)
     nnodes: int = _opt(1, "int", "Number of machines (nodes)", min=1, max=4096)
     node_rank: int = _opt(0, "int", "This machine's index among the nodes", min=0)
@@ -180,8 +186,10 @@ SECTIONS: dict[str, type] = {
     "data": DataSpec, "model": ModelSpec, "optimizer": OptimizerSpec, "scheduler": SchedulerSpec,
     "regularization": RegularizationSpec, "training": TrainingSpec, "parallel": ParallelSpec,
 }
-#: sections whose extra keys are a registry entry's options rather than unknown keys
-_OPTION_SECTIONS = {"data", "optimizer", "scheduler"}
+#: sections whose extra keys are a registry entry's options rather than unknown keys:
+#: section -> (the registry naming its kinds, the field holding the kind's name)
+_OPTION_SECTIONS: dict[str, tuple[Registry, str]] = {
+    "data": (DATA_SOURCES, "source"), "optimizer": (OPTIMIZERS, "name"), "scheduler": (SCHEDULERS, "name")}
 TOP_LEVEL = ("name", "seed")
 
 
@@ -296,8 +304,6 @@ def load_spec(path: str | Path) -> ExperimentSpec:
 
 def save_spec(spec: ExperimentSpec, path: str | Path) -> None:
     """Write the spec as TOML, atomically."""
-    from engine.atomic import atomic_write_text
-
     atomic_write_text(Path(path), spec.to_toml())
 
 
@@ -340,11 +346,9 @@ def _param_kind(spec: ExperimentSpec, key: str) -> str | None:
                     return p.kind
     if parts[0].startswith("model") and len(parts) >= 3:
         try:
-            from engine.layers import LAYERS
-
             layer = _layer_at(spec, parts[1:-1])
             return LAYERS.get(layer.type).param(parts[-1]).kind
-        except Exception:
+        except LookupError:  # no such layer, kind or parameter: set as written, validate() names it
             return None
     if key == "name":
         return "str"
@@ -352,19 +356,12 @@ def _param_kind(spec: ExperimentSpec, key: str) -> str | None:
 
 
 def _registry_entry(spec: ExperimentSpec, section: str):
-    try:
-        if section == "data":
-            from engine.data import DATA_SOURCES as reg
-            name = spec.data.source
-        elif section == "optimizer":
-            from engine.optim import OPTIMIZERS as reg
-            name = spec.optimizer.name
-        else:
-            from engine.optim import SCHEDULERS as reg
-            name = spec.scheduler.name
-        return reg.get(name)
-    except Exception:
+    """The registry entry whose options a section holds (None: not such a section, or an unknown name)."""
+    if section not in _OPTION_SECTIONS:
         return None
+    registry, field_name = _OPTION_SECTIONS[section]
+    name = getattr(getattr(spec, section), field_name)
+    return registry.get(name) if name in registry else None
 
 
 def _layer_at(spec: ExperimentSpec, parts: Sequence[str]) -> LayerSpec:
@@ -442,14 +439,4 @@ def check_fixed(spec: ExperimentSpec) -> list[Problem]:
             problems.append(Problem(dotted, f"unknown key in [{head}]{did_you_mean(rest, known)}"))
         else:
             problems.append(Problem(dotted, f"unknown key{did_you_mean(head, [*TOP_LEVEL, *SECTIONS])}"))
-    return problems
-
-
-def validate(spec: ExperimentSpec) -> list[Problem]:
-    """Every problem in the spec at once, each naming its field path."""
-    from engine.validation import CHECKS
-
-    problems = check_fixed(spec)
-    for check in CHECKS:
-        problems.extend(check(spec))
     return problems

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from engine.problems import Problem
+from engine.steps import global_batch_size
 
 STATE_VERSION = 1
 
@@ -68,7 +69,7 @@ def emit_start(loop: Any, resumed_from: str | None, note: str = "") -> None:
     loop.reporter.event(
         "start", epochs=t.epochs, steps_per_epoch=loop.steps_per_epoch, total_steps=loop.total_steps,
         batch_size=loop.bs, grad_accumulation=t.grad_accumulation,
-        global_batch=loop.bs * t.grad_accumulation * ctx.data_parallel_size, world_size=ctx.world_size,
+        global_batch=global_batch_size(loop.bs, t.grad_accumulation, ctx.data_parallel_size), world_size=ctx.world_size,
         device=str(ctx.device), precision=t.precision, params=n_params, train_samples=ds.train_size,
         val_samples=ds.val_size, task=loop.task, loss=loss_name(spec, loop.task), optimizer=spec.optimizer.name,
         scheduler=spec.scheduler.name, quality_metric=QUALITY[loop.task], strategy=spec.parallel.strategy,

@@ -23,7 +23,7 @@ from engine.diskspace import disk_full_message, is_disk_full, space_needed
 from engine.evaluation import evaluate, improved, window_values
 from engine.faults import enabled as fault_enabled, fault_point
 from engine.losses import build_loss
-from engine.parallel.plan import plan_steps  # noqa: F401  (re-exported: the step plan lives in one place)
+from engine.steps import plan_steps  # noqa: F401  (re-exported: the step plan lives in one place)
 from engine.problems import Problem, SpecError
 from engine.rank import LocalContext, RankContext
 

@@ -1,36 +1,33 @@
-"""The ordered list of whole-spec checks run by `engine.spec.validate`.
+"""`validate(spec)`: every problem in a spec at once, each naming its field path.
 
-Each check takes an ExperimentSpec and returns Problems. Modules own their checks
-(data options, optimizer options, model shapes, parallel layout); this list only
-collects them so spec.py does not import every module at load time.
+Each module owns the check of its section (the spec's fixed fields, data options, optimizer,
+scheduler, loss, device and precision, model shapes, parallel layout); this module only runs
+them in order. It sits above engine.parallel in the layers of engine/ (docs/architecture.md):
+the GUI, `validate`, `plan`, `train` and the worker all call this one function.
 """
 from __future__ import annotations
 
 from typing import Callable, List
 
+from engine.data import check_data
+from engine.devices import check_device
+from engine.losses import check_loss
+from engine.optim import check_optim
+from engine.parallel.plan import check_parallel
 from engine.problems import Problem
+from engine.schedulers import check_scheduler
+from engine.shapes import check_model
+from engine.spec import ExperimentSpec, check_fixed
 
-Check = Callable[["ExperimentSpec"], List[Problem]]  # noqa: F821
+Check = Callable[[ExperimentSpec], List[Problem]]
 
-
-def _data(spec):
-    from engine.data import check_data
-    return check_data(spec)
-
-
-def _optim(spec):
-    from engine.optim import check_optim
-    return check_optim(spec)
+CHECKS: list[Check] = [check_fixed, check_data, check_optim, check_scheduler, check_loss, check_device, check_model,
+                       check_parallel]
 
 
-def _model(spec):
-    from engine.shapes import check_model
-    return check_model(spec)
-
-
-def _parallel(spec):
-    from engine.parallel.plan import check_parallel
-    return check_parallel(spec)
-
-
-CHECKS: list[Check] = [_data, _optim, _model, _parallel]
+def validate(spec: ExperimentSpec) -> list[Problem]:
+    """Every problem in the spec at once, each naming its field path."""
+    problems: list[Problem] = []
+    for check in CHECKS:
+        problems.extend(check(spec))
+    return problems

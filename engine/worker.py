@@ -192,7 +192,7 @@ def run_worker(run_dir: str | Path, *, resume: bool = False, context: str = DEFA
     from engine.launch import JobFailure, run_ranks
     from engine.problems import SpecError
     from engine.runs import RunDir, effective_status, read_status, write_status
-    from engine.spec import validate
+    from engine.validation import validate
 
     run = RunDir.open(run_dir)
     say = log or (lambda text: print(text, file=sys.stderr, flush=True))

@@ -65,33 +65,19 @@ def _gpu_properties(gpus: int) -> tuple[tuple[str, int], ...]:
             return tuple((name, int(mem)) for name, mem in rows[:gpus])
     except (OSError, subprocess.SubprocessError, ValueError):
         pass
-    return tuple((_proc_gpu_name(i), 0) for i in range(gpus))
+    from engine.devices import gpu_name
 
-
-def _proc_gpu_name(index: int) -> str:
-    """The model name the NVIDIA driver reports for GPU `index` ("GPU" if unknown)."""
-    import os
-
-    try:
-        folder = sorted(os.listdir("/proc/driver/nvidia/gpus"))[index]
-        with open(f"/proc/driver/nvidia/gpus/{folder}/information") as fh:
-            for line in fh:
-                if line.startswith("Model:"):
-                    return line.split(":", 1)[1].strip()
-    except (OSError, IndexError):
-        pass
-    return "GPU"
+    return tuple((gpu_name(i), 0) for i in range(gpus))
 
 
 def list_devices(gpus: int) -> tuple[DeviceInfo, ...]:
     """CPU (cores, memory) and every CUDA GPU with its name and memory (without importing torch
     in this process)."""
-    import os
-
     import psutil
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    out = [DeviceInfo("cpu", f"{cores} CPU core(s)", int(psutil.virtual_memory().total))]
+    from engine.devices import cpu_count
+
+    out = [DeviceInfo("cpu", f"{cpu_count()} CPU core(s)", int(psutil.virtual_memory().total))]
     for i, (name, memory) in enumerate(_gpu_properties(gpus) if gpus else ()):
         out.append(DeviceInfo("cuda", f"cuda:{i} {name}", memory))
     return tuple(out)
@@ -103,8 +89,9 @@ def compute_plan(spec: Any) -> TrainPlan:
     from engine.parallel.summary import plan_summary
     from engine.schedulers import lr_curve
     from engine.parallel.plan import epoch_steps
+    from engine.validation import validate
 
-    summary = plan_summary(spec, "SPEC.toml")
+    summary = plan_summary(spec, "SPEC.toml", problems=validate(spec))
     problems = tuple(summary.problems)
     devices = list_devices(summary.devices.gpus)
     try:

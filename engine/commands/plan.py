@@ -19,12 +19,13 @@ def run(args: argparse.Namespace) -> int:
     from engine.commands._common import invalid, load_with_overrides
     from engine.parallel.summary import plan_summary
     from engine.problems import SpecError
+    from engine.validation import validate
 
     try:
         spec = load_with_overrides(args.spec, args.overrides)
     except SpecError as err:
         return invalid(err, "cannot plan")
-    summary = plan_summary(spec, args.spec, args.overrides)
+    summary = plan_summary(spec, args.spec, args.overrides, problems=validate(spec))
     for line in summary.lines():
         print(line)
     sys.stdout.flush()

@@ -94,8 +94,10 @@ def train_run(run_dir, *, resume: bool = False, quiet: bool = False) -> int:
     from engine.commands._progress import Progress
     from engine.session import run_training
 
+    from engine.parallel.strategy import strategy_of
+
     spec = run_dir.load_spec()
-    if spec.parallel.processes > 1 or spec.parallel.nnodes > 1 or spec.parallel.strategy != "none":
+    if spec.parallel.processes > 1 or spec.parallel.nnodes > 1 or strategy_of(spec).multi_rank:
         return _train_parallel(run_dir, resume=resume, quiet=quiet)
     observers = () if quiet else (Progress(sys.stderr),)
     if not quiet:

@@ -16,7 +16,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.spec import validate
+    from engine.validation import validate
 
     try:
         spec = load_with_overrides(args.spec, args.overrides)

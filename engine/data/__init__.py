@@ -6,7 +6,7 @@ Public interface (import from ``engine.data``):
   entry.params = that source's own options, entry.group = "Built-in" / "Generated" / "Files".
 - ``describe_data(DataSpec) -> DataInfo``: shapes, task and names, cheaply.
 - ``load_data(DataSpec, seed) -> Dataset``: split and normalized numpy arrays.
-- ``check_data(ExperimentSpec) -> list[Problem]``: used by ``engine.spec.validate``.
+- ``check_data(ExperimentSpec) -> list[Problem]``: used by ``engine.validation.validate``.
 - ``preview(DataSpec, seed, n=16) -> Preview``: what the GUI's Data page shows.
 
 Importing this package does not import torch (scikit-learn and Pillow load lazily).

@@ -17,6 +17,8 @@ Shape = tuple[int, ...]
 #: dtypes a layer accepts: floating-point activations, integer token ids, or anything
 ACCEPTS = ("float", "int", "any")
 INT_DTYPES = ("int64", "int32")
+#: what a layer may keep for backward (LayerKind.saves)
+SAVED = ("input", "output", "mask", "indices")
 
 
 class ShapeError(Exception):
@@ -62,13 +64,24 @@ class LayerKind:
     `accepts` is the input dtype family; `from_data` names parameters where 0 means "from the
     data" (the number of classes or the vocabulary size); `sees_future(params)` says whether the
     layer mixes information across sequence positions in both directions (bad for language
-    modelling)."""
+    modelling).
+
+    Traits the planners read (engine/parallel): `elementwise` (acts on each element alone, so it
+    may sit between a column- and a row-wise split Linear), `batch_statistics` (normalises over
+    the samples of a batch, so splitting a batch changes its result), `saves` (what autograd keeps
+    for backward, for the memory estimate: "input", "output", "mask" = a bool per output element,
+    "indices" = an int64 per output element; None = a composite with internals, estimated by a
+    rule of thumb) and `view` (the output aliases the input: nothing new is stored)."""
 
     rule: Rule
     builder: Builder
     accepts: str = "float"
     from_data: tuple[str, ...] = ()
     sees_future: Callable[[Mapping[str, Any]], bool] | None = None
+    elementwise: bool = False
+    batch_statistics: bool = False
+    saves: tuple[str, ...] | None = None
+    view: bool = False
 
     def infer(self, params: Mapping[str, Any], shape: Shape, dtype: str = "float32",
               inner: Shape | None = None) -> Out:
@@ -99,15 +112,19 @@ GROUPS = ("Linear", "Convolution", "Pooling", "Normalization", "Regularization",
 def layer(name: str, group: str, description: str, params: Sequence[Param] = (), *,
           builder: Builder, accepts: str = "float", from_data: Sequence[str] = (),
           sees_future: Callable[[Mapping[str, Any]], bool] | None = None,
-          composite: bool = False) -> Callable[[Rule], Rule]:
-    """Decorator registering a rule as the layer kind `name` in LAYERS."""
+          composite: bool = False, elementwise: bool = False, batch_statistics: bool = False,
+          saves: Sequence[str] | None = None, view: bool = False) -> Callable[[Rule], Rule]:
+    """Decorator registering a rule as the layer kind `name` in LAYERS (traits: see LayerKind)."""
     if group not in GROUPS:
         raise ValueError(f"layer {name!r}: unknown group {group!r}")
     if accepts not in ACCEPTS:
         raise ValueError(f"layer {name!r}: unknown accepts {accepts!r}")
+    if saves is not None and not set(saves) <= set(SAVED):
+        raise ValueError(f"layer {name!r}: saves {tuple(saves)} (known: {', '.join(SAVED)})")
 
     def decorate(rule: Rule) -> Rule:
-        kind = LayerKind(rule, builder, accepts, tuple(from_data), sees_future)
+        kind = LayerKind(rule, builder, accepts, tuple(from_data), sees_future, elementwise, batch_statistics,
+                         None if saves is None else tuple(saves), view)
         extra = {"composite": True} if composite else {}
         LAYERS.add(name, kind, params=params, description=description, group=group, **extra)
         return rule

@@ -59,9 +59,9 @@ def _conv_builder(cls_name: str):
 
 _CONV_PARAMS = [_OUT, _KERNEL, _STRIDE, _PADDING, _DILATION, _GROUPS, _BIAS]
 layer("Conv1d", "Convolution", "1-D convolution over (channels, length)", _CONV_PARAMS,
-      builder=_conv_builder("Conv1d"))(_conv_rule(1))
+      builder=_conv_builder("Conv1d"), saves=("input",))(_conv_rule(1))
 layer("Conv2d", "Convolution", "2-D convolution over an image (channels, height, width)", _CONV_PARAMS,
-      builder=_conv_builder("Conv2d"))(_conv_rule(2))
+      builder=_conv_builder("Conv2d"), saves=("input",))(_conv_rule(2))
 
 
 def _build_convtranspose(c: Ctx, children):
@@ -77,7 +77,7 @@ def _build_convtranspose(c: Ctx, children):
        [_OUT, _KERNEL, _STRIDE, _PADDING,
         Param("output_padding", "int", 0, "Extra rows/columns added on one side of the output (less than stride or dilation)", min=0, max=1024),
         _DILATION, _GROUPS, _BIAS],
-       builder=_build_convtranspose)
+       builder=_build_convtranspose, saves=("input",))
 def conv_transpose2d(c: Ctx) -> Out:
     channels, spatial = _spatial(c, 2)
     p = c.p
@@ -133,9 +133,9 @@ def _pool_builder(cls_name: str):
 
 for _n, _what in ((1, "a signal"), (2, "an image")):
     layer(f"MaxPool{_n}d", "Pooling", f"Maximum over sliding windows of {_what}", _POOL_PARAMS,
-          builder=_pool_builder(f"MaxPool{_n}d"))(_pool_rule(_n))
+          builder=_pool_builder(f"MaxPool{_n}d"), saves=("input", "indices"))(_pool_rule(_n))
     layer(f"AvgPool{_n}d", "Pooling", f"Average over sliding windows of {_what}", _POOL_PARAMS,
-          builder=_pool_builder(f"AvgPool{_n}d"))(_pool_rule(_n))
+          builder=_pool_builder(f"AvgPool{_n}d"), saves=("input",))(_pool_rule(_n))
 
 
 def _adaptive_rule(n: int):
@@ -159,4 +159,4 @@ for _n, _what in ((1, "a signal"), (2, "an image")):
     layer(f"AdaptiveAvgPool{_n}d", "Pooling", f"Averages {_what} down to a fixed size, whatever its input size "
           "(output_size = 1 is global average pooling)",
           [Param("output_size", "int", 1, "Output size per spatial dimension", min=1, max=4096)],
-          builder=_adaptive_builder(f"AdaptiveAvgPool{_n}d"))(_adaptive_rule(_n))
+          builder=_adaptive_builder(f"AdaptiveAvgPool{_n}d"), saves=("input",))(_adaptive_rule(_n))

@@ -14,7 +14,7 @@ def _build_linear(c: Ctx, children):
 @layer("Linear", "Linear", "Fully connected layer: y = xWᵀ + b on the last dimension",
        [Param("out_features", "int", help="Output size (0 = from the data: number of classes/targets)", min=0, max=1 << 24),
         Param("bias", "bool", True, "Learn an additive bias")],
-       builder=_build_linear, from_data=("out_features",))
+       builder=_build_linear, from_data=("out_features",), saves=("input",))
 def linear(c: Ctx) -> Out:
     need_rank(c, (1, 2), "a flat input (features,) or a sequence (positions, features)")
     f_in, f_out = c.shape[-1], c.p["out_features"]

@@ -28,10 +28,10 @@ def _batchnorm_rule(ranks: tuple[int, ...], what: str):
 
 
 layer("BatchNorm1d", "Normalization", "Normalizes each feature/channel over the batch; input (C,) or (C, L)",
-      [_EPS, _MOMENTUM, _AFFINE], builder=_build_batchnorm(1))(
+      [_EPS, _MOMENTUM, _AFFINE], builder=_build_batchnorm(1), batch_statistics=True, saves=("input",))(
     _batchnorm_rule((1, 2), "(features,) or (channels, length)"))
 layer("BatchNorm2d", "Normalization", "Normalizes each channel of an image over the batch; input (C, H, W)",
-      [_EPS, _MOMENTUM, _AFFINE], builder=_build_batchnorm(2))(
+      [_EPS, _MOMENTUM, _AFFINE], builder=_build_batchnorm(2), batch_statistics=True, saves=("input",))(
     _batchnorm_rule((3,), "an image (channels, height, width)"))
 
 
@@ -44,7 +44,7 @@ def _build_layernorm(c: Ctx, children):
 @layer("LayerNorm", "Normalization", "Normalizes each sample over its last dimension(s)",
        [Param("dims", "int", 1, "How many trailing dimensions to normalize over (1 = features of each position)",
               min=1, max=8), _EPS, _AFFINE],
-       builder=_build_layernorm)
+       builder=_build_layernorm, saves=("input",))
 def layernorm(c: Ctx) -> Out:
     dims = c.p["dims"]
     if dims > len(c.shape):
@@ -64,7 +64,7 @@ def _build_groupnorm(c: Ctx, children):
 @layer("GroupNorm", "Normalization", "Normalizes groups of channels per sample (batch-size independent)",
        [Param("num_groups", "int", 8, "Number of channel groups; must divide the channel count", min=1, max=1 << 16),
         _EPS, _AFFINE],
-       builder=_build_groupnorm)
+       builder=_build_groupnorm, saves=("input",))
 def groupnorm(c: Ctx) -> Out:
     need_rank(c, (1, 2, 3, 4), "(channels, ...)")
     channels, groups = c.shape[0], c.p["num_groups"]
@@ -88,11 +88,11 @@ def _build_dropout(cls_name: str):
 
 
 layer("Dropout", "Regularization", "Randomly zeroes elements during training (identity at evaluation)",
-      [_P], builder=_build_dropout("Dropout"))(same)
+      [_P], builder=_build_dropout("Dropout"), elementwise=True, saves=("mask",))(same)
 
 
 @layer("Dropout2d", "Regularization", "Randomly zeroes whole channels of an image during training",
-       [_P], builder=_build_dropout("Dropout2d"))
+       [_P], builder=_build_dropout("Dropout2d"), saves=("mask",))
 def dropout2d(c: Ctx) -> Out:
     need_rank(c, (3,), "an image (channels, height, width)")
     return Out(c.shape)

@@ -12,7 +12,7 @@ def _build_flatten(c: Ctx, children):
 
 
 @layer("Flatten", "Shape", "Flattens each sample to one dimension, e.g. (16, 4, 4) -> (256,)",
-       builder=_build_flatten, accepts="any")
+       builder=_build_flatten, accepts="any", view=True)
 def flatten(c: Ctx) -> Out:
     return Out((numel(c.shape),))
 
@@ -41,7 +41,7 @@ def _build_reshape(c: Ctx, children):
 
 @layer("Reshape", "Shape", "Reshapes each sample, e.g. (64,) -> (1, 8, 8); one size may be -1",
        [Param("shape", "ints", help="New per-sample shape (no batch dimension); one entry may be -1", min=-1)],
-       builder=_build_reshape, accepts="any")
+       builder=_build_reshape, accepts="any", view=True)
 def reshape(c: Ctx) -> Out:
     return Out(resolve_sizes(list(c.p["shape"]), numel(c.shape), "shape"))
 
@@ -56,7 +56,7 @@ def _build_unflatten(c: Ctx, children):
 @layer("Unflatten", "Shape", "Splits one dimension into several, e.g. dim 0 of (64,) into [1, 8, 8]",
        [Param("dim", "int", 0, "Dimension to split (0 = first per-sample dimension; negative counts from the end)"),
         Param("sizes", "ints", help="Sizes it is split into; one may be -1", min=-1)],
-       builder=_build_unflatten, accepts="any")
+       builder=_build_unflatten, accepts="any", view=True)
 def unflatten(c: Ctx) -> Out:
     if not c.shape:
         raise ShapeError(f"needs at least one dimension, got {fmt(c.shape)}")

@@ -1,22 +1,22 @@
 """Memory estimate per device and strategy: a pure function over the model's shape report.
 
 Four parts, in bytes: parameters, gradients, optimizer state, and the activations kept for
-the backward pass of one batch. Sharding (fsdp), splitting (tensor) and stages (pipeline)
-are taken into account. Activations follow what autograd actually saves: parametric layers
-save their input, ReLU-like layers their output, views (Flatten, Reshape) nothing new, and
-a tensor saved by two layers counts once. Composite layers (attention, recurrent, blocks)
-use a documented rule of thumb. Tested against a real measurement on CPU (see tests).
+the backward pass of one batch. How the strategy splits them (sharding, tensor splits, stages)
+is its Strategy.memory_split. Activations follow what autograd actually saves, as each layer
+kind declares it (LayerKind.saves / view in engine.layers): parametric layers save their input,
+ReLU-like layers their output, views (Flatten, Reshape) nothing new, and a tensor saved by two
+layers counts once. Composite layers (attention, recurrent, blocks) use a documented rule of
+thumb. Tested against a real measurement on CPU (see tests).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
-SAVES_INPUT = frozenset({"Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
-                         "GroupNorm", "GELU", "SiLU", "LeakyReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"})
-SAVES_OUTPUT = frozenset({"ReLU", "Sigmoid", "Tanh", "Softmax"})
-VIEWS = frozenset({"Flatten", "Unflatten", "Reshape"})
+from engine.layers import LAYERS
+from engine.parallel import plan
+from engine.spec import STRATEGIES
 
 
 @dataclass(frozen=True)
@@ -84,19 +84,25 @@ def activation_bytes(layers: Sequence[LayerCost], batch: int, *, elem: int = 4, 
     kept: set[int] = set()
     out = []
     for i, layer in enumerate(layers):
-        owner.append(owner[i] if layer.type in VIEWS else i)
+        kind = LAYERS.get(layer.type).obj if layer.type in LAYERS else None
+        view = kind is not None and kind.view
+        saves = kind.saves if kind is not None else None
+        owner.append(owner[i] if view else i)
         extra = 0
         key = None
-        if layer.type in SAVES_INPUT:
-            key = owner[i]
-        elif layer.type in SAVES_OUTPUT:
-            key = owner[i + 1]
-        elif layer.type == "Dropout" or layer.type == "Dropout2d":
-            extra = _numel(layer.out_shape) * batch  # the bool mask
-        elif layer.type not in VIEWS:
+        if view:
+            pass
+        elif saves is None:
             extra = _composite_bytes(layer, batch, elem)
-        if layer.type == "MaxPool2d":
-            extra += _numel(layer.out_shape) * batch * 8  # int64 indices
+        else:
+            if "input" in saves:
+                key = owner[i]
+            if "output" in saves:
+                key = owner[i + 1]
+            if "mask" in saves:
+                extra += _numel(layer.out_shape) * batch  # a bool per element
+            if "indices" in saves:
+                extra += _numel(layer.out_shape) * batch * 8  # an int64 per element
         if key is not None and key not in kept:
             kept.add(key)
             shape = layers[key].out_shape if key >= 0 else layers[0].in_shape
@@ -124,67 +130,29 @@ def _composite_bytes(layer: LayerCost, batch: int, elem: int) -> int:
 
 def estimate_memory(layers: Sequence[LayerCost], *, batch: int, strategy: str = "none", ranks: int = 1,
                     optimizer_slots: int = 2, precision: str = "fp32", num_outputs: int = 0,
-                    stage_starts: Sequence[int] = (), microbatches: int = 1, schedule: str = "gpipe",
-                    tensor_split: Sequence[int] = (), input_elem: int = 4) -> MemoryEstimate:
+                    input_elem: int = 4, **layout: Any) -> MemoryEstimate:
     """Per-device bytes for training `layers` with `batch` samples per rank under `strategy`.
-    `tensor_split` lists the indices of layers whose parameters and outputs tensor parallel
-    splits over `ranks`; `stage_starts` the first layer of each pipeline stage."""
+    `layout` holds the strategy's own inputs (Strategy.memory_layout), e.g. `tensor_split` (the
+    indices of layers tensor parallel splits over `ranks`) or `stage_starts`, `microbatches` and
+    `schedule` of a pipeline."""
     elem = 2 if precision in ("bf16", "fp16") else 4
     acts = activation_bytes(layers, batch, elem=elem, num_outputs=num_outputs, input_elem=input_elem)
     params = [layer.params * 4 for layer in layers]
-    slots = optimizer_slots
-    if strategy == "pipeline" and stage_starts:
-        bounds = [*stage_starts, len(layers)]
-        totals = []
-        for s in range(len(stage_starts)):
-            lo, hi = bounds[s], bounds[s + 1]
-            p = sum(params[lo:hi])
-            in_flight = microbatches if schedule == "gpipe" else min(microbatches, len(stage_starts) - s)
-            a = sum(acts[lo:hi]) * in_flight // max(1, microbatches)
-            totals.append((p, p, p * slots, a))
-        worst = max(totals, key=sum)
-        return MemoryEstimate(strategy, ranks, *worst, stages=tuple(sum(t) for t in totals))
-    if strategy == "fsdp" and ranks > 1:
-        total = sum(params)
-        biggest = max(params, default=0)
-        shard = -(-total // ranks)
-        return MemoryEstimate(strategy, ranks, shard + 2 * biggest, shard + biggest, shard * slots, sum(acts))
-    if strategy == "tensor" and ranks > 1:
-        split = set(tensor_split)
-        p = sum(v // ranks if i in split else v for i, v in enumerate(params))
-        a = sum(v // ranks if i in split else v for i, v in enumerate(acts))
-        return MemoryEstimate(strategy, ranks, p, p, p * slots, a)
-    p = sum(params)
-    return MemoryEstimate(strategy, ranks, p, p, p * slots, sum(acts))
+    split = STRATEGIES.get(strategy).obj.memory_split(params, acts, ranks=ranks, slots=optimizer_slots, **layout)
+    return MemoryEstimate(strategy, ranks, split.params, split.grads, split.optimizer, split.activations, split.stages)
 
 
 def estimate_for_spec(spec) -> MemoryEstimate | None:
-    """The estimate for a whole spec (None when its model or data has problems)."""
-    from engine.parallel import plan
-
+    """The estimate for a whole spec (None when its model or data has problems, or its strategy is unknown)."""
     found = plan.model_rows(spec)
-    if found is None:
+    if found is None or spec.parallel.strategy not in STRATEGIES:
         return None
     rows, info = found
     layers = [LayerCost(r.label, r.type, r.params, tuple(r.in_shape or ()), tuple(r.out_shape or ())) for r in rows]
-    par = spec.parallel
-    k = plan.world_size(spec)
-    starts: list[int] = []
-    if par.strategy == "pipeline" and k <= len(layers):
-        starts = plan.stage_starts(spec, [layer.params for layer in layers])
-    split = []
-    if par.strategy == "tensor":
-        for item in plan.tensor_plan(rows):
-            split.append(item.index)
-            if item.style == "colwise":  # the element-wise layers after it work on split outputs
-                j = item.index + 1
-                while j < len(rows) and rows[j].type in plan.ELEMENTWISE:
-                    split.append(j)
-                    j += 1
+    strategy = STRATEGIES.get(spec.parallel.strategy).obj
     classification = info.task in ("classification", "language_modeling")
     return estimate_memory(
-        layers, batch=spec.data.batch_size, strategy=par.strategy, ranks=k,
+        layers, batch=spec.data.batch_size, strategy=spec.parallel.strategy, ranks=plan.world_size(spec),
         optimizer_slots=optimizer_slots(spec.optimizer.name, dict(spec.optimizer.options)),
         precision=spec.training.precision, num_outputs=(info.num_classes or 0) if classification else 0,
-        stage_starts=starts, microbatches=par.microbatches, schedule=par.schedule, tensor_split=split,
-        input_elem=8 if str(info.input_dtype).startswith("int") else 4)
+        input_elem=8 if str(info.input_dtype).startswith("int") else 4, **strategy.memory_layout(spec, rows))

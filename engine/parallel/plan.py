@@ -1,86 +1,30 @@
 """Pure planning helpers for parallel training: layout arithmetic, stage splits, checks.
 
-Nothing here imports torch at module level; the one question that needs the hardware
-(how many GPUs / CPU cores this machine has) goes through :func:`local_devices`, which
-can be overridden in tests. :func:`check_parallel` is the spec check called by
-``engine.spec.validate``; every message names the numbers involved and what to change.
+Nothing here imports torch; the hardware question (how many GPUs / CPU cores) goes through
+engine.devices. What depends on the strategy is asked of its Strategy object (STRATEGIES,
+engine/parallel/strategies). :func:`check_parallel` is the spec check called by
+``engine.validation.validate``; every message names the numbers involved and what to change.
 """
 from __future__ import annotations
 
-import functools
-import os
 from dataclasses import dataclass
 from typing import Sequence
 
-from engine.problems import Problem
+from engine.data import describe_data
+from engine.devices import Devices, local_devices, set_devices_for_tests, uses_gpu  # noqa: F401  (the layout's inputs)
+from engine.layers import LAYERS
+from engine.problems import Problem, SpecError
+from engine.shapes import infer_model
+from engine.spec import STRATEGIES
+from engine.steps import global_batch_size, plan_steps
 
-#: layers that only act element-wise: they may sit between a column- and a row-wise Linear
-ELEMENTWISE = frozenset({"ReLU", "LeakyReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "Dropout"})
-BATCH_NORMS = frozenset({"BatchNorm1d", "BatchNorm2d"})
+
+def is_elementwise(kind: str) -> bool:
+    """Whether layer kind `kind` acts on each element alone (a layer trait in engine.layers)."""
+    return kind in LAYERS and LAYERS.get(kind).obj.elementwise
 
 
 # ----------------------------------------------------------------------------- layout
-
-@dataclass(frozen=True)
-class Devices:
-    """What this machine offers: `gpus` CUDA devices and `cpus` cores."""
-
-    gpus: int
-    cpus: int
-
-
-def _gpu_count() -> int:
-    """CUDA devices, without importing torch when it is not loaded yet (the GUI validates on
-    every edit): the NVIDIA driver's /proc entries, limited by CUDA_VISIBLE_DEVICES."""
-    import sys
-
-    if "torch" in sys.modules:
-        torch = sys.modules["torch"]
-        try:
-            return torch.cuda.device_count() if torch.cuda.is_available() else 0
-        except Exception:  # pragma: no cover - broken driver
-            return 0
-    try:
-        found = len(os.listdir("/proc/driver/nvidia/gpus"))
-    except OSError:
-        return 0
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        found = min(found, len([v for v in visible.split(",") if v.strip() and not v.strip().startswith("-")]))
-    return found
-
-
-@functools.lru_cache(maxsize=1)
-def _probe_devices() -> Devices:
-    gpus = _gpu_count()
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    return Devices(gpus, cpus)
-
-
-_override: Devices | None = None
-
-
-def local_devices() -> Devices:
-    """GPUs and CPU cores of this machine (cached; see :func:`set_devices_for_tests`)."""
-    return _override or _probe_devices()
-
-
-def set_devices_for_tests(devices: Devices | None) -> None:
-    """Pretend this machine has `devices` (None = probe the real hardware)."""
-    global _override
-    _override = devices
-
-
-def uses_gpu(spec) -> bool:
-    """True when training runs on CUDA: device cuda*, or auto with a GPU present."""
-    device = spec.training.device
-    if device.startswith("cuda"):
-        return True
-    return device == "auto" and local_devices().gpus > 0
-
 
 def resolve_backend(spec) -> str:
     """The collective backend: the spec's choice, or nccl on GPU and gloo on CPU for auto."""
@@ -96,15 +40,12 @@ def world_size(spec) -> int:
 
 def data_parallel_size(spec) -> int:
     """How many ranks split each global batch (1 for tensor and pipeline parallel)."""
-    from engine.parallel.strategies import STRATEGIES
-
-    entry = STRATEGIES.get(spec.parallel.strategy)
-    return world_size(spec) if entry.extra.get("data_parallel") else 1
+    return STRATEGIES.get(spec.parallel.strategy).obj.data_parallel_size(world_size(spec))
 
 
 def global_batch(spec) -> int:
-    """Samples per optimizer step over all ranks (before gradient accumulation)."""
-    return spec.data.batch_size * data_parallel_size(spec)
+    """Samples per optimizer step over all ranks, gradient accumulation included."""
+    return global_batch_size(spec.data.batch_size, spec.training.grad_accumulation, data_parallel_size(spec))
 
 
 # ----------------------------------------------------------------------------- steps per epoch
@@ -112,30 +53,12 @@ def global_batch(spec) -> int:
 # optimizer steps that makes: the worker (DistributedContext.epoch_indices, the trainer's
 # plan_steps) and the plan (PlanSummary.steps_per_epoch, the Train page) all call these.
 
-DATA_PARALLEL_STRATEGIES = frozenset({"ddp", "fsdp"})
-
-
 def rank_samples(n_train: int, strategy: str, world_size: int, batch_size: int) -> int:
-    """Training samples one rank sees per epoch. Data parallel (ddp, fsdp): the epoch is cut to a
-    multiple of the world size and split evenly (floor), so every rank takes the same number of
-    steps. Pipeline: whole batches only (every micro-batch must have the same shape), the last
-    partial batch is dropped. Otherwise every rank sees all `n_train` samples."""
+    """Training samples one rank sees per epoch (Strategy.rank_samples: data parallel splits the
+    epoch evenly, a pipeline drops the last partial batch, others see all `n_train` samples)."""
     if n_train < 0 or world_size < 1 or batch_size < 1:
         raise ValueError(f"need n_train >= 0, world_size >= 1, batch_size >= 1 (got {n_train}, {world_size}, {batch_size})")
-    if strategy in DATA_PARALLEL_STRATEGIES:
-        return n_train // world_size
-    if strategy == "pipeline":
-        return n_train - n_train % batch_size
-    return n_train
-
-
-def plan_steps(n_samples: int, batch_size: int, accumulation: int, epochs: int, max_steps: int = 0) -> tuple[int, int]:
-    """(optimizer steps per epoch, total planned steps) for one rank's share of the data: the last
-    partial batch and the last partial accumulation group each still make a step."""
-    micro = -(-n_samples // batch_size)
-    per_epoch = max(1, -(-micro // accumulation))
-    total = per_epoch * epochs
-    return per_epoch, (min(total, max_steps) if max_steps else total)
+    return STRATEGIES.get(strategy).obj.rank_samples(n_train, world_size, batch_size)
 
 
 def epoch_steps(n_train: int, strategy: str, world_size: int, batch_size: int, accumulation: int = 1,
@@ -232,7 +155,7 @@ def tensor_plan(rows: Sequence) -> list[TensorPlanItem]:
             plan.append(TensorPlanItem(rows[i].label, "block", i))
         elif kind == "Linear":
             j = i + 1
-            while j < len(rows) and rows[j].type in ELEMENTWISE:
+            while j < len(rows) and is_elementwise(rows[j].type):
                 j += 1
             if j < len(rows) and rows[j].type == "Linear":
                 plan += [TensorPlanItem(rows[i].label, "colwise", i), TensorPlanItem(rows[j].label, "rowwise", j)]
@@ -241,60 +164,16 @@ def tensor_plan(rows: Sequence) -> list[TensorPlanItem]:
     return plan
 
 
-def _tensor_problems(spec, rows: Sequence, tp: int) -> list[Problem]:
-    plan = tensor_plan(rows)
-    if not plan:
-        kinds = sorted({r.type for r in rows})
-        return [Problem("parallel.strategy", f"tensor parallel has nothing to split in this model (layers: {', '.join(kinds)}): "
-                                             "it splits Linear pairs (Linear, optional activations, Linear) and TransformerBlocks — "
-                                             "add such layers or use strategy ddp")]
-    problems = []
-    for item in plan:
-        row = rows[item.index]
-        path = row.path
-        if item.style == "colwise":
-            width = row.out_shape[-1] if row.out_shape else 0
-            if width % tp:
-                problems.append(Problem(f"{path}.out_features", f"({row.label}) has {width} outputs, which do not divide by the "
-                                                              f"{tp} tensor-parallel ranks — use a multiple of {tp}"))
-        elif item.style == "block":
-            layer = _layer_spec(spec, row.index)
-            heads = int(layer.params.get("heads", 1)) if layer is not None else 1
-            dim = row.out_shape[-1] if row.out_shape else 0
-            ratio = float(layer.params.get("mlp_ratio", 4)) if layer is not None else 4.0
-            hidden = int(dim * ratio)
-            if heads % tp:
-                problems.append(Problem(f"{path}.heads", f"({row.label}) has {heads} heads, which do not divide by the {tp} "
-                                                         f"tensor-parallel ranks — use a multiple of {tp}"))
-            if hidden % tp:
-                problems.append(Problem(f"{path}.mlp_ratio", f"({row.label}) gives an MLP width of {hidden} ({dim} x {ratio:g}), "
-                                                             f"which does not divide by the {tp} tensor-parallel ranks"))
-    return problems
-
-
-def _layer_spec(spec, index: tuple[int, ...]):
-    layers, layer = spec.model.layers, None
-    for i in index:
-        if i >= len(layers):
-            return None
-        layer = layers[i]
-        layers = layer.layers
-    return layer
-
-
 # ----------------------------------------------------------------------------- the spec check
 
 def model_rows(spec) -> tuple[Sequence, object] | None:
     """The enabled top-level rows of the model's shape report and the data description,
     or None when the data or model has problems of its own (reported by their checks)."""
     try:
-        from engine.data import describe_data
-        from engine.shapes import infer_model
-
         info = describe_data(spec.data)
-        report = infer_model(spec.model.layers, tuple(info.input_shape), info.input_dtype, info.num_classes)
-    except Exception:
+    except SpecError:
         return None
+    report = infer_model(spec.model.layers, tuple(info.input_shape), info.input_dtype, info.num_classes)
     if report.problems:
         return None
     return [r for r in report.rows if r.depth == 0 and r.enabled], info
@@ -303,44 +182,37 @@ def model_rows(spec) -> tuple[Sequence, object] | None:
 def check_parallel(spec) -> list[Problem]:
     """Problems with the [parallel] section for this spec, each naming the numbers involved."""
     par = spec.parallel
-    problems = _layout_problems(spec)
-    if par.strategy == "none":
+    if par.strategy not in STRATEGIES:
+        return []  # named (with a did-you-mean) by the field check of parallel.strategy
+    strategy = STRATEGIES.get(par.strategy).obj
+    problems = _layout_problems(spec, strategy)
+    if not strategy.multi_rank:
         return problems
-    from engine.parallel.strategies import STRATEGIES
-
-    entry = STRATEGIES.get(par.strategy)
-    k = world_size(spec)
-    problems += entry.obj.check(spec)
+    if spec.regularization.l1 and not strategy.allows_l1:
+        problems.append(Problem("regularization.l1", f"is not supported with strategy {par.strategy} (the penalty would need "
+                                                     "the sharded weights) — use weight decay, or strategy ddp"))
     found = model_rows(spec)
-    if found is None:
-        return problems
-    rows, _info = found
-    unsupported = entry.extra.get("unsupported", {})
-    for row in rows:
-        if row.type in unsupported:
-            problems.append(Problem(row.path, f"({row.label}, {row.type}) is not supported by strategy {par.strategy}: "
-                                              f"{unsupported[row.type]}"))
-    if par.strategy == "pipeline":
-        if k > len(rows):
-            problems.append(Problem("parallel.processes", f"a pipeline of {k} stages ({par.processes} processes x {par.nnodes} nodes) "
-                                                          f"needs at least {k} layers, but the model has {len(rows)} — "
-                                                          f"use at most {len(rows)} processes"))
-        elif par.stages:
-            problems += check_stages(par.stages, len(spec.model.layers), k)
-    elif par.strategy == "tensor":
-        problems += _tensor_problems(spec, rows, k)
+    rows = found[0] if found is not None else None
+    problems += strategy.check(spec, rows)
+    if rows is not None and strategy.splits_batch_statistics:
+        for row in rows:
+            if row.type in LAYERS and LAYERS.get(row.type).obj.batch_statistics:
+                problems.append(Problem(row.path, f"({row.label}, {row.type}) is not supported by strategy {par.strategy}: it "
+                                                  "normalises each rank's (or micro-batch's) samples separately, so the result "
+                                                  "differs from one process — use LayerNorm or GroupNorm"))
     return problems
 
 
-def _layout_problems(spec) -> list[Problem]:
+def _layout_problems(spec, strategy) -> list[Problem]:
     par = spec.parallel
     problems: list[Problem] = []
-    if par.strategy == "none" and par.processes == 1 and par.nnodes == 1 and par.backend == "auto":
-        return problems  # one plain process: nothing to check (and no hardware probe)
+    if not strategy.multi_rank and par.processes == 1 and par.nnodes == 1 and par.backend == "auto":
+        return problems  # one plain process: nothing to check
     k = world_size(spec)
-    if par.strategy == "none" and k > 1:
-        problems.append(Problem("parallel.strategy", f"is none but {par.processes} processes x {par.nnodes} nodes = {k} ranks were asked for "
-                                                     "— choose ddp, fsdp, tensor or pipeline, or set processes = 1 and nnodes = 1"))
+    if not strategy.multi_rank and k > 1:
+        choices = ", ".join(e.name for e in STRATEGIES if e.obj.multi_rank)
+        problems.append(Problem("parallel.strategy", f"is {par.strategy} but {par.processes} processes x {par.nnodes} nodes = {k} ranks "
+                                                     f"were asked for — choose one of {choices}, or set processes = 1 and nnodes = 1"))
     if par.node_rank >= par.nnodes:
         problems.append(Problem("parallel.node_rank", f"is {par.node_rank} but there are {par.nnodes} nodes (valid: 0..{par.nnodes - 1})"))
     if par.rdzv_endpoint:
@@ -358,7 +230,7 @@ def _layout_problems(spec) -> list[Problem]:
         problems.append(Problem("parallel.backend", f"nccl needs CUDA GPUs but {why} — use backend gloo (or auto)"))
     if gpu and devices.gpus == 0:
         pass  # training.device = cuda without a GPU: reported by the optimizer/device check
-    elif gpu and par.strategy != "none" and par.processes > devices.gpus:
+    elif gpu and strategy.multi_rank and par.processes > devices.gpus:
         problems.append(Problem("parallel.processes", f"is {par.processes} but this machine has {devices.gpus} GPU(s); "
                                                       f"each process needs its own GPU — use at most {devices.gpus}"))
     elif not gpu and par.processes > devices.cpus:

@@ -10,22 +10,15 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from engine.devices import Devices, local_devices, uses_gpu
 from engine.parallel import plan
 from engine.parallel.memory import MemoryEstimate, estimate_for_spec
+from engine.parallel.strategy import LayoutDetails, StageInfo
 from engine.problems import Problem
+from engine.spec import STRATEGIES
 
 DEFAULT_RDZV_PORT = 29500
-
-
-@dataclass(frozen=True)
-class StageInfo:
-    """One pipeline stage: its rank, the layers (labels) it holds and their parameters."""
-
-    rank: int
-    first: int
-    last: int
-    labels: tuple[str, ...]
-    params: int
+__all__ = ["PlanSummary", "StageInfo", "node_commands", "plan_summary"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +30,7 @@ class PlanSummary:
     world_size: int
     backend: str
     device: str
-    devices: plan.Devices
+    devices: Devices
     batch_per_rank: int
     global_batch: int
     memory: MemoryEstimate | None
@@ -55,12 +48,19 @@ class PlanSummary:
         return plan.epoch_steps(train_samples, self.strategy, self.world_size, self.batch_per_rank,
                                 self.accumulation)[0]
 
+    def global_batch_terms(self) -> str:
+        """How the global batch is made, e.g. " (16 per rank x 2 ranks x 4 accumulated)"; "" when it is the batch."""
+        ranks = self.global_batch // max(1, self.batch_per_rank * self.accumulation)
+        terms = [f"{ranks} ranks"] if ranks > 1 else []
+        terms += [f"{self.accumulation} accumulated micro-batches"] if self.accumulation > 1 else []
+        return f" ({self.batch_per_rank} x {' x '.join(terms)})" if terms else ""
+
     def lines(self) -> list[str]:
         """The summary as readable lines (what `plan` prints)."""
         out = [f"strategy: {self.strategy} — {self.description}",
                f"layout: {self.processes} process(es) x {self.nnodes} node(s) = {self.world_size} rank(s); backend {self.backend} on {self.device}"
                f" (this machine: {self.devices.gpus} GPU(s), {self.devices.cpus} CPU core(s))",
-               f"batch: {self.batch_per_rank} per rank, global batch {self.global_batch}"]
+               f"batch: {self.batch_per_rank} per rank, global batch {self.global_batch}{self.global_batch_terms()}"]
         if self.memory is not None:
             out.append(f"memory estimate: {self.memory.describe()}")
         for s in self.stages:
@@ -89,34 +89,21 @@ def node_commands(spec, spec_path: str = "SPEC.toml", overrides: Sequence[str] =
                                "--rdzv-endpoint", endpoint]) for rank in range(par.nnodes)]
 
 
-def plan_summary(spec, spec_path: str = "SPEC.toml", overrides: Sequence[str] = ()) -> PlanSummary:
-    """Everything `plan` prints, for `spec` (validated with engine.spec.validate)."""
-    from engine.parallel.strategies import STRATEGIES
-    from engine.spec import validate
-
+def plan_summary(spec, spec_path: str = "SPEC.toml", overrides: Sequence[str] = (), *,
+                 problems: Sequence[Problem]) -> PlanSummary:
+    """Everything `plan` prints, for `spec` and its `problems` (engine.validation.validate: the
+    caller validates once and passes them on)."""
     par = spec.parallel
-    problems = tuple(validate(spec))
-    k = plan.world_size(spec)
-    strategy = STRATEGIES.get(par.strategy) if par.strategy in STRATEGIES else None
-    stages: list[StageInfo] = []
-    bubble = None
-    split: list[str] = []
+    known = par.strategy in STRATEGIES
+    details = LayoutDetails()
     found = plan.model_rows(spec)
-    if found is not None:
-        rows, _ = found
-        if par.strategy == "pipeline" and k <= len(rows) and not any(p.path == "parallel.stages" for p in problems):
-            starts = plan.stage_starts(spec, [r.params for r in rows])
-            bounds = [*starts, len(rows)]
-            for s in range(len(starts)):
-                part = rows[bounds[s]:bounds[s + 1]]
-                stages.append(StageInfo(s, bounds[s], bounds[s + 1] - 1, tuple(r.label for r in part), sum(r.params for r in part)))
-            bubble = plan.bubble_fraction(len(starts), par.microbatches)
-        if par.strategy == "tensor":
-            split = [f"{item.label} ({item.style})" for item in plan.tensor_plan(rows)]
+    if found is not None and known:
+        details = STRATEGIES.get(par.strategy).obj.layout_details(spec, found[0], problems)
     return PlanSummary(
-        strategy=par.strategy, description=strategy.description if strategy else "", processes=par.processes,
-        nnodes=par.nnodes, world_size=k, backend=plan.resolve_backend(spec), device="cuda" if plan.uses_gpu(spec) else "cpu",
-        devices=plan.local_devices(), batch_per_rank=spec.data.batch_size,
-        global_batch=plan.global_batch(spec) if strategy else spec.data.batch_size,
-        memory=estimate_for_spec(spec), stages=tuple(stages), bubble=bubble,
-        tensor_split=tuple(split), accumulation=spec.training.grad_accumulation, node_commands=tuple(node_commands(spec, spec_path, overrides)), problems=problems)
+        strategy=par.strategy, description=STRATEGIES.get(par.strategy).description if known else "", processes=par.processes,
+        nnodes=par.nnodes, world_size=plan.world_size(spec), backend=plan.resolve_backend(spec),
+        device="cuda" if uses_gpu(spec) else "cpu", devices=local_devices(), batch_per_rank=spec.data.batch_size,
+        global_batch=plan.global_batch(spec) if known else spec.data.batch_size * spec.training.grad_accumulation,
+        memory=estimate_for_spec(spec), stages=details.stages, bubble=details.bubble, tensor_split=details.tensor_split,
+        accumulation=spec.training.grad_accumulation, node_commands=tuple(node_commands(spec, spec_path, overrides)),
+        problems=tuple(problems))

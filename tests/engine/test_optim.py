@@ -111,11 +111,13 @@ def test_optimizer_problems():
 
 
 def test_training_device_and_precision_problems():
-    problems = check_optim(make_spec(training={"precision": "fp16", "device": "cpu"}))
+    from engine.devices import check_device
+
+    problems = check_device(make_spec(training={"precision": "fp16", "device": "cpu"}))
     assert paths(problems) == ["training.precision"] and "bf16" in problems[0].message
-    assert paths(check_optim(make_spec(training={"device": "gpu"}))) == ["training.device"]
+    assert paths(check_device(make_spec(training={"device": "gpu"}))) == ["training.device"]
     if not torch.cuda.is_available():
-        assert paths(check_optim(make_spec(training={"device": "cuda"}))) == ["training.device"]
+        assert paths(check_device(make_spec(training={"device": "cuda"}))) == ["training.device"]
 
 
 # ----------------------------------------------------------------------------- schedules
@@ -174,11 +176,13 @@ def test_plateau_reduces_when_the_metric_stalls():
 
 
 def test_scheduler_problems():
-    problems = check_optim(make_spec(scheduler={"name": "cosine", "warmup": 3}))
+    from engine.schedulers import check_scheduler
+
+    problems = check_scheduler(make_spec(scheduler={"name": "cosine", "warmup": 3}))
     assert paths(problems) == ["scheduler.warmup"]
-    problems = check_optim(make_spec(scheduler={"name": "expo"}))
+    problems = check_scheduler(make_spec(scheduler={"name": "expo"}))
     assert paths(problems) == ["scheduler.name"]
-    problems = check_optim(make_spec(scheduler={"name": "step", "gamma": 2.0}))
+    problems = check_scheduler(make_spec(scheduler={"name": "step", "gamma": 2.0}))
     assert paths(problems) == ["scheduler.gamma"]
 
 
@@ -238,7 +242,7 @@ def test_loss_check_with_unusable_data_is_left_to_check_data():
 
 
 def test_spec_validate_runs_check_optim():
-    from engine.spec import validate
+    from engine.validation import validate
 
     spec = dataclasses.replace(make_spec({"name": "sgd", "lr": 0.1, "betas": 3}))
     assert "optimizer.betas" in paths(validate(spec))
@@ -253,8 +257,8 @@ def test_gui_side_modules_do_not_import_torch():
             "import engine.optim, engine.schedulers, engine.losses, engine.runs, engine.events, engine.reporting, "
             "engine.checkpoint, engine.rank, engine.trainer\n"
             "from engine.paths import EXAMPLES\nfrom engine.spec import load_spec\n"
-            "from engine.schedulers import lr_curve\nfrom engine.optim import check_optim\n"
+            "from engine.schedulers import lr_curve\nfrom engine.validation import validate\n"
             "spec = load_spec(EXAMPLES / 'tiny_gpt.toml')\nassert len(lr_curve(spec, 10, 50)) == 50\n"
-            "assert check_optim(spec) == []\nassert 'torch' not in sys.modules, 'torch was imported'\n")
+            "assert validate(spec) == []\nassert 'torch' not in sys.modules, 'torch was imported'\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

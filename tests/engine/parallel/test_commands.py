@@ -12,6 +12,7 @@ from engine.parallel.summary import node_commands, plan_summary
 from engine.paths import EXAMPLES
 from engine.runs import RunDir, read_status, write_status
 from engine.spec import apply_overrides, load_spec
+from engine.validation import validate
 
 from tests.engine.parallel.runner import events
 
@@ -48,12 +49,12 @@ def test_plan_prints_every_node_command_and_problems(capsys):
 
 def test_plan_summary_values():
     spec = apply_overrides(load_spec(EXAMPLES / "tiny_gpt.toml"), ["parallel.strategy=tensor", "parallel.processes=2"])
-    summary = plan_summary(spec)
+    summary = plan_summary(spec, problems=validate(spec))
     assert summary.world_size == 2 and summary.global_batch == spec.data.batch_size
     assert summary.tensor_split == ("transformerblock_1 (block)", "transformerblock_2 (block)")
     assert summary.memory is not None and summary.memory.total > 0
     ddp = apply_overrides(load_spec(EXAMPLES / "digits_mlp.toml"), ["parallel.strategy=ddp", "parallel.processes=2"])
-    summary = plan_summary(ddp)
+    summary = plan_summary(ddp, problems=validate(ddp))
     assert summary.global_batch == 2 * ddp.data.batch_size
     assert summary.steps_per_epoch(1000) == 8  # 500 samples per rank, 64 per batch
 

@@ -8,7 +8,8 @@ import pytest
 from engine.parallel import plan
 from engine.parallel.plan import Devices, bubble_fraction, check_stages, split_stages, tensor_plan
 from engine.parallel.strategies import STRATEGIES
-from engine.spec import ExperimentSpec, LayerSpec, load_spec, validate
+from engine.spec import ExperimentSpec, LayerSpec, load_spec
+from engine.validation import validate
 from engine.paths import EXAMPLES
 
 
@@ -178,17 +179,18 @@ def test_multi_node_layout():
 
 
 def test_none_with_several_processes():
-    assert "choose ddp" in problems(spec_with(parallel={"processes": 2}))["parallel.strategy"]
+    msg = problems(spec_with(parallel={"processes": 2}))["parallel.strategy"]
+    assert "choose one of ddp, fsdp, tensor, pipeline" in msg and "2 ranks" in msg
 
 
 def test_global_batch_and_registry():
     assert plan.global_batch(spec_with(parallel={"strategy": "ddp", "processes": 2})) == 2 * spec_with().data.batch_size
     assert plan.global_batch(spec_with(parallel={"strategy": "tensor", "processes": 2})) == spec_with().data.batch_size
-    assert set(STRATEGIES.names()) == {"none", "ddp", "fsdp", "tensor", "pipeline"}
+    accumulated = spec_with(parallel={"strategy": "ddp", "processes": 2}, training={"grad_accumulation": 4})
+    assert plan.global_batch(accumulated) == 2 * 4 * spec_with().data.batch_size
+    assert STRATEGIES.names() == ["none", "ddp", "fsdp", "tensor", "pipeline"]
     for entry in STRATEGIES:
-        assert entry.description
-        if entry.name != "none":
-            assert callable(entry.obj.load())
+        assert entry.description and entry.obj.name == entry.name
 
 
 def test_tensor_plan_pairs():
@@ -206,10 +208,10 @@ def test_checks_and_plan_do_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from engine.spec import load_spec, apply_overrides, validate; from engine.paths import EXAMPLES; "
-            "from engine.parallel.summary import plan_summary; "
+    code = ("import sys; from engine.spec import load_spec, apply_overrides; from engine.validation import validate; "
+            "from engine.paths import EXAMPLES; from engine.parallel.summary import plan_summary; "
             "s = apply_overrides(load_spec(EXAMPLES / 'moons_mlp.toml'), ['parallel.strategy=pipeline', 'parallel.processes=2']); "
-            "validate(s); plan_summary(s); assert 'torch' not in sys.modules, 'torch was imported'")
+            "plan_summary(s, problems=validate(s)); assert 'torch' not in sys.modules, 'torch was imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           cwd=str(EXAMPLES.parent.parent))
     assert done.returncode == 0, done.stderr

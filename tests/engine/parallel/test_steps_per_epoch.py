@@ -54,7 +54,7 @@ LAYOUTS = [(1, 16, 1), (2, 16, 1), (3, 8, 1), (4, 16, 3), (2, 5, 2)]
                          [(s, *layout) for s in STRATEGIES for layout in LAYOUTS if s != "none" or layout[0] == 1])
 def test_plan_matches_the_split_every_rank_trains_on(strategy, world, batch, accumulation, monkeypatch):
     spec = spec_for(strategy, world, batch, accumulation)
-    summary = plan_summary(spec)
+    summary = plan_summary(spec, problems=())
     assert summary.world_size == world
     for n in SIZES:
         planned = summary.steps_per_epoch(n)
@@ -117,7 +117,7 @@ def test_real_training_loop_takes_the_planned_steps(strategy, world, n, batch, a
     model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
     reporter = FakeReporter()
     train(spec, make_dataset(n=n, val=8), model, reporter, ctx=ctx)
-    planned = plan_summary(spec).steps_per_epoch(n)
+    planned = plan_summary(spec, problems=()).steps_per_epoch(n)
     start = reporter.of("start")[0]
     assert start["steps_per_epoch"] == planned
     assert [e["step"] for e in reporter.of("epoch")] == [planned, 2 * planned]
