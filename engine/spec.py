@@ -382,9 +382,12 @@ def _parse_value(raw: str, kind: str | None) -> Any:
     if kind in ("str", "path", "choice"):
         return raw
     try:
-        return tomllib.loads(f"v = {raw}")["v"]
+        value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         return raw
+    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)  # `lr=1` is the number 1.0 for a float option
+    return value
 
 
 def _set_path(doc: dict[str, Any], key: str, value: Any) -> None:

@@ -502,10 +502,3 @@ class _Loop:
         sps = self.samples * self.ctx.data_parallel_size / wall if wall > 0 else 0.0
         epochs = self.epoch + (round(self.micro / self._micro_per_epoch(), 3) if self.micro and self.optimizer else 0)
         return TrainResult(status, epochs, self.step, metrics, round(wall, 3), round(sps, 1), message, checkpoint)
-
-
-def run_training(run_dir, **kwargs: Any) -> TrainResult:
-    """Train the run in `run_dir` on this rank (see engine.session.run_training)."""
-    from engine.session import run_training as _run
-
-    return _run(run_dir, **kwargs)

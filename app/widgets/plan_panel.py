@@ -79,7 +79,8 @@ class PlanPanel(QFrame):
                                 f"{summary.world_size} rank(s) · {summary.backend} on {summary.device}")
             v["globalBatch"].setText(f"{summary.global_batch:,} ({summary.batch_per_rank:,} per rank"
                                      f"{', × ' + str(plan.spec.training.grad_accumulation) + ' accumulated' if plan.spec.training.grad_accumulation > 1 else ''})")
-            v["memory"].setText(summary.memory.describe() if summary.memory is not None else "— (fix the model first)")
+            v["memory"].setText(summary.memory.describe() if summary.memory is not None
+                                else f"— (fix the {summary.memory_blocked_by or 'model'} first)")
             bubble = summary.bubble
             v["bubble"].setText(f"{bubble:.1%} idle ({len(summary.stages)} stages, "
                                 f"{plan.spec.parallel.microbatches} micro-batches)" if bubble is not None else "— (no pipeline)")

@@ -179,6 +179,16 @@ def model_rows(spec) -> tuple[Sequence, object] | None:
     return [r for r in report.rows if r.depth == 0 and r.enabled], info
 
 
+def blocking_section(spec) -> str:
+    """Which section must be fixed before the model can be planned: "data" when the data cannot
+    be described, else "model" (its shapes have problems)."""
+    try:
+        describe_data(spec.data)
+    except SpecError:
+        return "data"
+    return "model"
+
+
 def check_parallel(spec) -> list[Problem]:
     """Problems with the [parallel] section for this spec, each naming the numbers involved."""
     par = spec.parallel

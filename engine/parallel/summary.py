@@ -41,6 +41,8 @@ class PlanSummary:
     problems: tuple[Problem, ...] = field(default_factory=tuple)
 
     accumulation: int = 1  # training.grad_accumulation: micro-batches per optimizer step
+    #: why there is no memory estimate: "data", "model" or "parallel.strategy" (what to fix first)
+    memory_blocked_by: str = ""
 
     def steps_per_epoch(self, train_samples: int) -> int:
         """Optimizer steps per epoch for `train_samples` training samples: exactly what every rank
@@ -63,6 +65,8 @@ class PlanSummary:
                f"batch: {self.batch_per_rank} per rank, global batch {self.global_batch}{self.global_batch_terms()}"]
         if self.memory is not None:
             out.append(f"memory estimate: {self.memory.describe()}")
+        elif self.memory_blocked_by:
+            out.append(f"memory estimate: — (fix the {self.memory_blocked_by} first)")
         for s in self.stages:
             out.append(f"  stage {s.rank}: layers {s.first}-{s.last} ({', '.join(s.labels)}), {s.params:,} parameters")
         if self.bubble is not None:
@@ -99,11 +103,13 @@ def plan_summary(spec, spec_path: str = "SPEC.toml", overrides: Sequence[str] = 
     found = plan.model_rows(spec)
     if found is not None and known:
         details = STRATEGIES.get(par.strategy).obj.layout_details(spec, found[0], problems)
+    memory = estimate_for_spec(spec)
+    blocked = "" if memory is not None else ("parallel.strategy" if found is not None else plan.blocking_section(spec))
     return PlanSummary(
         strategy=par.strategy, description=STRATEGIES.get(par.strategy).description if known else "", processes=par.processes,
         nnodes=par.nnodes, world_size=plan.world_size(spec), backend=plan.resolve_backend(spec),
         device="cuda" if uses_gpu(spec) else "cpu", devices=local_devices(), batch_per_rank=spec.data.batch_size,
         global_batch=plan.global_batch(spec) if known else spec.data.batch_size * spec.training.grad_accumulation,
-        memory=estimate_for_spec(spec), stages=details.stages, bubble=details.bubble, tensor_split=details.tensor_split,
+        memory=memory, memory_blocked_by=blocked, stages=details.stages, bubble=details.bubble, tensor_split=details.tensor_split,
         accumulation=spec.training.grad_accumulation, node_commands=tuple(node_commands(spec, spec_path, overrides)),
         problems=tuple(problems))

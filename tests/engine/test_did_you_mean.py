@@ -2,7 +2,8 @@
 close to one of the section's own keys (batch_size) or to an option of the chosen source."""
 from __future__ import annotations
 
-from engine.spec import ExperimentSpec, validate
+from engine.spec import ExperimentSpec
+from engine.validation import validate
 
 LAYERS = [{"type": "Flatten"}, {"type": "Linear", "out_features": 10}]
 

@@ -50,6 +50,21 @@ def test_overrides_are_typed_by_schema():
     assert out.parallel.stages == [1, 3]
 
 
+def test_scheduler_overrides_are_typed_by_the_schedulers_schema():
+    """`--set scheduler.*` is typed by the chosen scheduler's Params (a lookup bug once left it untyped)."""
+    from engine.validation import validate
+
+    spec = apply_overrides(load_spec(EXAMPLES / "digits_mlp.toml"), ["scheduler.name=warmup_cosine"])
+    out = apply_overrides(spec, ["scheduler.warmup_fraction=0.1"])
+    assert out.scheduler.options["warmup_fraction"] == 0.1 and not validate(out)
+    whole = apply_overrides(spec, ["scheduler.warmup_fraction=1"]).scheduler.options["warmup_fraction"]
+    assert whole == 1.0 and isinstance(whole, float)  # a float option: 1 is read as 1.0, not the integer 1
+    too_big = validate(apply_overrides(spec, ["scheduler.warmup_fraction=2"]))
+    assert [str(p) for p in too_big] == ["scheduler.warmup_fraction: must be at most 1, got 2"]
+    plateau = apply_overrides(spec, ["scheduler.name=plateau", "scheduler.metric=val_accuracy"])
+    assert plateau.scheduler.options["metric"] == "val_accuracy" and not validate(plateau)
+
+
 @pytest.mark.parametrize("assignment, fragment", [
     ("epochs", "key=value"),
     ("model.layers[9].out_features=3", "out of range"),
