@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -22,6 +23,7 @@ from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
 PROBE_ENV = "NETWRIGHT_STARTUP_PROBE"
+EXIT_INTERRUPTED = 130  #: the app was closed by Ctrl-C in its terminal (128 + SIGINT)
 #: how long a thread may hold the GIL before another waiting thread gets it (Python's default is
 #: 5 ms). Every Python callback in a paint (event filters, pyqtgraph items) must take the GIL back
 #: from a busy background thread (imports, the Train plan), so with the default one repaint of a
@@ -92,6 +94,30 @@ def _warm_up(window) -> None:
     QTimer.singleShot(0, step)
 
 
+class CtrlC(QObject):
+    """Ctrl-C in the terminal closes the window as its close button does (asking about unsaved
+    changes); a second Ctrl-C quits at once. Qt's event loop runs no Python while idle, so a
+    timer lets the interpreter look at pending signals a few times a second."""
+
+    WAKE_MS = 250
+
+    def __init__(self, app: QApplication, window: QWidget):
+        super().__init__(app)
+        self.count = 0
+        self._app, self._window = app, window
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(lambda: None)
+        self._timer.start(self.WAKE_MS)
+        signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, _signum, _frame) -> None:
+        self.count += 1
+        if self.count == 1:
+            self._window.close()
+        else:
+            self._app.quit()
+
+
 def run_app(argv: Sequence[str]) -> int:
     """Create the QApplication, open the window (with SPEC.toml if given) and run the event loop."""
     from app.main_window import APP_NAME, MainWindow
@@ -110,4 +136,6 @@ def run_app(argv: Sequence[str]) -> int:
     probe = os.environ.get(PROBE_ENV) == "1"
     FirstPaint(window, (lambda: _print_probe(app)) if probe else (lambda: _warm_up(window)))
     window.show()
-    return app.exec()
+    ctrl_c = CtrlC(app, window) if threading.current_thread() is threading.main_thread() else None
+    code = app.exec()
+    return EXIT_INTERRUPTED if ctrl_c is not None and ctrl_c.count else code

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from types import ModuleType
@@ -43,8 +44,51 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
     return parser, modules
 
 
+#: exit codes of an interrupted command (128 + SIGINT, as a shell reports it) and of one whose
+#: reader went away mid-output (`netwright runs | head`: not an error, the reader chose to stop;
+#: a command that finished before its last output could be flushed keeps its own code)
+EXIT_INTERRUPTED = 130
+EXIT_PIPE_CLOSED = 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse arguments and run the command; returns the exit code."""
+    """Parse arguments and run the command; returns the exit code. A closed output pipe and
+    Ctrl-C end the command quietly (no traceback)."""
+    try:
+        code = _run(argv)
+    except BrokenPipeError:
+        return pipe_closed()
+    except KeyboardInterrupt:
+        return interrupted()
+    try:
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+    except BrokenPipeError:
+        pipe_closed()
+    return code
+
+
+def pipe_closed() -> int:
+    """Our reader is gone: send what is still buffered, and any later output, to /dev/null."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):  # a replaced stream (tests) has no file descriptor
+            pass
+    os.close(devnull)
+    return EXIT_PIPE_CLOSED
+
+
+def interrupted() -> int:
+    """Ctrl-C outside a command's own handling: one line on stderr, exit 130."""
+    try:
+        print("interrupted", file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+    return EXIT_INTERRUPTED
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser, modules = build_parser()
     try:
         args = parser.parse_args(argv)

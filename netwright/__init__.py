@@ -16,10 +16,15 @@ def wants_gui(argv: Sequence[str]) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script: run the app or an engine command and return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if wants_gui(argv):
+    if not wants_gui(argv):
+        from engine.cli import main as cli_main
+
+        return cli_main(argv)
+    try:
         from netwright.gui import start_gui
 
         return start_gui(argv)
-    from engine.cli import main as cli_main
+    except KeyboardInterrupt:  # Ctrl-C while the app was still loading
+        from engine.cli import interrupted
 
-    return cli_main(argv)
+        return interrupted()

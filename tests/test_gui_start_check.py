@@ -41,3 +41,27 @@ def test_blockers_stop_the_start_before_qt_loads(monkeypatch, capsys):
 def test_cannot_start_lists_each_fix_once(capsys):
     assert cannot_start(["a", "b"], ["fix it", "fix it", ""]) == CANNOT_START
     assert capsys.readouterr().err.count("fix: fix it") == 1
+
+
+def test_ctrl_c_closes_the_app_quietly(tmp_path):
+    """Ctrl-C in the terminal closes the window (nothing unsaved: no question) and exits 130."""
+    import signal
+    import textwrap
+
+    script = textwrap.dedent("""
+        import sys
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        QTimer.singleShot(300, lambda: print("ready", flush=True))
+        from netwright import main
+        sys.exit(main([]))
+    """)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
