@@ -86,8 +86,9 @@ class DataPage(QWidget):
         for group in order:
             if self.combo.count():
                 self.combo.insertSeparator(self.combo.count())
+            self._add_heading(group)
             for entry in groups[group]:
-                self.combo.addItem(f"{entry.name}", entry.name)
+                self.combo.addItem(entry.name, entry.name)
                 self.combo.setItemData(self.combo.count() - 1, f"{group}: {entry.description}", Qt.ItemDataRole.ToolTipRole)
         self.combo.currentIndexChanged.connect(self._source_chosen)
         column.addWidget(self.combo)
@@ -192,6 +193,22 @@ class DataPage(QWidget):
         return self._timer.isActive() or self.loader.busy
 
     # -- edits (undoable) --------------------------------------------------------------
+    def _add_heading(self, group: str) -> None:
+        """A heading row of the source list (Built-in, Generated, Files): shown, never chosen."""
+        self.combo.addItem(group)
+        item = self.combo.model().item(self.combo.count() - 1)
+        item.setFlags(Qt.ItemFlag.NoItemFlags)
+        font = item.font()
+        font.setBold(True)
+        item.setFont(font)
+        item.setAccessibleText(f"{group} data sources")
+
+    def headings(self) -> list[str]:
+        """The headings of the source list, in order."""
+        model = self.combo.model()
+        return [model.item(i).text() for i in range(self.combo.count())
+                if model.item(i) is not None and model.item(i).flags() == Qt.ItemFlag.NoItemFlags and model.item(i).text()]
+
     def _edit_data(self, data: DataSpec, text: str, merge_key=None) -> None:
         self.document.edit(dataclasses.replace(self.document.spec, data=data), text, merge_key)
 

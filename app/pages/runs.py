@@ -12,7 +12,7 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QPushButton,
-    QSplitter, QTableView, QVBoxLayout, QWidget,
+    QSplitter, QStackedWidget, QTableView, QVBoxLayout, QWidget,
 )
 
 from app.services.metric_store import MetricStore
@@ -159,14 +159,43 @@ class RunsPage(QWidget):
         bottom_layout.setContentsMargins(0, 6, 0, 0)
         bottom_layout.addWidget(self.overlay_hint)
         bottom_layout.addWidget(self.overlay, 1)
+        self.empty = QLabel(objectName="runsEmpty")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.empty.setStyleSheet("QLabel#runsEmpty { color: palette(mid); font-size: 12pt; padding: 24px; }")
+        self.table_stack = QStackedWidget(objectName="runsTableStack")
+        self.table_stack.addWidget(self.table)
+        self.table_stack.addWidget(self.empty)
+        self.proxy.rowsInserted.connect(self._update_empty)
+        self.proxy.rowsRemoved.connect(self._update_empty)
+        self.proxy.modelReset.connect(self._update_empty)
+        self.proxy.layoutChanged.connect(self._update_empty)
         split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.table)
+        split.addWidget(self.table_stack)
         split.addWidget(bottom)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
         split.setSizes([260, 440])
         outer.addWidget(split, 1)
+        self._listed = False
         self._selection_changed()
+        self._update_empty()
+
+    def _update_empty(self, *_args: Any) -> None:
+        """The table, or a message saying why it is empty (no runs yet / none match the filter)."""
+        if self.proxy.rowCount():
+            self.table_stack.setCurrentWidget(self.table)
+            return
+        if not self._listed:
+            text = "Looking for runs…"
+        elif not self.runs:
+            text = ("<b>No runs yet.</b><br>Press <b>Train</b> on the Train page, or run "
+                    "<code>netwright train SPEC.toml</code>: every run appears here, with its status, "
+                    f"duration and final metrics.<br><small>{self.runs_dir}</small>")
+        else:
+            text = f"No run matches the filter ({len(self.runs)} run(s) hidden)."
+        self.empty.setText(text)
+        self.table_stack.setCurrentWidget(self.empty)
 
     # ------------------------------------------------------------------ listing
     def on_shown(self) -> None:
@@ -184,7 +213,11 @@ class RunsPage(QWidget):
             self._lister.call(self.run_service.list)
 
     def _show_runs(self, summaries: list) -> None:
+        first = not self._listed
+        self._listed = True
         if list(self.runs.values()) == list(summaries):
+            if first:
+                self._update_empty()
             return  # nothing changed: keep the scroll position and current row
         selected = set(self.selected_paths())
         self.runs = {s.path: s for s in summaries}
@@ -202,6 +235,7 @@ class RunsPage(QWidget):
             row[0].setToolTip(str(summary.path))
             self.model.appendRow(row)
         self.table.setSortingEnabled(True)
+        self._update_empty()
         if selected:
             self.select_paths([p for p in selected if p in self.runs], overlay=False)
 

@@ -105,6 +105,10 @@ class SystemSampler:
     def _processes(self, root_pid: int, ranks: Mapping[int, int]) -> tuple[ProcessSample, ...]:
         try:
             root = self._procs.get(root_pid) or psutil.Process(root_pid)
+            if root_pid in ranks:  # a re-attached run records rank 0's pid: its parent is the worker
+                parent = root.parent()
+                if parent is not None and parent.pid > 1:
+                    root, root_pid = parent, parent.pid
             family = [root, *root.children(recursive=True)]
         except psutil.Error:
             self._procs.clear()
@@ -121,10 +125,10 @@ class SystemSampler:
                     cpu, rss = proc.cpu_percent(None), proc.memory_info().rss
             except psutil.Error:
                 continue
-            if proc.pid == root_pid:
-                role = "worker"
-            elif proc.pid in ranks:
+            if proc.pid in ranks:
                 role = f"rank {ranks[proc.pid]}"
+            elif proc.pid == root_pid:
+                role = "worker"
             else:
                 role = f"process {child_index}"
                 child_index += 1

@@ -136,3 +136,20 @@ def test_unknown_source_from_a_hand_written_file(data_page, qtbot):
     assert data_page.preview.mode() == "error" and "digits" in data_page.preview.error.text()  # did you mean
     choose_source(qtbot, data_page, "digits")
     assert data_page.preview.mode() == "image"
+
+
+def test_source_list_has_headings_that_cannot_be_chosen(data_page, qtbot):
+    from PySide6.QtCore import Qt
+
+    combo = data_page.combo
+    assert data_page.headings() == ["Built-in", "Generated", "Files"]
+    combo.showPopup()
+    view = combo.view()
+    qtbot.waitUntil(view.isVisible)
+    heading = combo.findText("Generated")
+    rect = view.visualRect(view.model().index(heading, 0))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())  # a click on the heading
+    assert combo.currentData() == "digits" and data_page.document.spec.data.source == "digits"
+    combo.hidePopup()
+    next_source = combo.itemData(heading + 1)
+    assert next_source and combo.model().item(heading + 1).isEnabled()  # the sources under it can be

@@ -128,3 +128,15 @@ def test_monitor_without_a_run_says_where_runs_come_from(qtbot, window):
     assert monitor.findChild(type(monitor.title), "emptyTitle").text() == "No run to show yet"
     qtbot.mouseClick(monitor.findChild(type(monitor.stop_button), "goTrainButton"), Qt.MouseButton.LeftButton)
     assert window.current_page_key() == "train"
+
+
+def test_the_monitor_plots_have_their_promised_object_names(qtbot, window):
+    import pyqtgraph as pg
+
+    window.services.runs.launcher = fake_launcher("--steps", "20", "--delay", "0.001")
+    window.services.runs.start(window.document.spec)
+    monitor = window.page("monitor")
+    names = ("lossPlot", "accuracyPlot", "lrPlot", "gradNormPlot", "throughputPlot")
+    qtbot.waitUntil(lambda: all(window.findChild(pg.PlotWidget, n) is not None for n in names), timeout=10_000)
+    qtbot.waitUntil(lambda: monitor.status == "completed", timeout=20_000)
+    assert window.findChild(pg.PlotWidget, "lossPlot").isVisible()

@@ -235,6 +235,22 @@ def test_sampler_reports_cores_memory_and_the_process_tree():
         child.wait()
 
 
+def test_after_a_re_attach_rank_0_is_labelled_rank_0_beside_its_worker():
+    """A run re-attached reads rank 0's pid from status.json: the table still shows the worker
+    (rank 0's parent) and rank 0 as "rank 0"."""
+    import subprocess
+    import sys
+
+    rank = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        sample = SystemSampler().sample(rank.pid, {rank.pid: 0})
+        roles = {p.pid: p.role for p in sample.processes}
+        assert roles[rank.pid] == "rank 0" and roles[os.getpid()] == "worker"
+    finally:
+        rank.kill()
+        rank.wait()
+
+
 def test_system_panel_shows_sample_and_gpus_from_worker_events(qtbot):
     panel = SystemPanel()
     qtbot.addWidget(panel)

@@ -143,3 +143,18 @@ def test_active_run_is_not_deleted(qtbot, window, tmp_path, monkeypatch):
     monkeypatch.setattr(page, "confirm_delete", lambda names: pytest.fail("must not ask: the run is live"))
     page.delete_selected()
     assert run.path.exists()
+
+
+def test_empty_states_say_why_the_table_is_empty(qtbot, window, tmp_path):
+    page = window.show_page("runs")
+    qtbot.waitUntil(lambda: page._listed, timeout=10_000)
+    assert page.table_stack.currentWidget() is page.empty and page.empty.isVisible()
+    assert "No runs yet" in page.empty.text() and "Train" in page.empty.text()
+    make_run(tmp_path / "runs", "alpha", 10)
+    qtbot.mouseClick(page.refresh_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.table.model().rowCount() == 1, timeout=10_000)
+    assert page.table_stack.currentWidget() is page.table
+    qtbot.keyClicks(page.filter_edit, "zzz")
+    assert page.table_stack.currentWidget() is page.empty and "No run matches the filter" in page.empty.text()
+    page.filter_edit.clear()
+    assert page.table_stack.currentWidget() is page.table
