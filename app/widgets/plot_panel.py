@@ -144,7 +144,8 @@ class PlotPanel(QWidget):
         self._update_smooth_label()
 
     def _make_plot(self, group: PlotGroup) -> pg.PlotWidget:
-        widget = pg.PlotWidget(objectName=group.object_name)
+        widget = pg.PlotWidget()
+        widget.setObjectName(group.object_name)  # pyqtgraph hands constructor keywords to its PlotItem, not the widget
         widget.setMinimumSize(QSize(220, 150))
         plot = widget.getPlotItem()
         plot.setTitle(group.title, size="10pt")

@@ -135,7 +135,7 @@ def test_the_monitor_plots_have_their_promised_object_names(qtbot, window):
 
     window.services.runs.launcher = fake_launcher("--steps", "20", "--delay", "0.001")
     window.services.runs.start(window.document.spec)
-    monitor = window.page("monitor")
+    monitor = window.show_page("monitor")
     names = ("lossPlot", "accuracyPlot", "lrPlot", "gradNormPlot", "throughputPlot")
     qtbot.waitUntil(lambda: all(window.findChild(pg.PlotWidget, n) is not None for n in names), timeout=10_000)
     qtbot.waitUntil(lambda: monitor.status == "completed", timeout=20_000)
