@@ -10,6 +10,7 @@ schemas. Whole-spec validation (every module's checks) is `engine.validation.val
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -299,7 +300,18 @@ def load_spec(path: str | Path) -> ExperimentSpec:
         raise SpecError([Problem(str(path), "file not found — check the path")]) from None
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError([Problem(str(path), f"cannot be read: {err}")]) from None
-    return ExperimentSpec.from_toml(text, source=str(path))
+    return resolve_data_path(ExperimentSpec.from_toml(text, source=str(path)), path.parent)
+
+
+def resolve_data_path(spec: ExperimentSpec, folder: str | Path) -> ExperimentSpec:
+    """The spec with a relative `data.path` made absolute against `folder` (the spec file's folder
+    when loading, so a spec and its data move together; a run directory keeps the absolute path)."""
+    raw = spec.data.options.get("path")
+    if not isinstance(raw, str) or not raw.strip() or Path(raw).expanduser().is_absolute():
+        return spec
+    absolute = os.path.normpath(Path(folder).absolute() / raw)
+    options = {**spec.data.options, "path": absolute}
+    return dataclasses.replace(spec, data=dataclasses.replace(spec.data, options=options))
 
 
 def save_spec(spec: ExperimentSpec, path: str | Path) -> None:

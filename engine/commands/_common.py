@@ -48,10 +48,11 @@ def spec_file(arg: str) -> Path:
 
 def load_with_overrides(path: str, assignments: Sequence[str]):
     """Load a spec (a file or an example name) and apply --set overrides (SpecError on failure)."""
-    from engine.spec import apply_overrides, load_spec
+    from engine.spec import apply_overrides, load_spec, resolve_data_path
 
-    spec = load_spec(spec_file(path))
-    return apply_overrides(spec, assignments) if assignments else spec
+    spec = load_spec(spec_file(path))  # a relative data.path in the file: against the file's folder
+    spec = apply_overrides(spec, assignments) if assignments else spec
+    return resolve_data_path(spec, Path.cwd())  # one given with --set: against the current folder
 
 
 def invalid(err: SpecError, what: str) -> int:

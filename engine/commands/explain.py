@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 import tomllib
@@ -14,7 +15,7 @@ HELP = "Explain a trained run's predictions with a Captum attribution method (ma
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", nargs="?", help="the run directory (see `runs`)")
-    parser.add_argument("--method", default="Saliency", help="attribution method (see --list-methods); default Saliency")
+    parser.add_argument("--method", default="Saliency", help="attribution method, any case, e.g. IntegratedGradients or integrated_gradients (see --list-methods); default Saliency")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="a method parameter, e.g. steps=64, baseline=mean, window=[3,3] (repeatable)")
     pick = parser.add_mutually_exclusive_group()
@@ -42,6 +43,25 @@ def parse_params(items: list[str]) -> dict[str, Any]:
             value = raw.strip()
         out[key.strip()] = value
     return out
+
+
+def _method_key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def method_name(text: str) -> str:
+    """The registered method a user typed, in any case and spelling of word breaks
+    (`integrated_gradients`, `IntegratedGradients`, `integrated-gradients`); ValueError with a
+    suggestion for an unknown one."""
+    from engine.interpret.methods import METHODS
+    from engine.problems import did_you_mean
+
+    by_key = {_method_key(name): name for name in METHODS.names()}
+    found = by_key.get(_method_key(text))
+    if found:
+        return found
+    hint = did_you_mean(_method_key(text), by_key, shown=by_key)
+    raise ValueError(f"--method {text!r}: unknown attribution method{hint} (see --list-methods)")
 
 
 def _parse_index(text: str | None) -> list[int] | None:
@@ -81,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.problems import SpecError
 
     try:
+        args.method = method_name(args.method)
         params = parse_params(args.param)
         index = _parse_index(args.index)
         trained = load_trained(args.run_dir, args.checkpoint)

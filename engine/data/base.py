@@ -135,7 +135,8 @@ def existing_path(options: Mapping[str, Any], *, folder: bool, what: str) -> Pat
     path = Path(raw).expanduser()
     if not path.exists():
         kind = "folder" if folder else "file"
-        raise fail("path", f"{kind} not found: {path} — choose {what}")
+        where = "" if path.is_absolute() else f" (looked in {Path.cwd()})"
+        raise fail("path", f"{kind} not found: {path}{where} — choose {what}")
     if folder and not path.is_dir():
         raise fail("path", f"{path} is a file, not a folder — choose {what}")
     if not folder and path.is_dir():
