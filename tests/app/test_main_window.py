@@ -183,15 +183,11 @@ def test_startup_paints_without_torch(tmp_path):
     """`python main.py` paints its first frame without importing torch (shape inference is pure)."""
     env = dict(os.environ, NETWRIGHT_STARTUP_PROBE="1", QT_QPA_PLATFORM="offscreen",
                NETWRIGHT_RUNS_DIR=str(tmp_path))
-    import time
-
-    start = time.time()
     out = subprocess.run([sys.executable, str(ROOT / "main.py")], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     probe = json.loads(out.stdout.strip().splitlines()[-1])
-    assert probe["torch_loaded"] is False
-    assert probe["paint_time"] - start < 10  # generous on a loaded CI box; benchmarks/startup.py measures
+    assert probe["torch_loaded"] is False  # how fast it paints: benchmarks/startup.py (a ratio)
 
 
 def test_startup_opens_spec_given_on_the_command_line(tmp_path):

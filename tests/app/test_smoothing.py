@@ -1,8 +1,7 @@
 """The smoothing slider on a million-point curve: the EMA is exact (equals the plain recursion,
-NaN passed through, chunked == whole) and fast enough for the GUI thread (< 50 ms)."""
+NaN passed through, chunked == whole), later points are filtered incrementally, and a slider move
+re-filters only the smoothed curve. Its speed is measured by benchmarks/smoothing.py (ratios)."""
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pytest
@@ -38,22 +37,13 @@ def test_long_ema_equals_the_plain_recursion(weight):
         assert np.allclose(got[fin], expected[fin], rtol=1e-9, atol=1e-9)
 
 
-def best_ms(fn, repeat: int = 5) -> float:
-    times = []
-    for i in range(repeat):
-        t = time.perf_counter()
-        fn(i)
-        times.append(time.perf_counter() - t)
-    return min(times) * 1000
-
-
-def test_new_weight_on_a_million_points_is_under_50_ms():
+def test_a_new_weight_on_a_million_points_then_later_points_incrementally():
     n = MILLION
     series = Series("train_loss")
     steps = np.arange(n, dtype=np.float64)
     series.extend(steps, steps / 100, steps, np.random.default_rng(0).random(n))
-    ms = best_ms(lambda i: series.smoothed(0.5 + i / 20))
-    assert ms < 50, f"smoothing 1M points took {ms:.1f} ms"
+    for weight in (0.5, 0.7):
+        assert series.smoothed(weight)[-1] == pytest.approx(ema_chunk(series.y, weight, (0.0, 0))[0][-1])
     series.extend([n], [n / 100], [n], [0.5])  # later points are filtered incrementally, from the state
     assert series.smoothed(0.7)[-1] == pytest.approx(ema_chunk(series.y, 0.7, (0.0, 0))[0][-1])
 
@@ -72,11 +62,8 @@ def test_slider_move_on_a_million_points_refilters_only_the_smoothed_curve(qtbot
     raw_before = curve.raw.getOriginalDataset()[1]
     smooth_before = curve.smooth.getOriginalDataset()[1]
 
-    def move(i):
-        panel.smooth_slider.setValue(70 + i)
+    for value in (70, 71):
+        panel.smooth_slider.setValue(value)
         panel._redraw()  # what the slider's refresh timer runs on the GUI thread
-
-    ms = best_ms(move)
     assert curve.raw.getOriginalDataset()[1] is raw_before  # the raw million points were not re-set
     assert curve.smooth.getOriginalDataset()[1] is not smooth_before
-    assert ms < 50, f"a smoothing slider move over 1M points took {ms:.1f} ms on the GUI thread"
