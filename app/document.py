@@ -19,7 +19,6 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from engine.paths import EXAMPLES
 from engine.problems import Problem, SpecError
 from engine.spec import ExperimentSpec, load_spec, save_spec
-from engine.validation import validate
 
 DEFAULT_TEMPLATE = "digits_cnn"
 _MERGE_ID = 0x4E57  # any constant: commands that may merge share this id
@@ -244,4 +243,6 @@ class SpecDocument(QObject):
 
     def problems(self) -> list[Problem]:
         """Every problem in the spec (`engine.validation.validate`), cached per spec."""
+        from engine.validation import validate  # loads engine.data (numpy, scikit-learn): after the first paint
+
         return self._cached("problems", self.spec, lambda: list(validate(self.spec)))

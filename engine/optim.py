@@ -71,7 +71,7 @@ def build_optimizer(spec: "ExperimentSpec", model_or_params: Any) -> "torch.opti
 
     Weight decay follows `regularization.weight_decay_mode`; the decoupled form is a step
     pre-hook, so it works for every optimizer and uses each group's current learning rate."""
-    import torch
+    import torch  # torch only when training (validation and the GUI stay torch-free)
 
     entry = OPTIMIZERS.get(spec.optimizer.name)
     opts = optimizer_options(spec)
@@ -90,7 +90,7 @@ def build_optimizer(spec: "ExperimentSpec", model_or_params: Any) -> "torch.opti
 
 
 def _decoupled_decay(optimizer: "torch.optim.Optimizer", args: Any, kwargs: Any) -> None:
-    import torch
+    import torch  # torch only when training (validation and the GUI stay torch-free)
 
     with torch.no_grad():
         for group in optimizer.param_groups:
@@ -137,7 +137,7 @@ def _betas_hint(problem: Problem, opts: dict[str, Any]) -> Problem:
 
 def resolve_device(name: str) -> str:
     """'auto' -> 'cuda' when a GPU is present, else 'cpu'; other names are returned as given."""
-    import torch
+    import torch  # torch only when training (validation and the GUI stay torch-free)
 
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"

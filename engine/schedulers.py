@@ -163,7 +163,7 @@ class Scheduler:
 def build_scheduler(spec: "ExperimentSpec", optimizer: "torch.optim.Optimizer", steps_per_epoch: int,
                     total_steps: int) -> Scheduler | None:
     """The schedule for the spec, or None for `constant` (nothing to do per step)."""
-    import torch
+    import torch  # torch only when training (the LR preview stays torch-free)
 
     name = spec.scheduler.name
     if name == "constant":

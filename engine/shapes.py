@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from engine.data import describe_data
 from engine.layers import LAYERS
 from engine.layers.base import INT_DTYPES, ShapeError, fmt
 from engine.problems import Problem, SpecError
@@ -290,6 +289,8 @@ def _check_dtype(accepts: str, dtype: str) -> None:
 def check_model(spec: Any) -> list[Problem]:
     """Problems of `spec.model` given the data it will see, including whether the output fits the
     task (classes, regression targets, or next-token scores for language modelling)."""
+    from engine.data import describe_data  # numpy, scikit-learn: the GUI infers shapes before they load
+
     try:
         info = describe_data(spec.data)
     except SpecError:

@@ -19,7 +19,6 @@ from typing import Any, Mapping, Sequence
 
 from engine import tomlio
 from engine.atomic import atomic_write_text
-from engine.data import DATA_SOURCES
 from engine.layers import LAYERS
 from engine.optim import OPTIMIZERS
 from engine.problems import Problem, SpecError, did_you_mean
@@ -189,8 +188,8 @@ SECTIONS: dict[str, type] = {
 }
 #: sections whose extra keys are a registry entry's options rather than unknown keys:
 #: section -> (the registry naming its kinds, the field holding the kind's name)
-_OPTION_SECTIONS: dict[str, tuple[Registry, str]] = {
-    "data": (DATA_SOURCES, "source"), "optimizer": (OPTIMIZERS, "name"), "scheduler": (SCHEDULERS, "name")}
+_OPTION_SECTIONS: dict[str, tuple[Registry | None, str]] = {
+    "data": (None, "source"), "optimizer": (OPTIMIZERS, "name"), "scheduler": (SCHEDULERS, "name")}
 TOP_LEVEL = ("name", "seed")
 
 
@@ -372,6 +371,8 @@ def _registry_entry(spec: ExperimentSpec, section: str):
     if section not in _OPTION_SECTIONS:
         return None
     registry, field_name = _OPTION_SECTIONS[section]
+    if registry is None:
+        from engine.data import DATA_SOURCES as registry  # numpy: the GUI paints before engine.data loads
     name = getattr(getattr(spec, section), field_name)
     return registry.get(name) if name in registry else None
 

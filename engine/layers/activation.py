@@ -9,7 +9,7 @@ def _simple(cls_name: str, **kwargs):
     """A builder for a parameter-free torch.nn activation."""
 
     def build(c: Ctx, children):
-        import torch.nn as nn
+        import torch.nn as nn  # torch only when a model is built (the GUI plans without it)
 
         return getattr(nn, cls_name)(**{k: c.p[v] for k, v in kwargs.items()})
 
@@ -34,7 +34,7 @@ layer("LeakyReLU", "Activation", "x for x > 0, negative_slope · x otherwise",
 
 
 def _build_softmax(c: Ctx, children):
-    import torch.nn as nn
+    import torch.nn as nn  # torch only when a model is built (the GUI plans without it)
 
     return nn.Softmax(dim=dim_index(c.p["dim"], len(c.shape)) + 1)
 

@@ -33,7 +33,7 @@ def _not_causal(p) -> bool:
 
 
 def _build_mha(c: Ctx, children):
-    from engine.layers.torch_modules import SelfAttention
+    from engine.layers.torch_modules import SelfAttention  # torch only when a model is built (the GUI plans without it)
 
     p = c.p
     return SelfAttention(c.shape[1], p["heads"], p["dropout"], p["causal"], p["bias"])
@@ -49,7 +49,7 @@ def multihead_attention(c: Ctx) -> Out:
 
 
 def _build_positional(c: Ctx, children):
-    from engine.layers.torch_modules import PositionalEmbedding
+    from engine.layers.torch_modules import PositionalEmbedding  # torch only when a model is built (the GUI plans without it)
 
     return PositionalEmbedding(c.p["max_len"], c.shape[1])
 
@@ -71,7 +71,7 @@ def mlp_width(width: int, ratio: float) -> int:
 
 
 def _build_block(c: Ctx, children):
-    from engine.layers.torch_modules import TransformerBlock
+    from engine.layers.torch_modules import TransformerBlock  # torch only when a model is built (the GUI plans without it)
 
     p = c.p
     return TransformerBlock(c.shape[1], p["heads"], mlp_width(c.shape[1], p["mlp_ratio"]), p["dropout"], p["causal"])
@@ -92,7 +92,7 @@ def transformer_block(c: Ctx) -> Out:
 
 
 def _build_lmhead(c: Ctx, children):
-    from engine.layers.torch_modules import LMHead
+    from engine.layers.torch_modules import LMHead  # torch only when a model is built (the GUI plans without it)
 
     return LMHead(c.shape[-1], c.p["vocab_size"], c.p["bias"])
 

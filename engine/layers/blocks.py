@@ -50,7 +50,7 @@ def projection(shape_in: Shape, shape_out: Shape) -> Projection | None:
 
 
 def _build_residual(c: Ctx, children):
-    from engine.layers.torch_modules import Residual
+    from engine.layers.torch_modules import Residual  # torch only when a model is built (the GUI plans without it)
 
     assert c.inner is not None
     proj = projection(c.shape, c.inner) if c.p["projection"] == "auto" else None

@@ -47,7 +47,7 @@ def _conv_rule(n: int):
 
 def _conv_builder(cls_name: str):
     def build(c: Ctx, children):
-        import torch.nn as nn
+        import torch.nn as nn  # torch only when a model is built (the GUI plans without it)
 
         p = c.p
         return getattr(nn, cls_name)(
@@ -65,7 +65,7 @@ layer("Conv2d", "Convolution", "2-D convolution over an image (channels, height,
 
 
 def _build_convtranspose(c: Ctx, children):
-    import torch.nn as nn
+    import torch.nn as nn  # torch only when a model is built (the GUI plans without it)
 
     p = c.p
     return nn.ConvTranspose2d(
@@ -122,7 +122,7 @@ def _pool_rule(n: int):
 
 def _pool_builder(cls_name: str):
     def build(c: Ctx, children):
-        import torch.nn as nn
+        import torch.nn as nn  # torch only when a model is built (the GUI plans without it)
 
         p = c.p
         return getattr(nn, cls_name)(p["kernel_size"], stride=p["stride"] or p["kernel_size"],
@@ -148,7 +148,7 @@ def _adaptive_rule(n: int):
 
 def _adaptive_builder(cls_name: str):
     def build(c: Ctx, children):
-        import torch.nn as nn
+        import torch.nn as nn  # torch only when a model is built (the GUI plans without it)
 
         return getattr(nn, cls_name)(c.p["output_size"])
 

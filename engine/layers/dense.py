@@ -6,7 +6,7 @@ from engine.registry import Param
 
 
 def _build_linear(c: Ctx, children):
-    import torch.nn as nn
+    import torch.nn as nn  # torch only when a model is built (the GUI plans without it)
 
     return nn.Linear(c.shape[-1], c.p["out_features"], bias=c.p["bias"])
 
@@ -22,7 +22,7 @@ def linear(c: Ctx) -> Out:
 
 
 def _build_embedding(c: Ctx, children):
-    import torch.nn as nn
+    import torch.nn as nn  # torch only when a model is built (the GUI plans without it)
 
     return nn.Embedding(c.p["num_embeddings"], c.p["embedding_dim"])
 

@@ -11,7 +11,7 @@ _MOMENTUM = Param("momentum", "float", 0.1, "Weight of the current batch in the 
 
 def _build_batchnorm(dims: int):
     def build(c: Ctx, children):
-        import torch.nn as nn
+        import torch.nn as nn  # torch only when a model is built (the GUI plans without it)
 
         cls = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
         return cls(c.shape[0], eps=c.p["eps"], momentum=c.p["momentum"], affine=c.p["affine"])
@@ -36,7 +36,7 @@ layer("BatchNorm2d", "Normalization", "Normalizes each channel of an image over 
 
 
 def _build_layernorm(c: Ctx, children):
-    import torch.nn as nn
+    import torch.nn as nn  # torch only when a model is built (the GUI plans without it)
 
     return nn.LayerNorm(list(c.shape[-c.p["dims"]:]), eps=c.p["eps"], elementwise_affine=c.p["affine"])
 
@@ -56,7 +56,7 @@ def layernorm(c: Ctx) -> Out:
 
 
 def _build_groupnorm(c: Ctx, children):
-    import torch.nn as nn
+    import torch.nn as nn  # torch only when a model is built (the GUI plans without it)
 
     return nn.GroupNorm(c.p["num_groups"], c.shape[0], eps=c.p["eps"], affine=c.p["affine"])
 
@@ -80,7 +80,7 @@ _P = Param("p", "float", 0.5, "Probability of zeroing an element during training
 
 def _build_dropout(cls_name: str):
     def build(c: Ctx, children):
-        import torch.nn as nn
+        import torch.nn as nn  # torch only when a model is built (the GUI plans without it)
 
         return getattr(nn, cls_name)(p=c.p["p"])
 

@@ -41,7 +41,7 @@ def _rule(gates: int):
 
 def _builder(cls_name: str):
     def build(c: Ctx, children):
-        from engine.layers.torch_modules import Recurrent
+        from engine.layers.torch_modules import Recurrent  # torch only when a model is built (the GUI plans without it)
 
         p = c.p
         return Recurrent(cls_name, c.shape[1], p["hidden_size"], p["num_layers"], p["bidirectional"],

@@ -6,7 +6,7 @@ from engine.registry import Param
 
 
 def _build_flatten(c: Ctx, children):
-    import torch.nn as nn
+    import torch.nn as nn  # torch only when a model is built (the GUI plans without it)
 
     return nn.Flatten()
 
@@ -34,7 +34,7 @@ def resolve_sizes(sizes: list[int], total: int, what: str) -> tuple[int, ...]:
 
 
 def _build_reshape(c: Ctx, children):
-    from engine.layers.torch_modules import Reshape
+    from engine.layers.torch_modules import Reshape  # torch only when a model is built (the GUI plans without it)
 
     return Reshape(reshape(c).shape)
 
@@ -47,7 +47,7 @@ def reshape(c: Ctx) -> Out:
 
 
 def _build_unflatten(c: Ctx, children):
-    import torch.nn as nn
+    import torch.nn as nn  # torch only when a model is built (the GUI plans without it)
 
     dim = dim_index(c.p["dim"], len(c.shape))
     return nn.Unflatten(dim + 1, unflatten(c).shape[dim:dim + len(c.p["sizes"])])

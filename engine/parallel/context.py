@@ -56,7 +56,7 @@ class DistributedContext(RankContext):
     @property
     def mesh(self):
         if self._mesh is None:
-            from torch.distributed.device_mesh import init_device_mesh
+            from torch.distributed.device_mesh import init_device_mesh  # the mesh only for strategies that use one
 
             self._mesh = init_device_mesh(self.torch_device.type, (self.world_size,))
         return self._mesh

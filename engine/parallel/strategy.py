@@ -150,27 +150,27 @@ class DTensorStrategy(Strategy):
 
     @staticmethod
     def _options(**kw):
-        from torch.distributed.checkpoint.state_dict import StateDictOptions
+        from torch.distributed.checkpoint.state_dict import StateDictOptions  # torch only in a rank (planning stays torch-free)
 
         return StateDictOptions(full_state_dict=True, cpu_offload=True, **kw)
 
     def model_state_dict(self, ctx, model):
-        from torch.distributed.checkpoint.state_dict import get_model_state_dict
+        from torch.distributed.checkpoint.state_dict import get_model_state_dict  # torch only in a rank (planning stays torch-free)
 
         return get_model_state_dict(model, options=self._options())
 
     def load_model_state(self, ctx, model, state):
-        from torch.distributed.checkpoint.state_dict import set_model_state_dict
+        from torch.distributed.checkpoint.state_dict import set_model_state_dict  # torch only in a rank (planning stays torch-free)
 
         set_model_state_dict(model, dict(state), options=self._options())
 
     def optimizer_state(self, ctx, model, optimizer):
-        from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+        from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict  # torch only in a rank (planning stays torch-free)
 
         return get_optimizer_state_dict(model, optimizer, options=self._options())
 
     def load_optimizer_state(self, ctx, model, optimizer, state):
-        from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
+        from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict  # torch only in a rank (planning stays torch-free)
 
         set_optimizer_state_dict(model, optimizer, dict(state), options=self._options())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import pytest
 
-import engine.shapes
+import engine.data
 from engine.data.base import DataInfo
 from engine.paths import EXAMPLES
 from engine.problems import SpecError
@@ -185,7 +185,7 @@ def _spec(layers, info, monkeypatch):
             raise info
         return info
 
-    monkeypatch.setattr(engine.shapes, "describe_data", fake)
+    monkeypatch.setattr(engine.data, "describe_data", fake)
     return ExperimentSpec().with_layers(layers)
 
 

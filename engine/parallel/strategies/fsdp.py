@@ -30,7 +30,7 @@ class FSDP(DTensorStrategy):
     def setup_model(self, ctx, model):
         import torch  # torch: only a rank wraps a model
 
-        from engine.parallel.fsdp import apply_fsdp
+        from engine.parallel.fsdp import apply_fsdp  # torch only in a rank (planning stays torch-free)
 
         dtype = {"bf16": torch.bfloat16}.get(ctx.spec.training.precision)
         return apply_fsdp(model.to(ctx.torch_device), mesh=ctx.mesh, param_dtype=dtype)

@@ -107,3 +107,28 @@ def test_plan_repeats_the_overrides_in_every_node_command(capsys):
     assert len(commands) == 2
     for command in commands:
         assert all(f"--set {o}" in command for o in overrides)
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "train"])
+def test_an_unknown_strategy_is_a_named_problem_in_every_command(command, capsys, tmp_path):
+    args = [command, str(EXAMPLES / "moons_mlp.toml"), "--set", "parallel.strategy=dpp"]
+    code = main(args + (["--runs-dir", str(tmp_path), "--quiet"] if command == "train" else []))
+    out, err = capsys.readouterr()
+    assert code == 2, out + err
+    assert "parallel.strategy: must be one of none, ddp, fsdp, tensor, pipeline; got 'dpp' — did you mean 'ddp'?" in out + err
+    assert "Traceback" not in out + err
+
+
+def test_plan_names_the_data_when_the_data_blocks_the_estimate(capsys, tmp_path):
+    code = main(["plan", str(EXAMPLES / "moons_mlp.toml"), "--set", "data.source=csv",
+                 "--set", f"data.path={tmp_path / 'missing.csv'}"])
+    out = capsys.readouterr().out
+    assert code == 2 and "memory estimate: — (fix the data first)" in out
+
+
+def test_plan_global_batch_counts_accumulation(capsys):
+    code = main(["plan", str(EXAMPLES / "moons_mlp.toml"), "--set", "parallel.strategy=ddp", "--set", "parallel.processes=2",
+                 "--set", "data.batch_size=16", "--set", "training.grad_accumulation=4"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "batch: 16 per rank, global batch 128 (16 x 2 ranks x 4 accumulated micro-batches)" in out
