@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from engine.spec import ExperimentSpec
 
-#: name -> torch.optim class name; `extra["torch_class"]`, `extra["options"]` map our names to torch's.
+#: name -> torch.optim class name; `extra["state_slots"](options)`: float tensors of optimizer state
+#: per parameter (for the memory estimate: Adam 2, SGD with momentum 1, ...).
 OPTIMIZERS: Registry[str] = Registry("optimizer")
 
 _LR = lambda default: Param("lr", "float", default, "Learning rate (> 0)", min=0.0, max=10.0, exclusive_min=True)  # noqa: E731
@@ -30,24 +31,28 @@ _WD = lambda default=0.0: Param(  # noqa: E731
 _EPS = lambda default: Param("eps", "float", default, "Term added to the denominator for stability", min=0.0, max=1.0)  # noqa: E731
 _BETA1 = Param("beta1", "float", 0.9, "Decay rate of the first-moment (mean) estimate", min=0.0, max=0.999999)
 _BETA2 = Param("beta2", "float", 0.999, "Decay rate of the second-moment estimate", min=0.0, max=0.99999999)
+_adam_slots = lambda o: 2 + (1 if o.get("amsgrad") else 0)  # noqa: E731  (exp_avg, exp_avg_sq[, max_exp_avg_sq])
 _MOMENTUM = Param("momentum", "float", 0.0, "Momentum factor (0 = off)", min=0.0, max=0.999999)
 
 OPTIMIZERS.add("sgd", "SGD", params=(
     _LR(0.01), _MOMENTUM,
     Param("nesterov", "bool", False, "Nesterov momentum (needs momentum > 0)"),
     _WD(),
-), description="Stochastic gradient descent, optionally with (Nesterov) momentum", group="Classic")
+), description="Stochastic gradient descent, optionally with (Nesterov) momentum", group="Classic",
+   state_slots=lambda o: 1 if o.get("momentum") else 0)
 OPTIMIZERS.add("adam", "Adam", params=(_LR(0.001), _BETA1, _BETA2, _EPS(1e-8), _WD()),
-               description="Adam: adaptive moments (Kingma & Ba)", group="Adaptive")
+               description="Adam: adaptive moments (Kingma & Ba)", group="Adaptive", state_slots=_adam_slots)
 OPTIMIZERS.add("adamw", "Adam", params=(_LR(0.001), _BETA1, _BETA2, _EPS(1e-8), _WD(0.01)),
                description="AdamW: Adam with decoupled weight decay (default weight_decay 0.01)",
-               group="Adaptive")
+               group="Adaptive", state_slots=_adam_slots)
 OPTIMIZERS.add("rmsprop", "RMSprop", params=(
     _LR(0.01), Param("alpha", "float", 0.99, "Smoothing constant of the squared-gradient average", min=0.0, max=0.999999),
     _EPS(1e-8), _MOMENTUM, _WD(),
-), description="RMSprop: divides by a running RMS of the gradient", group="Adaptive")
+), description="RMSprop: divides by a running RMS of the gradient", group="Adaptive",
+   state_slots=lambda o: 1 + (1 if o.get("momentum") else 0) + (1 if o.get("centered") else 0))
 OPTIMIZERS.add("adagrad", "Adagrad", params=(_LR(0.01), _EPS(1e-10), _WD()),
-               description="Adagrad: per-parameter rates from the sum of squared gradients", group="Adaptive")
+               description="Adagrad: per-parameter rates from the sum of squared gradients", group="Adaptive",
+               state_slots=lambda o: 1)
 
 
 def optimizer_options(spec: "ExperimentSpec") -> dict[str, Any]:

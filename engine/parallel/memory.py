@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from engine.layers import LAYERS
+from engine.optim import OPTIMIZERS
 from engine.parallel import plan
 from engine.spec import STRATEGIES
 
@@ -59,16 +60,9 @@ def _mib(n: int) -> str:
 
 
 def optimizer_slots(name: str, options: dict) -> int:
-    """Float tensors of optimizer state per parameter (Adam: 2; SGD with momentum: 1; ...)."""
-    if name in ("adam", "adamw"):
-        return 2 + (1 if options.get("amsgrad") else 0)
-    if name == "sgd":
-        return 1 if options.get("momentum", 0) else 0
-    if name == "rmsprop":
-        return 1 + (1 if options.get("momentum", 0) else 0) + (1 if options.get("centered") else 0)
-    if name == "adagrad":
-        return 1
-    return 2
+    """Float tensors of optimizer state per parameter, as the optimizer's registry entry declares
+    it (Adam: 2; SGD with momentum: 1; ...); 2 for an unknown optimizer."""
+    return OPTIMIZERS.get(name).extra["state_slots"](options) if name in OPTIMIZERS else 2
 
 
 def _numel(shape) -> int:
