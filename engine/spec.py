@@ -168,7 +168,7 @@ class TrainingSpec:
 class ParallelSpec:
     """[parallel]: strategy and process layout (see engine/parallel)."""
 
-    strategy: str = _opt("none", "choice", "How training is spread over processes (see engine/parallel/strategies)",
+    strategy: str = _opt("none", "choice", "How training is spread over processes",
                          choices=STRATEGIES.choices())
     processes: int = _opt(1, "int", "Processes (ranks) per node", min=1, max=1024)
     nnodes: int = _opt(1, "int", "Number of machines (nodes)", min=1, max=4096)
