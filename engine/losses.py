@@ -25,7 +25,7 @@ _CLASSES = ("classification", "language_modeling")
 @LOSSES.register("cross_entropy", description="Cross-entropy over class logits (supports label smoothing)",
                  group="Classification", tasks=_CLASSES)
 def _cross_entropy(label_smoothing: float) -> LossFn:
-    import torch.nn.functional as F
+    import torch.nn.functional as F  # torch only when training (validation stays torch-free)
 
     def loss(out, y):
         if out.dim() > 2:  # language modelling: (B, T, V) against (B, T)
@@ -37,7 +37,7 @@ def _cross_entropy(label_smoothing: float) -> LossFn:
 
 def _register_regression(name: str, function: str, description: str) -> None:
     def build(label_smoothing: float) -> LossFn:
-        import torch.nn.functional as F
+        import torch.nn.functional as F  # torch only when training (validation stays torch-free)
 
         return getattr(F, function)
 

@@ -28,7 +28,7 @@ def build_model(spec_or_layers: Any, input_shape: Sequence[int], input_dtype: st
 
 def build_from_report(report: ModelReport):
     """Build the model of a problem-free report (see :func:`build_model`)."""
-    import torch.nn as nn
+    import torch.nn as nn  # torch only when a model is built (shape inference stays torch-free)
 
     if report.problems:
         raise SpecError(report.problems)
