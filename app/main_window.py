@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from app.document import DEFAULT_TEMPLATE, SpecDocument
 from app.pages.base import PAGES, PageSpec, PlaceholderPage, object_name
 from app.services.window_services import WindowServices
+from app.widgets.problems_button import ProblemsButton
 from app.widgets.theme import icon
 from engine.paths import EXAMPLES, default_runs_dir
 from engine.problems import SpecError
@@ -61,7 +62,7 @@ class MainWindow(QMainWindow):
         if background_data_import:  # the launcher: paint first, load numpy/scikit-learn meanwhile
             self.document.defer_data_engine()
         self.settings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, APP_NAME, "netwright")
-        self.services = WindowServices.create(self.runs_dir, self)
+        self.services = WindowServices.create(self.runs_dir, self, self.document)
         self._specs: list[PageSpec] = list(pages)
         self._pages: dict[str, QWidget] = {}
         self._slots: dict[str, QWidget] = {}
@@ -142,6 +143,11 @@ class MainWindow(QMainWindow):
         row.addWidget(self._stack, 1)
         self.setCentralWidget(central)
         self.statusBar().setSizeGripEnabled(True)
+        self.problems_button = ProblemsButton()
+        self.problems_button.problemChosen.connect(self.show_problem)
+        self.statusBar().addPermanentWidget(self.problems_button)
+        checker = self.services.problems
+        checker.changed.connect(lambda: self.problems_button.show_problems(checker.by_section(), checker.pending))
 
     def _action(self, text: str, slot: Callable, shortcut: QKeySequence | str | None = None,
                 tip: str = "") -> QAction:
@@ -225,6 +231,16 @@ class MainWindow(QMainWindow):
         if callable(hook):
             hook()
         return widget
+
+    def show_problem(self, path: str) -> None:
+        """Go to the page that edits the field `path` names and put the focus there."""
+        from app.services.problem_checker import page_of
+        from engine.problems import Problem
+
+        widget = self.show_page(page_of(Problem(path, "")))
+        hook = getattr(widget, "focus_problem", None)
+        if callable(hook):
+            hook(path)
 
     def page_modules(self) -> list[str]:
         """The modules of the pages not built yet (the launcher imports them on a thread)."""

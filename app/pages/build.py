@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import commands as ops
+from app.services.window_services import services_of
 from app.widgets.layer_palette import LayerPalette
 from app.widgets.layer_stack import LayerStack, is_composite
 from app.widgets.property_editor import PropertyEditor
@@ -47,6 +48,7 @@ class BuildPage(QWidget):
 
         self.main_window = window
         self.document = window.document
+        self.problems = (services or services_of(window, self)).problems
         self.layer_palette = LayerPalette(LAYERS)
         self.stack = LayerStack()
         self.editor = PropertyEditor()
@@ -82,6 +84,8 @@ class BuildPage(QWidget):
         self.editor.kindChanged.connect(self.change_kind)
         self.summary.problemClicked.connect(self.select_first_problem)
         self.document.specChanged.connect(self.refresh)
+        if self.problems is not None:
+            self.problems.changed.connect(self._show_summary)
         find = QAction(self)
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.triggered.connect(lambda: (self.layer_palette.search.setFocus(), self.layer_palette.search.selectAll()))
@@ -180,7 +184,7 @@ class BuildPage(QWidget):
         else:
             where = f"data: {spec.data.source}"
         self.subtitle.setText(f"{spec.name}  ·  {where}")
-        self.summary.update_from(report, problems, pending)
+        self._show_summary()
         fits = [p for p in problems if p not in report.problems]
         self.stack.set_output_problem(fits[0].message if fits else "")
         for name, button in self.tool_buttons.items():
@@ -207,8 +211,27 @@ class BuildPage(QWidget):
                 problems.setdefault(field, problem.message)
         self.editor.show_layer(path, ops.layer_at(layers, path), rows.get(path), problems)
 
+    def _show_summary(self) -> None:
+        """The model's figures and problems, and the count of the other sections' problems (from
+        the window's one problems list), so this page never says "No problems" while another has one."""
+        model = self.document.model_problems()
+        others = [p for p in (self.problems.problems() if self.problems is not None else ())
+                  if not p.path.startswith("model")]
+        self.summary.update_from(self.document.report(), model, self.document.data_pending(), others)
+
+    def focus_problem(self, path: str) -> None:
+        """Select the layer a problem names (the window's problems list sends here)."""
+        where, _ = problem_location(path)
+        if where and ops.exists(self.document.spec.model.layers, where):
+            self.stack.select(where)
+            self.stack.setFocus()
+
     def select_first_problem(self) -> None:
-        for problem in self.document.model_problems():
+        model = self.document.model_problems()
+        if not model and self.problems is not None and self.problems.problems():
+            self.main_window.show_problem(self.problems.problems()[0].path)
+            return
+        for problem in model:
             where, _ = problem_location(problem.path)
             if where and ops.exists(self.document.spec.model.layers, where):
                 self.stack.select(where)

@@ -171,6 +171,17 @@ class DataPage(QWidget):
         self.preview.show_busy()
         self._timer.start()
 
+    def focus_problem(self, path: str) -> None:
+        """Put the focus on the field a data problem names (the window's problems list sends here)."""
+        field = path.partition(".")[2].partition(".")[0].split("[")[0]
+        for form in (self.options_form, self.batch_form):
+            try:
+                form.editor(field).setFocus()
+                return
+            except KeyError:
+                continue
+        self.combo.setFocus()
+
     def data_problems(self) -> list[Problem]:
         """The data section's problems (options schema + describe_data), cached by the document."""
         return self.document.data_problems()

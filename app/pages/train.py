@@ -88,7 +88,9 @@ class TrainPage(QWidget):
         self.setObjectName("trainPage")
         self.window_ = window
         self.document = window.document
-        self.run_service = (services or services_of(window, self)).runs
+        services = services or services_of(window, self)
+        self.run_service = services.runs
+        self.problems = services.problems
         self.forms: dict[str, SchemaForm] = {}
         self.plan: TrainPlan | None = None
         self._planner = BackgroundCall(self)
@@ -179,6 +181,7 @@ class TrainPage(QWidget):
         spec = self.document.spec
         if section_values(spec, section).get(name) == value:
             return
+        self.forms[section.key].clear_problem(name)  # at once; the new plan says if another remains
         new = with_value(spec, section, name, value)
         self.document.edit(new, f"Set {section.key}.{name}", merge_key=(section.key, name))
 
@@ -220,6 +223,8 @@ class TrainPage(QWidget):
             return
         self.plan = plan
         self.plan_panel.set_plan(plan)
+        if self.problems is not None:
+            self.problems.merge(plan.spec, plan.problems)  # e.g. a data file that fails to load
         if plan.lr:
             self.lr_preview.set_curve(plan.lr)
         else:

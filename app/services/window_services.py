@@ -7,18 +7,22 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject
 
+from app.services.problem_checker import ProblemChecker
 from app.services.run_service import RunService
 
 
 @dataclass(frozen=True)
 class WindowServices:
-    """`runs`: start, attach, stop and list the runs of the window's runs folder."""
+    """`runs`: start, attach, stop and list the runs of the window's runs folder; `problems`:
+    the one problems list of the window's document (None for a page built without a document)."""
 
     runs: RunService
+    problems: ProblemChecker | None = None
 
     @classmethod
-    def create(cls, runs_dir: str | Path, parent: QObject | None = None) -> "WindowServices":
-        return cls(runs=RunService(runs_dir, parent))
+    def create(cls, runs_dir: str | Path, parent: QObject | None = None, document: object = None) -> "WindowServices":
+        checker = ProblemChecker(document, parent) if document is not None else None
+        return cls(runs=RunService(runs_dir, parent), problems=checker)
 
 
 def services_of(window: object, parent: QObject) -> WindowServices:
@@ -29,4 +33,5 @@ def services_of(window: object, parent: QObject) -> WindowServices:
         return services
     from engine.paths import default_runs_dir
 
-    return WindowServices.create(getattr(window, "runs_dir", None) or default_runs_dir(), parent)
+    return WindowServices.create(getattr(window, "runs_dir", None) or default_runs_dir(), parent,
+                                 getattr(window, "document", None))

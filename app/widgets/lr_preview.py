@@ -44,7 +44,8 @@ class LrPreview(QWidget):
     def _build_plot(self) -> None:
         if self._plot is not None:
             return
-        plot = pg.PlotWidget(objectName="lrPreviewPlot")
+        plot = pg.PlotWidget()
+        plot.setObjectName("lrPreviewPlot")
         plot.setMinimumHeight(110)
         plot.setMaximumHeight(150)
         style_plot(plot)

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 
 from app.services.train_plan import TrainPlan
 from app.widgets.system_panel import human_bytes
+from app.services.problem_checker import section_title
 
 
 def _value_label(name: str) -> QLabel:
@@ -97,7 +98,7 @@ class PlanPanel(QFrame):
     def _show_problems(self, problems: Sequence[Any]) -> None:
         self.problems.clear()
         for problem in problems:
-            item = QListWidgetItem(f"{problem.path}: {problem.message}")
+            item = QListWidgetItem(f"{section_title(problem)} · {problem.path}: {problem.message}")
             item.setData(Qt.ItemDataRole.UserRole, problem.path)
             item.setToolTip(html.escape(f"{problem.path}: {problem.message}"))
             self.problems.addItem(item)

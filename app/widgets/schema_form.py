@@ -364,6 +364,17 @@ class SchemaForm(QWidget):
     def editor(self, name: str) -> ParamEditor:
         return self._editors[name]
 
+    def problem(self, name: str) -> str:
+        """The problem shown under field `name` ("" when none)."""
+        label = self._problems[name]
+        return label.text() if not label.isHidden() else ""
+
+    def clear_problem(self, name: str) -> None:
+        """Hide the problem under field `name` (the user just edited it)."""
+        if name in self._problems:
+            self._problems[name].clear()
+            self._problems[name].hide()
+
     def set_problems(self, problems: Mapping[str, str]) -> None:
         """Show a red message under each named field; fields not named are cleared."""
         for name, label in self._problems.items():

@@ -59,9 +59,11 @@ class SummaryBar(QFrame):
         self.problems_label.clicked.connect(self.problemClicked)
         row.addWidget(self.problems_label)
 
-    def update_from(self, report, problems: Sequence[Problem], pending: bool = False) -> None:
+    def update_from(self, report, problems: Sequence[Problem], pending: bool = False,
+                    others: Sequence[Problem] = ()) -> None:
         """Show `report` (engine.shapes.ModelReport) and the model's `problems`; `pending`: the
-        data's input shape is still loading."""
+        data's input shape is still loading; `others`: the other sections' problems (counted, so
+        the bar never says "No problems" while the data or the training has one)."""
         if pending:
             for label in self.values.values():
                 label.setText("…")
@@ -74,13 +76,18 @@ class SummaryBar(QFrame):
         self.values["size"].setText(size_text(total))
         self.values["input"].setText(shape_text(report.input_shape) if report and report.input_shape is not None else "unknown")
         self.values["output"].setText(shape_text(report.output_shape) if report and report.output_shape is not None else "?")
-        count = len(problems)
-        if count:
-            self.problems_label.setText(f"⚠ {count} problem{'s' if count != 1 else ''}")
-            self.problems_label.setToolTip("Click to go to the first one.\n" + "\n".join(f"• {p}" for p in problems))
+        count = len(problems) + len(others)
+        if problems:
+            extra = f" (+{len(others)} elsewhere)" if others else ""
+            self.problems_label.setText(f"⚠ {len(problems)} problem{'s' if len(problems) != 1 else ''}{extra}")
+        elif others:
+            sections = sorted({p.path.split(".")[0].split("[")[0].capitalize() for p in others})
+            self.problems_label.setText(f"✓ Model fits · ⚠ {len(others)} problem{'s' if len(others) != 1 else ''}"
+                                        f" in {', '.join(sections)}")
         else:
             self.problems_label.setText("✓ No problems")
-            self.problems_label.setToolTip("The model fits the data and the task.")
+        self.problems_label.setToolTip("Click to go to the first one.\n" + "\n".join(f"• {p}" for p in (*problems, *others))
+                                       if count else "The model fits the data and the task.")
         self.problems_label.setProperty("ok", count == 0)
         self.problems_label.style().unpolish(self.problems_label)
         self.problems_label.style().polish(self.problems_label)

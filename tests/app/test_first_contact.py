@@ -140,3 +140,51 @@ def test_the_monitor_plots_have_their_promised_object_names(qtbot, window):
     qtbot.waitUntil(lambda: all(window.findChild(pg.PlotWidget, n) is not None for n in names), timeout=10_000)
     qtbot.waitUntil(lambda: monitor.status == "completed", timeout=20_000)
     assert window.findChild(pg.PlotWidget, "lossPlot").isVisible()
+
+
+def test_one_problems_list_with_sections_on_every_page(qtbot, window):
+    """A data problem shows on Build (never "No problems"), on Data, on Train and in the window's
+    problems button, each under its section; choosing it goes to the Data page."""
+    import dataclasses
+
+    doc = window.document
+    checker = window.services.problems
+    build = window.show_page("build")
+    doc.edit(dataclasses.replace(doc.spec, data=dataclasses.replace(doc.spec.data, options={"batchsize": 32})),
+             "a hand-written typo")
+    qtbot.waitUntil(lambda: not checker.pending, timeout=30_000)
+    button = window.problems_button
+    assert "Data" in button.texts() and any("did you mean 'data.batch_size'" in t for t in button.texts())
+    assert "1 problem" in button.text() and "(Data 1)" in button.text()
+    summary = build.summary.problems_label.text()
+    assert "No problems" not in summary and "Data" in summary
+    data = window.show_page("data")
+    assert "batchsize" in data.problems_label.text()
+    train = window.show_page("train")
+    qtbot.waitUntil(lambda: train.plan_ready(), timeout=60_000)
+    items = [train.plan_panel.problems.item(i).text() for i in range(train.plan_panel.problems.count())]
+    assert any(t.startswith("Data · data.batchsize") for t in items)
+    assert not train.train_button.isEnabled()
+    window.show_problem("data.batchsize")  # what choosing it in the problems menu does
+    assert window.current_page_key() == "data"
+
+
+def test_editing_a_field_clears_its_problem_at_once(qtbot, window):
+    train = window.show_page("train")
+    checker = window.services.problems
+    qtbot.waitUntil(lambda: train.plan_ready(), timeout=60_000)
+    editor = train.forms["parallel"].editor("processes")
+    editor.set_value(4)
+    editor.changed.emit(4)  # strategy none with 4 processes: a parallel problem
+    qtbot.waitUntil(lambda: not checker.pending and any(p.path.startswith("parallel") for p in checker.problems()),
+                    timeout=30_000)
+    qtbot.waitUntil(lambda: "Parallel" in window.problems_button.texts(), timeout=5_000)
+    qtbot.waitUntil(lambda: train.plan_ready() and train.forms["parallel"].problem("processes") != "", timeout=60_000)
+    editor.set_value(1)
+    editor.changed.emit(1)
+    # at once: no waiting for the background check
+    assert train.forms["parallel"].problem("processes") == ""
+    assert not any(p.path.startswith("parallel") for p in checker.problems())
+    assert "Parallel" not in window.problems_button.texts()
+    qtbot.waitUntil(lambda: not checker.pending, timeout=30_000)
+    assert checker.problems() == [] and window.problems_button.text() == "✓ No problems"

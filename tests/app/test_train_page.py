@@ -81,7 +81,7 @@ def test_a_problem_disables_train_until_fixed(qtbot, window):
     ready(qtbot, page)
     assert not page.train_button.isEnabled()
     texts = [page.plan_panel.problems.item(i).text() for i in range(page.plan_panel.problems.count())]
-    assert any(t.startswith("parallel.") for t in texts)
+    assert any(t.startswith("Parallel · parallel.") for t in texts)  # each problem under its section
     edit(page, "parallel", "processes", 1)
     ready(qtbot, page)
     assert page.train_button.isEnabled()
