@@ -47,3 +47,30 @@ def test_architecture_doc_is_generated_from_the_contract():
         modules, sep = architecture.split_layer(layer)
         heading = f" {sep} ".join(m for m in modules if not m.endswith("?"))
         assert f"\n### {heading}\n" in text, f"docs/architecture.md needs a paragraph '### {heading}'"
+
+
+#: modules whose imports inside functions must each say why (the floors reshaped by issue 14;
+#: extend the list as other modules are cleaned up)
+REASONED = ["engine/parallel", "engine/layers", "engine/spec.py", "engine/validation.py", "engine/optim.py",
+            "engine/schedulers.py", "engine/registry.py", "engine/devices.py", "engine/steps.py",
+            "engine/reference.py", "engine/losses.py", "engine/model.py", "engine/shapes.py"]
+
+
+def _function_imports(path: Path):
+    import ast
+
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for node in ast.walk(ast.parse("\n".join(lines))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for inner in ast.walk(node):
+                if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                    text = lines[inner.lineno - 1:inner.end_lineno]
+                    yield inner.lineno, any("#" in line for line in text)
+
+
+def test_imports_inside_functions_say_why():
+    """An import inside a function hides a dependency from a reader; where one is needed (to keep
+    torch or numpy out of the GUI process) its line says so."""
+    files = [p for entry in REASONED for p in ((ROOT / entry).rglob("*.py") if (ROOT / entry).is_dir() else [ROOT / entry])]
+    silent = [f"{p.relative_to(ROOT)}:{line}" for p in files for line, reasoned in _function_imports(p) if not reasoned]
+    assert silent == [], f"imports inside functions without a reason comment: {silent}"
