@@ -21,12 +21,18 @@ import importlib
 import os
 import signal
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
 #: how long a collective may wait for a missing peer before the rank gives up
 COLLECTIVE_TIMEOUT_S = 120
+#: after rank 0 wrote the final status, how long the ranks may take to tear down and exit before
+#: the worker kills them (a rank stuck in teardown must not keep the job alive)
+TEARDOWN_GRACE_S = 8.0
+#: how long a rank waits for the process group to be destroyed before it exits anyway
+DESTROY_TIMEOUT_S = 5.0
 DEFAULT_CONTEXT = "engine.parallel.context:DistributedContext"
 
 
@@ -79,6 +85,7 @@ def _rank_body(run_dir: str, resume: bool, context: str = DEFAULT_CONTEXT) -> di
     import torch.distributed as dist
 
     from engine.checkpoint import latest_checkpoint
+    from engine.faults import fault_point
     from engine.parallel.plan import resolve_backend
     from engine.runs import RunDir
     from engine.session import run_training
@@ -97,7 +104,31 @@ def _rank_body(run_dir: str, resume: bool, context: str = DEFAULT_CONTEXT) -> di
         result = run_training(run, ctx=ctx, resume=resume)
         return dataclasses.asdict(result) if ctx.is_main else None
     finally:
-        dist.destroy_process_group()
+        fault_point("teardown")
+        _destroy_bounded(DESTROY_TIMEOUT_S)
+
+
+def _destroy_bounded(timeout: float) -> None:
+    """destroy_process_group, but never wait more than `timeout` seconds for it (a lost peer must
+    not hold this rank: gloo's own waits are measured in minutes)."""
+    import threading
+
+    import torch.distributed as dist
+
+    done = threading.Event()
+
+    def destroy() -> None:
+        try:
+            dist.destroy_process_group()
+        except Exception:  # a peer already gone: nothing left to tear down
+            pass
+        finally:
+            done.set()
+
+    threading.Thread(target=destroy, name="destroy-process-group", daemon=True).start()
+    if not done.wait(timeout):
+        print(f"rank {os.environ.get('RANK', '?')}: process group teardown took over {timeout:.0f} s — exiting without it",
+              file=sys.stderr, flush=True)
 
 
 def _init_process_group(backend: str, timeout: timedelta) -> None:
@@ -176,6 +207,56 @@ def _kill_leftovers(before: set[int]) -> None:
         psutil.wait_procs(children, timeout=5)
 
 
+def _final_status_since(run, since: float) -> str | None:
+    """The final status ("completed", "stopped", "failed") rank 0 wrote during this job, or None."""
+    from engine.runs import read_status
+
+    data = read_status(run)
+    status = data.get("status")
+    ended = data.get("ended")
+    if status in ("completed", "stopped", "failed") and isinstance(ended, (int, float)) and ended >= since:
+        return status
+    return None
+
+
+class _TeardownWatchdog:
+    """Once rank 0 has written the final status, the ranks get TEARDOWN_GRACE_S to exit; ranks
+    still alive then (stuck in teardown: a peer was lost) are killed, so the job always ends."""
+
+    def __init__(self, run, since: float, before: set[int], say: Callable[[str], None], *, grace: float | None = None):
+        import threading
+
+        self.run, self.since, self.before, self.say = run, since, before, say
+        self.grace = TEARDOWN_GRACE_S if grace is None else grace
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="teardown-watchdog", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.25):
+            if _final_status_since(self.run, self.since) is not None:
+                break
+        else:
+            return
+        if self._stop.wait(self.grace):
+            return
+        ours = _children() - self.before
+        stuck = {rank: pid for rank, pid in rank_pids(self.run.path).items() if pid in ours}
+        if not stuck:
+            return
+        self.say(f"rank(s) {', '.join(map(str, sorted(stuck)))} did not exit within {self.grace:.0f} s of the final "
+                 "status — ending them")
+        for pid in stuck.values():  # the launcher reaps them and reports the loss (no waiting here)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(1)
+
+
 def apply_layout(spec, *, processes: int | None = None, nnodes: int | None = None, node_rank: int | None = None,
                  rdzv_endpoint: str | None = None, max_restarts: int | None = None):
     """The spec with command-line layout overrides applied (None = keep the spec's)."""
@@ -194,6 +275,9 @@ def run_worker(run_dir: str | Path, *, resume: bool = False, context: str = DEFA
     from engine.runs import RunDir, effective_status, read_status, write_status
     from engine.validation import validate
 
+    from engine.faults import fault_point, set_role
+
+    set_role("worker")
     run = RunDir.open(run_dir)
     say = log or (lambda text: print(text, file=sys.stderr, flush=True))
     try:
@@ -223,6 +307,8 @@ def run_worker(run_dir: str | Path, *, resume: bool = False, context: str = DEFA
             events.event("phase", phase="starting worker", processes=par.processes * par.nnodes)
     final, message, code = None, "", 0
     before = _children()
+    job_started = time.time()
+    watchdog = _TeardownWatchdog(run, job_started, before, say)
     try:
         results = run_ranks(spec, run.path, entrypoint, (str(run.path), resume, context))
         main = results.get(0)
@@ -232,18 +318,27 @@ def run_worker(run_dir: str | Path, *, resume: bool = False, context: str = DEFA
         if 0 not in results:  # rank 0 (which reports) runs on another node
             final, message = "completed", f"node {par.node_rank} finished; rank 0 on node 0 holds the events and checkpoints"
     except JobFailure as failure:
-        final = "crashed" if all(f.killed for f in failure.failures) else "failed"
-        message, code = str(failure), 1
-        with EventWriter(run.events_path) as events:
-            for f in failure.failures:
-                events.event("error", message=f.describe(), traceback=f.traceback, rank=f.rank, exitcode=f.exitcode)
-        say(message)
+        done = _final_status_since(run, job_started)
+        if done in ("completed", "stopped"):  # rank 0 wrote the final checkpoint and status before the loss: keep them
+            lost = "; ".join(f.describe() for f in failure.failures)
+            say(f"{lost} — after the run was {done} (final checkpoint and status already written); the job ended")
+            with EventWriter(run.events_path) as events:
+                events.event("log", level="warning", message=f"{lost} during shutdown, after the run was {done}")
+        else:
+            # a killed rank is the cause; the errors of the ranks that lost it are consequences
+            final = "crashed" if any(f.killed for f in failure.failures) else "failed"
+            message, code = str(failure), 1
+            with EventWriter(run.events_path) as events:
+                for f in failure.failures:
+                    events.event("error", message=f.describe(), traceback=f.traceback, rank=f.rank, exitcode=f.exitcode)
+            say(message)
     except Exception as err:  # the agent itself failed (rendezvous timeout, forced stop, ...)
         final, message, code = "failed", f"{type(err).__name__}: {err}", 1
         with EventWriter(run.events_path) as events:
             events.event("error", message=f"worker: {message}", traceback="", rank=-1)
         say(message)
     finally:
+        watchdog.stop()
         _kill_leftovers(before)
     status = read_status(run).get("status")
     if final is None and status in ("running", "paused", "created"):
@@ -252,4 +347,5 @@ def run_worker(run_dir: str | Path, *, resume: bool = False, context: str = DEFA
         write_status(run, final, message=message)
     elif status == "failed":
         code = 1
+    fault_point("worker_exit")
     return code

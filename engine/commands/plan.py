@@ -29,4 +29,8 @@ def run(args: argparse.Namespace) -> int:
     for line in summary.lines():
         print(line)
     sys.stdout.flush()
+    if summary.problems:  # the plan lists them too; stderr says why the exit code is 2
+        from engine.commands._common import print_problems
+
+        print_problems(summary.problems, header=f"{args.spec}: {len(summary.problems)} problem(s):")
     return 2 if summary.problems else 0

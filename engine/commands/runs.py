@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 from engine.commands._common import print_json
 
@@ -31,7 +33,12 @@ def run(args: argparse.Namespace) -> int:
     from engine.paths import default_runs_dir
     from engine.runs import list_runs
 
-    root = args.runs_dir or default_runs_dir()
+    root = Path(args.runs_dir or default_runs_dir()).expanduser()
+    if root.exists() and not root.is_dir():
+        from engine.folders import RUNS_HINT, folder_problem
+
+        print(f"error: {folder_problem(root, 'runs folder', RUNS_HINT)}", file=sys.stderr)
+        return 2
     rows = list_runs(root)
     if args.json:
         for r in rows:

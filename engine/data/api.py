@@ -25,6 +25,8 @@ def resolve(data) -> tuple[Source, dict[str, Any]]:
     or bad options (each problem names its `data.<option>` path)."""
     if not isinstance(data.source, str):
         raise SpecError([Problem("data.source", f"expects a data-source name, got {data.source!r}")])
+    if data.source not in DATA_SOURCES:
+        raise SpecError([Problem("data.source", DATA_SOURCES.unknown_message(data.source))])
     fixed = [f.name for f in dataclasses.fields(data) if f.name != "options"]
     options, problems = DATA_SOURCES.check(data.source, data.options, "data", siblings=fixed)
     if problems:
