@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.commands._common import SPEC_HELP, add_overrides_argument
+from engine.commands._common import SPEC_HELP, add_overrides_argument, invalid, load_with_overrides
+from engine.problems import SpecError
 
 HELP = "Show how a spec trains in parallel: layout, memory per device, stages, per-node commands, problems"
 
@@ -16,10 +17,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.commands._common import invalid, load_with_overrides
-    from engine.parallel.summary import plan_summary
-    from engine.problems import SpecError
-    from engine.validation import validate
+    from engine.parallel.summary import plan_summary  # numpy: the CLI starts (and --help answers) without it
+    from engine.validation import validate  # numpy: likewise
 
     try:
         spec = load_with_overrides(args.spec, args.overrides)

@@ -16,7 +16,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.validation import validate
+    from engine.validation import validate  # numpy: the CLI starts (and --help answers) without it
 
     try:
         spec = load_with_overrides(args.spec, args.overrides)
@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     info = _describe(spec)
     params = None
     if info is not None:
-        from engine.shapes import infer_model
+        from engine.shapes import infer_model  # loaded when this command runs, like validate
 
         report = infer_model(spec.model.layers, tuple(info.input_shape), info.input_dtype, info.num_classes)
         params = report.total_params
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _describe(spec):
-    from engine.data import describe_data
+    from engine.data import describe_data  # numpy, scikit-learn: only when this command runs
 
     try:
         return describe_data(spec.data)
