@@ -1,2 +1,3 @@
-"""Parallel training: planning (plan, memory, summary), the strategy registry, one `apply_*`
-per strategy (ddp, fsdp, tensor, pipeline) and the distributed RankContext (context)."""
+"""Parallel training: one Strategy class per strategy (strategy.py, strategies/), planning (plan,
+memory, summary), one torch `apply_*` per strategy (ddp, fsdp, tensor, pipeline) and the
+distributed RankContext (context), which delegates to the strategy object."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from engine.data import describe_data
-from engine.devices import Devices, local_devices, set_devices_for_tests, uses_gpu  # noqa: F401  (the layout's inputs)
+from engine.devices import local_devices, uses_gpu
 from engine.layers import LAYERS
 from engine.problems import Problem, SpecError
 from engine.shapes import infer_model

@@ -11,12 +11,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
 import json, sys
-from engine.parallel import plan
-from engine.parallel.plan import Devices
+from engine.devices import Devices, set_devices_for_tests
 from app.services import train_plan
 from tests.engine.parallel.runner import tiny_spec
 
-plan.set_devices_for_tests(Devices(gpus=2, cpus=4))  # as if this machine had two GPUs
+set_devices_for_tests(Devices(gpus=2, cpus=4))  # as if this machine had two GPUs
 calls = []
 original = train_plan._gpu_properties.__wrapped__
 train_plan._gpu_properties = lambda n: calls.append(n) or original(n)

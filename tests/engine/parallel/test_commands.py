@@ -6,8 +6,7 @@ import dataclasses
 import pytest
 
 from engine.cli import main
-from engine.parallel import plan
-from engine.parallel.plan import Devices
+from engine.devices import Devices, set_devices_for_tests
 from engine.parallel.summary import node_commands, plan_summary
 from engine.paths import EXAMPLES
 from engine.runs import RunDir, read_status, write_status
@@ -19,9 +18,9 @@ from tests.engine.parallel.runner import events
 
 @pytest.fixture(autouse=True)
 def two_cpus():
-    plan.set_devices_for_tests(Devices(gpus=0, cpus=2))
+    set_devices_for_tests(Devices(gpus=0, cpus=2))
     yield
-    plan.set_devices_for_tests(None)
+    set_devices_for_tests(None)
 
 
 def test_plan_prints_layout_memory_stages_bubble_and_command(capsys):

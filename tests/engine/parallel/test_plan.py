@@ -6,7 +6,8 @@ import dataclasses
 import pytest
 
 from engine.parallel import plan
-from engine.parallel.plan import Devices, bubble_fraction, check_stages, split_stages, tensor_plan
+from engine.devices import Devices, set_devices_for_tests
+from engine.parallel.plan import bubble_fraction, check_stages, split_stages, tensor_plan
 from engine.parallel.strategies import STRATEGIES
 from engine.spec import ExperimentSpec, LayerSpec, load_spec
 from engine.validation import validate
@@ -15,9 +16,9 @@ from engine.paths import EXAMPLES
 
 @pytest.fixture(autouse=True)
 def two_cpus():
-    plan.set_devices_for_tests(Devices(gpus=0, cpus=2))
+    set_devices_for_tests(Devices(gpus=0, cpus=2))
     yield
-    plan.set_devices_for_tests(None)
+    set_devices_for_tests(None)
 
 
 def spec_with(path="moons_mlp.toml", **sections) -> ExperimentSpec:
@@ -96,7 +97,7 @@ def test_valid_parallel_specs_have_no_problems():
 def test_processes_more_than_devices():
     msg = problems(spec_with(parallel={"strategy": "ddp", "processes": 3}))["parallel.processes"]
     assert "is 3" in msg and "2 CPU core(s)" in msg
-    plan.set_devices_for_tests(Devices(gpus=2, cpus=16))
+    set_devices_for_tests(Devices(gpus=2, cpus=16))
     msg = problems(spec_with(parallel={"strategy": "ddp", "processes": 4}))["parallel.processes"]
     assert "is 4" in msg and "2 GPU(s)" in msg and "at most 2" in msg
 
@@ -110,7 +111,7 @@ def test_nccl_without_gpu():
 
 def test_backend_resolution():
     assert plan.resolve_backend(spec_with()) == "gloo"
-    plan.set_devices_for_tests(Devices(gpus=1, cpus=4))
+    set_devices_for_tests(Devices(gpus=1, cpus=4))
     assert plan.resolve_backend(spec_with()) == "nccl"
     assert plan.resolve_backend(spec_with(training={"device": "cpu"})) == "gloo"
 
