@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.commands._common import SPEC_HELP, add_overrides_argument, invalid, load_with_overrides
+from engine.commands._common import SPEC_HELP, add_overrides_argument, invalid, load_with_overrides, print_problems
 from engine.problems import SpecError
 
 HELP = "Show how a spec trains in parallel: layout, memory per device, stages, per-node commands, problems"
@@ -29,7 +29,5 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     sys.stdout.flush()
     if summary.problems:  # the plan lists them too; stderr says why the exit code is 2
-        from engine.commands._common import print_problems
-
         print_problems(summary.problems, header=f"{args.spec}: {len(summary.problems)} problem(s):")
     return 2 if summary.problems else 0
