@@ -39,9 +39,21 @@ def _build_mha(c: Ctx, children):
     return SelfAttention(c.shape[1], p["heads"], p["dropout"], p["causal"], p["bias"])
 
 
+def _attention_saved(in_shape, out_shape) -> int:
+    """Rule of thumb for the memory estimate: q/k/v, output and the (T, T) scores, per sample."""
+    t, d = out_shape
+    return 5 * t * d + 2 * t * t
+
+
+def _block_saved(in_shape, out_shape) -> int:
+    """Rule of thumb: norms, q/k/v, the MLP at ratio 4 and the scores, per sample."""
+    t, d = out_shape
+    return 16 * t * d + 2 * t * t
+
+
 @layer("MultiheadAttention", "Attention/Transformer", "Self-attention over a sequence (T, D): every position "
        "mixes information from the others", [_HEADS, _CAUSAL, _DROPOUT, Param("bias", "bool", True, "Learn bias terms")],
-       builder=_build_mha, sees_future=_not_causal)
+       builder=_build_mha, sees_future=_not_causal, saved_elements=_attention_saved)
 def multihead_attention(c: Ctx) -> Out:
     _, width = _sequence(c)
     _heads(width, c.p["heads"])
@@ -81,7 +93,7 @@ def _build_block(c: Ctx, children):
        "then x + MLP(LayerNorm(x))",
        [_HEADS, Param("mlp_ratio", "float", 4.0, "MLP hidden width as a multiple of D", min=0.25, max=64.0),
         _DROPOUT, _CAUSAL],
-       builder=_build_block, sees_future=_not_causal)
+       builder=_build_block, sees_future=_not_causal, saved_elements=_block_saved)
 def transformer_block(c: Ctx) -> Out:
     _, d = _sequence(c)
     _heads(d, c.p["heads"])

@@ -71,7 +71,9 @@ class LayerKind:
     the samples of a batch, so splitting a batch changes its result), `saves` (what autograd keeps
     for backward, for the memory estimate: "input", "output", "mask" = a bool per output element,
     "indices" = an int64 per output element; None = a composite with internals, estimated by a
-    rule of thumb) and `view` (the output aliases the input: nothing new is stored)."""
+    rule of thumb) and `view` (the output aliases the input: nothing new is stored). A composite
+    may give its rule of thumb as `saved_elements(in_shape, out_shape)`: the elements per sample
+    autograd keeps inside it (default: its input plus its output)."""
 
     rule: Rule
     builder: Builder
@@ -82,6 +84,7 @@ class LayerKind:
     batch_statistics: bool = False
     saves: tuple[str, ...] | None = None
     view: bool = False
+    saved_elements: Callable[[Shape, Shape], int] | None = None
 
     def infer(self, params: Mapping[str, Any], shape: Shape, dtype: str = "float32",
               inner: Shape | None = None) -> Out:
@@ -113,7 +116,8 @@ def layer(name: str, group: str, description: str, params: Sequence[Param] = (),
           builder: Builder, accepts: str = "float", from_data: Sequence[str] = (),
           sees_future: Callable[[Mapping[str, Any]], bool] | None = None,
           composite: bool = False, elementwise: bool = False, batch_statistics: bool = False,
-          saves: Sequence[str] | None = None, view: bool = False) -> Callable[[Rule], Rule]:
+          saves: Sequence[str] | None = None, view: bool = False,
+          saved_elements: Callable[[Shape, Shape], int] | None = None) -> Callable[[Rule], Rule]:
     """Decorator registering a rule as the layer kind `name` in LAYERS (traits: see LayerKind)."""
     if group not in GROUPS:
         raise ValueError(f"layer {name!r}: unknown group {group!r}")
@@ -124,7 +128,7 @@ def layer(name: str, group: str, description: str, params: Sequence[Param] = (),
 
     def decorate(rule: Rule) -> Rule:
         kind = LayerKind(rule, builder, accepts, tuple(from_data), sees_future, elementwise, batch_statistics,
-                         None if saves is None else tuple(saves), view)
+                         None if saves is None else tuple(saves), view, saved_elements)
         extra = {"composite": True} if composite else {}
         LAYERS.add(name, kind, params=params, description=description, group=group, **extra)
         return rule

@@ -1,6 +1,8 @@
 """Recurrent layers: LSTM and GRU over a sequence (T, features)."""
 from __future__ import annotations
 
+import math
+
 from engine.layers.base import Ctx, Out, ShapeError, fmt, layer
 from engine.registry import Param
 
@@ -54,7 +56,12 @@ def _bidirectional(p) -> bool:
     return bool(p.get("bidirectional"))
 
 
+def _recurrent_saved(in_shape, out_shape) -> int:
+    """Rule of thumb for the memory estimate: the input and the gates' states, per sample."""
+    return math.prod(in_shape) + 6 * math.prod(out_shape)
+
+
 layer("LSTM", "Recurrent", "Long short-term memory over a sequence (steps, features)", _PARAMS,
-      builder=_builder("LSTM"), sees_future=_bidirectional)(_rule(4))
+      builder=_builder("LSTM"), sees_future=_bidirectional, saved_elements=_recurrent_saved)(_rule(4))
 layer("GRU", "Recurrent", "Gated recurrent unit over a sequence (steps, features)", _PARAMS,
-      builder=_builder("GRU"), sees_future=_bidirectional)(_rule(3))
+      builder=_builder("GRU"), sees_future=_bidirectional, saved_elements=_recurrent_saved)(_rule(3))

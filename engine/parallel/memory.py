@@ -87,7 +87,7 @@ def activation_bytes(layers: Sequence[LayerCost], batch: int, *, elem: int = 4, 
         if view:
             pass
         elif saves is None:
-            extra = _composite_bytes(layer, batch, elem)
+            extra = _composite_bytes(layer, kind, batch, elem)
         else:
             if "input" in saves:
                 key = owner[i]
@@ -108,18 +108,12 @@ def activation_bytes(layers: Sequence[LayerCost], batch: int, *, elem: int = 4, 
     return out
 
 
-def _composite_bytes(layer: LayerCost, batch: int, elem: int) -> int:
-    """Rule of thumb for layers with internals: a few copies of their output (documented)."""
-    n_in, n_out = _numel(layer.in_shape), _numel(layer.out_shape)
-    if layer.type == "TransformerBlock" and len(layer.out_shape) == 2:
-        t, d = layer.out_shape
-        return batch * elem * (16 * t * d + 2 * t * t)  # norms, q/k/v, MLP (ratio 4), scores
-    if layer.type == "MultiheadAttention" and len(layer.out_shape) == 2:
-        t, d = layer.out_shape
-        return batch * elem * (5 * t * d + 2 * t * t)
-    if layer.type in ("LSTM", "GRU"):
-        return batch * elem * (n_in + 6 * n_out)
-    return batch * elem * (n_in + n_out)
+def _composite_bytes(layer: LayerCost, kind, batch: int, elem: int) -> int:
+    """Rule of thumb for layers with internals: the kind's `saved_elements` per sample (documented
+    with it), else its input plus its output."""
+    if kind is not None and kind.saved_elements is not None and layer.in_shape and layer.out_shape:
+        return batch * elem * kind.saved_elements(tuple(layer.in_shape), tuple(layer.out_shape))
+    return batch * elem * (_numel(layer.in_shape) + _numel(layer.out_shape))
 
 
 def estimate_memory(layers: Sequence[LayerCost], *, batch: int, strategy: str = "none", ranks: int = 1,
