@@ -187,6 +187,34 @@ def weights_path(run_dir: str | Path) -> Path | None:
     return folder / WEIGHTS if folder is not None and (folder / WEIGHTS).is_file() else None
 
 
+def checkpoint_folder(run_dir: Path, which: str = "latest", purpose: str = "explaining") -> Path:
+    """The checkpoint folder `which` names: "latest", "best" (when the run keeps one) or a
+    folder name such as "step-000000120". SpecError naming the path if it is missing
+    (`purpose`, e.g. "exporting", completes "train it before ... it")."""
+    root = run_dir / "checkpoints"
+    if which in ("latest", "last"):
+        folder = latest_checkpoint(root)
+        if folder is None:
+            raise SpecError([Problem(str(root / LATEST), "the run has no complete checkpoint yet — train it "
+                                                         f"(at least one epoch) before {purpose} it")])
+    elif which == "best":
+        folder = best_checkpoint(root)
+        if folder is None:
+            raise SpecError([Problem(str(root / BEST), f"run {run_dir.name} keeps no best checkpoint (one is saved "
+                                                       "when the watched validation metric improves after an epoch; "
+                                                       "runs without validation data or trained by an older version "
+                                                       "have none) — use latest")])
+    else:
+        folder = root / which
+        if not folder.is_dir():
+            found = sorted(p.name for p in root.glob("step-*")) if root.is_dir() else []
+            raise SpecError([Problem(str(folder), f"checkpoint not found (available: {', '.join(found) or 'none'}, "
+                                                  "or latest)")])
+    if not (folder / WEIGHTS).is_file():
+        raise SpecError([Problem(str(folder / WEIGHTS), "checkpoint weights are missing")])
+    return folder
+
+
 def load_weights(path: str | Path) -> dict[str, "torch.Tensor"]:
     """A state dict from a safetensors file; CheckpointError naming the file if it cannot be read."""
     from safetensors.torch import load_file

@@ -1,0 +1,105 @@
+"""`export_run(run_dir, format)`: load a trained run, write one format, check it, record it.
+
+Every export is recorded in the run directory's `export.json` ({"exports": [record, ...]}, one
+record per output path, newest last): format, file, tolerance, max difference, seconds, how it
+was checked. The Runs page and `runs` list them from there.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from engine.atomic import atomic_write_text
+from engine.export.base import CHECK_SAMPLES, FORMATS, ExportError, ExportJob
+from engine.problems import Problem, SpecError
+
+RECORD_FILE = "export.json"
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """One export as written to export.json (and printed by the CLI)."""
+
+    format: str
+    file: str
+    checkpoint: str
+    tolerance: float | None
+    max_abs_diff: float | None
+    passed: bool
+    samples: int
+    method: str
+    seconds: float
+    options: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    created: float = 0.0
+
+    def summary(self) -> str:
+        """One line: what was written and how it was checked."""
+        if self.max_abs_diff is None:
+            check = self.method
+        else:
+            verdict = "within" if self.passed else "ABOVE"
+            check = (f"max abs diff {self.max_abs_diff:.3g} on {self.samples} validation samples, {verdict} tolerance "
+                     f"{self.tolerance:g} ({self.method})")
+        return f"{self.format}: {self.file} — {check}; {self.seconds:.1f} s"
+
+
+def resolve_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The format's options with defaults filled in; SpecError naming `export.<option>` if bad."""
+    resolved, problems = FORMATS.check(name, options, "format")
+    if problems:
+        raise SpecError([Problem(p.path.replace("format.", "export.", 1), p.message) for p in problems])
+    return resolved
+
+
+def export_run(run_dir: str | Path, format: str, out: str | Path | None = None, *, checkpoint: str = "latest",
+               options: Mapping[str, Any] | None = None) -> ExportRecord:
+    """Export a trained run in `format` to `out` (default RUN_DIR/exports/<format>[.suffix]), check
+    it against the PyTorch model on validation samples and record it in RUN_DIR/export.json.
+    Raises SpecError/ExportError naming the field, file or layer; a check over tolerance is not an
+    error (the record says `passed: false`, the CLI exits 1)."""
+    import torch
+
+    from engine.trained import load_run_model
+
+    if format not in FORMATS:
+        raise SpecError([Problem("--format", FORMATS.unknown_message(format) + f" (known: {', '.join(FORMATS.names())})")])
+    fmt = FORMATS.get(format).obj()
+    opts = resolve_options(format, options or {})
+    start = time.perf_counter()
+    run = load_run_model(run_dir, checkpoint, purpose="exporting")
+    target = Path(out).expanduser().resolve() if out else fmt.default_out(run)
+    if target.exists() and target.is_dir() != (not fmt.suffix):
+        kind = "a folder" if target.is_dir() else "a file"
+        raise ExportError(str(target), f"is {kind}; {format} writes {'a folder' if not fmt.suffix else 'a file'} — "
+                                       "choose another --out")
+    x = torch.as_tensor(run.data.x_val[:CHECK_SAMPLES] if len(run.data.x_val) else run.data.x_train[:CHECK_SAMPLES])
+    if len(x) < 2:
+        x = torch.cat([x, x])  # two samples: a batch dimension the exporters cannot specialise to 1
+    job = ExportJob(run, target, opts, x, checkpoint)
+    check = fmt.write(job)
+    record = ExportRecord(format, str(target), run.checkpoint.name, check.tolerance, check.max_abs_diff, check.passed,
+                          check.samples, check.method, round(time.perf_counter() - start, 3), opts, check.notes,
+                          time.time())
+    add_record(run.run_dir, record)
+    return record
+
+
+def read_records(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The exports recorded in a run directory (oldest first; [] when none or unreadable)."""
+    try:
+        doc = json.loads((Path(run_dir) / RECORD_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    exports = doc.get("exports") if isinstance(doc, dict) else None
+    return [e for e in exports if isinstance(e, dict)] if isinstance(exports, list) else []
+
+
+def add_record(run_dir: Path, record: ExportRecord) -> None:
+    """Add (or replace, for the same output path) a record in RUN_DIR/export.json, atomically."""
+    records = [r for r in read_records(run_dir) if r.get("file") != record.file]
+    records.append(asdict(record))
+    atomic_write_text(run_dir / RECORD_FILE, json.dumps({"exports": records}, indent=2) + "\n")
