@@ -65,6 +65,7 @@ def run_training(run_dir: str | Path | RunDir, *, ctx: RankContext | None = None
     reporter = TeeReporter(base, *observers) if observers else base
     if on_reporter is not None:
         on_reporter(base)
+    tracker = None
     try:
         try:
             spec = run.load_spec()
@@ -78,8 +79,26 @@ def run_training(run_dir: str | Path | RunDir, *, ctx: RankContext | None = None
             reporter.event("error", message=f"{type(err).__name__}: {err}", traceback=traceback.format_exc(), rank=ctx.rank)
             reporter.event("status", status="failed", message=f"{type(err).__name__}: {err}")
             raise
+        if ctx.is_main:  # TensorBoard / MLflow writers, fed from the event stream on their own thread
+            tracker = _start_tracking(spec, run, model, dataset)
+            reporter = TeeReporter(reporter, tracker) if tracker is not None else reporter
         reporter.event("phase", phase="first step")
         return train(spec, dataset, model, reporter, run=run, ctx=ctx, resume=resume)
     finally:
+        if tracker is not None:
+            tracker.close()
         if isinstance(base, RunReporter):
             base.close()
+
+
+def _start_tracking(spec: "ExperimentSpec", run: RunDir, model: "nn.Module", dataset: "Dataset") -> Any:
+    """The run's tracker (engine.tracking) with the model's graph queued, or None when [tracking] is off."""
+    import torch
+
+    from engine.tracking import start_tracking
+
+    tracker = start_tracking(spec, run)
+    if tracker is not None:
+        samples = dataset.x_val if len(dataset.x_val) else dataset.x_train
+        tracker.add_graph(model, torch.as_tensor(samples[:2]))
+    return tracker

@@ -182,9 +182,21 @@ class ParallelSpec:
     max_restarts: int = _opt(0, "int", "Times the elastic agent restarts failed ranks (they resume from the last checkpoint)", min=0, max=100)
 
 
+@dataclass(frozen=True)
+class TrackingSpec:
+    """[tracking]: experiment-tracking writers (rank 0, fed from the event stream off the step's path;
+    see engine/tracking)."""
+
+    tensorboard: bool = _opt(True, "bool", "Write TensorBoard event files into the run directory (RUN_DIR/tensorboard)")
+    mlflow_uri: str = _opt("", "str", "MLflow tracking URI, e.g. file:/path/mlruns or http://host:5000 (empty = off; "
+                                      "needs pip install 'netwright[mlflow]')")
+    mlflow_experiment: str = _opt("", "str", "MLflow experiment name (empty = the spec's name)")
+
+
 SECTIONS: dict[str, type] = {
     "data": DataSpec, "model": ModelSpec, "optimizer": OptimizerSpec, "scheduler": SchedulerSpec,
     "regularization": RegularizationSpec, "training": TrainingSpec, "parallel": ParallelSpec,
+    "tracking": TrackingSpec,
 }
 #: sections whose extra keys are a registry entry's options rather than unknown keys:
 #: section -> (the registry naming its kinds, the field holding the kind's name)
@@ -207,6 +219,7 @@ class ExperimentSpec:
     regularization: RegularizationSpec = field(default_factory=RegularizationSpec)
     training: TrainingSpec = field(default_factory=TrainingSpec)
     parallel: ParallelSpec = field(default_factory=ParallelSpec)
+    tracking: TrackingSpec = field(default_factory=TrackingSpec)
     unknown: Mapping[str, Any] = field(default_factory=dict)
 
     # -- dict form (the TOML document) -------------------------------------------------

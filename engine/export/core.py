@@ -85,6 +85,9 @@ def export_run(run_dir: str | Path, format: str, out: str | Path | None = None, 
                           check.samples, check.method, round(time.perf_counter() - start, 3), opts, check.notes,
                           time.time())
     add_record(run.run_dir, record)
+    from engine.tracking.mlflow_writer import log_export
+
+    log_export(run.run_dir, target, format)  # the run is tracked in MLflow: the export joins it there
     return record
 
 
