@@ -10,11 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from engine.data import describe_data
 from engine.devices import local_devices, uses_gpu
 from engine.layers import LAYERS
 from engine.problems import Problem, SpecError
-from engine.shapes import infer_model
 from engine.spec import STRATEGIES
 from engine.steps import global_batch_size, plan_steps
 
@@ -169,6 +167,9 @@ def tensor_plan(rows: Sequence) -> list[TensorPlanItem]:
 def model_rows(spec) -> tuple[Sequence, object] | None:
     """The enabled top-level rows of the model's shape report and the data description,
     or None when the data or model has problems of its own (reported by their checks)."""
+    from engine.data import describe_data  # numpy: the GUI lists the strategies before engine.data loads
+    from engine.shapes import infer_model  # loads engine.data too
+
     try:
         info = describe_data(spec.data)
     except SpecError:
@@ -182,6 +183,8 @@ def model_rows(spec) -> tuple[Sequence, object] | None:
 def blocking_section(spec) -> str:
     """Which section must be fixed before the model can be planned: "data" when the data cannot
     be described, else "model" (its shapes have problems)."""
+    from engine.data import describe_data  # numpy: see model_rows
+
     try:
         describe_data(spec.data)
     except SpecError:

@@ -112,3 +112,19 @@ def test_section_params_expose_the_schema():
     params = {p.name: p for p in section_params(TrainingSpec)}
     assert params["precision"].choices == ("fp32", "bf16", "fp16")
     assert params["epochs"].default == 10 and params["epochs"].min == 1
+
+
+def test_spec_imports_light_and_lists_strategies_without_torch():
+    """The GUI imports the spec before its first paint: no torch, numpy or engine.parallel then;
+    the strategy choices load the strategy classes on first use, still without torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import engine.spec as s\n"
+            "assert not {'torch', 'numpy', 'engine.parallel', 'engine.data'} & set(sys.modules), sorted(sys.modules)\n"
+            "param = next(p for p in s.section_params(s.ParallelSpec) if p.name == 'strategy')\n"
+            "assert list(param.choices) == ['none', 'ddp', 'fsdp', 'tensor', 'pipeline'], list(param.choices)\n"
+            "assert 'engine.parallel.strategies.pipeline' in sys.modules\n"
+            "assert not {'torch', 'numpy'} & set(sys.modules), 'the choices loaded torch or numpy'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
