@@ -99,6 +99,20 @@ def uses_gpu(spec) -> bool:
     return device == "auto" and local_devices().gpus > 0
 
 
+def resolve_device(name: str) -> str:
+    """The device a run trains on: 'auto' -> 'cuda' when this machine has a GPU (torch's answer
+    once torch is loaded, as in a rank), else 'cpu'; other names are returned as given."""
+    if name == "auto":
+        return "cuda" if gpu_count() > 0 else "cpu"
+    return name
+
+
+def fp16_problem(where: str) -> Problem:
+    """fp16 without a GPU; `where` says why there is none (validate, plan and the run say the same)."""
+    return Problem("training.precision", f"fp16 needs a CUDA GPU (its gradient scaler does not run on CPU) and {where} "
+                                         "— use bf16 or fp32 on CPU")
+
+
 def check_device(spec) -> list[Problem]:
     """Problems with `training.device` on this machine and the precision it allows."""
     device = spec.training.device
@@ -111,7 +125,5 @@ def check_device(spec) -> list[Problem]:
     elif device.startswith("cuda:") and int(device[5:]) >= gpus:
         problems.append(Problem("training.device", f"{device!r}: this machine has {gpus} GPU(s) (cuda:0..cuda:{gpus - 1})"))
     if spec.training.precision == "fp16" and not uses_gpu(spec):
-        where = "training.device is cpu" if device == "cpu" else "this machine has no CUDA GPU"
-        problems.append(Problem("training.precision", f"fp16 needs a CUDA GPU (its gradient scaler does not run on CPU) and "
-                                                      f"{where} — use bf16 or fp32 on CPU"))
+        problems.append(fp16_problem("training.device is cpu" if device == "cpu" else "this machine has no CUDA GPU"))
     return problems

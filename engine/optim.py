@@ -138,13 +138,3 @@ def _betas_hint(problem: Problem, opts: dict[str, Any]) -> Problem:
                            "(e.g. beta1 = 0.9, beta2 = 0.999) instead of betas = [..]")
         return Problem(problem.path, problem.message + " — this optimizer has no betas")
     return problem
-
-
-def resolve_device(name: str) -> str:
-    """'auto' -> 'cuda' when a GPU is present, else 'cpu'; other names are returned as given."""
-    import torch  # torch only when training (validation and the GUI stay torch-free)
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-

@@ -134,7 +134,8 @@ class _Loop:
     def setup(self, resume: bool) -> None:
         import torch
 
-        from engine.optim import build_optimizer, resolve_device
+        from engine.devices import fp16_problem, resolve_device
+        from engine.optim import build_optimizer
         from engine.schedulers import build_scheduler
 
         ctx, t, spec = self.ctx, self.t, self.spec
@@ -142,7 +143,7 @@ class _Loop:
             ctx.device = resolve_device(t.device)
         device = torch.device(ctx.device)
         if t.precision == "fp16" and device.type != "cuda":
-            raise SpecError([Problem("training.precision", "fp16 needs a CUDA GPU (its gradient scaler does not run on CPU) — use bf16 or fp32")])
+            raise SpecError([fp16_problem(f"this rank trains on {device.type}")])
         loaded = None
         self.resume_note = ""
         if resume:

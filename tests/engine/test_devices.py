@@ -73,3 +73,12 @@ def test_cuda_n_beyond_the_gpus_is_named(monkeypatch):
         assert [str(p) for p in check_device(spec)] == ["training.device: 'cuda:1': this machine has 1 GPU(s) (cuda:0..cuda:0)"]
     finally:
         set_devices_for_tests(None)
+
+
+def test_a_run_resolves_auto_by_the_same_probe():
+    import torch
+
+    from engine.devices import resolve_device
+
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")  # torch is loaded: torch answers
+    assert resolve_device("cuda:1") == "cuda:1" and resolve_device("cpu") == "cpu"
