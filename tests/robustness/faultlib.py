@@ -330,14 +330,14 @@ def pick_fault(kind: str, rng: random.Random) -> tuple[str | None, float | None,
     if kind == "single":
         if rng.random() < 0.6:
             return f"{rng.choice(SINGLE_POINTS)}:kill@main", None, "main"
-        return None, rng.uniform(0.0, 2.5), "main"
+        return None, rng.uniform(0.0, 1.2), "main"  # a session trains for about a second
     if rng.random() < 0.6:
         who = rng.choice(["rank0", "rank1", "worker"])
         if who == "worker":
             return "worker_exit:kill@worker", None, who
         point = rng.choice(RANK_POINTS + (RANK0_ONLY if who == "rank0" else []))
         return f"{point}:kill@{who}", None, who
-    return None, rng.uniform(0.0, 6.0), rng.choice(["worker", "rank0", "rank1"])
+    return None, rng.uniform(0.0, 4.0), rng.choice(["worker", "rank0", "rank1"])
 
 
 def run_chain(root: Path, kind: str, kills: int, rng: random.Random, totals: Totals,
