@@ -115,7 +115,10 @@ class MonitorPage(QWidget):
         self.resume_button.clicked.connect(self.resume_from_checkpoint)
         self.folder_button = QPushButton("Open folder", objectName="openFolderButton")
         self.folder_button.clicked.connect(self.open_folder)
-        for button in (self.pause_button, self.stop_button, self.resume_button, self.folder_button):
+        self.export_button = QPushButton("Export…", objectName="exportRunButton")
+        self.export_button.setToolTip("ONNX, torch.export, a plain PyTorch project or a weights + spec bundle")
+        self.export_button.clicked.connect(self.export_run)
+        for button in (self.pause_button, self.stop_button, self.resume_button, self.folder_button, self.export_button):
             header.addWidget(button)
         outer.addLayout(header)
 
@@ -282,6 +285,14 @@ class MonitorPage(QWidget):
         if self.run_dir is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.run_dir)))
 
+    def export_run(self) -> None:
+        """The Export dialog for the shown run (app/widgets/export_dialog.py)."""
+        from app.widgets.export_dialog import ExportDialog
+
+        if self.run_dir is not None:
+            self.export_dialog = ExportDialog(self.run_dir, self)
+            self.export_dialog.open()
+
     # ------------------------------------------------------------------ updates
     def _on_events(self, events: list) -> None:
         self.plots.add_events(events)
@@ -354,6 +365,7 @@ class MonitorPage(QWidget):
                       and has_checkpoint(self.run_dir))
         self.resume_button.setVisible(can_resume)
         self.folder_button.setEnabled(self.run_dir is not None)
+        self.export_button.setEnabled(self.run_dir is not None)
         if status in FINAL_STATUSES:
             self._clock.stop()
             self.system.pid = None

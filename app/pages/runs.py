@@ -115,13 +115,16 @@ class RunsPage(QWidget):
         bar.addWidget(self.status_combo)
         self.open_button = QPushButton("Open in Monitor", objectName="openRunButton")
         self.clone_button = QPushButton("Clone and edit", objectName="cloneButton")
+        self.export_button = QPushButton("Export…", objectName="exportRunButton")
+        self.export_button.setToolTip("ONNX, torch.export, a plain PyTorch project or a weights + spec bundle")
+        self.export_button.clicked.connect(self.export_selected)
         self.delete_button = QPushButton("Delete…", objectName="deleteButton")
         self.refresh_button = QPushButton("Refresh", objectName="refreshButton")
         self.open_button.clicked.connect(self.open_selected)
         self.clone_button.clicked.connect(self.clone_selected)
         self.delete_button.clicked.connect(self.delete_selected)
         self.refresh_button.clicked.connect(self.refresh)
-        for button in (self.open_button, self.clone_button, self.delete_button, self.refresh_button):
+        for button in (self.open_button, self.clone_button, self.export_button, self.delete_button, self.refresh_button):
             bar.addWidget(button)
         outer.addLayout(bar)
 
@@ -262,6 +265,7 @@ class RunsPage(QWidget):
         paths = self.selected_paths()
         self.open_button.setEnabled(len(paths) == 1)
         self.clone_button.setEnabled(len(paths) == 1)
+        self.export_button.setEnabled(len(paths) == 1)
         self.delete_button.setEnabled(bool(paths))
         self._overlay_timer.start()
 
@@ -295,6 +299,15 @@ class RunsPage(QWidget):
         self.run_service.attach(paths[0])
         if self.window_ is not None:
             self.window_.show_page("monitor")
+
+    def export_selected(self) -> None:
+        """The Export dialog for the selected run (app/widgets/export_dialog.py)."""
+        from app.widgets.export_dialog import ExportDialog
+
+        paths = self.selected_paths()
+        if len(paths) == 1:
+            self.export_dialog = ExportDialog(paths[0], self)
+            self.export_dialog.open()
 
     def clone_selected(self) -> None:
         """Load the run's spec into the builder as an undoable edit, and show the Build page."""
