@@ -18,11 +18,12 @@ from engine.problems import Problem
 from engine.schedulers import check_scheduler
 from engine.shapes import check_model
 from engine.spec import ExperimentSpec, check_fixed
+from engine.tracking.checks import check_tracking
 
 Check = Callable[[ExperimentSpec], List[Problem]]
 
 CHECKS: list[Check] = [check_fixed, check_data, check_optim, check_scheduler, check_loss, check_device, check_model,
-                       check_parallel]
+                       check_parallel, check_tracking]
 
 
 def validate(spec: ExperimentSpec) -> list[Problem]:

@@ -91,6 +91,9 @@ def test_cli_export_bundle_and_listing(tmp_path, capsys):
     assert "source `wine`" in card and "netwright train spec.toml" in card and "val_loss" in card
     assert load_spec(folder / "spec.toml") == load_spec(run_dir / "spec.toml")
     assert [r["format"] for r in read_records(run_dir)] == ["bundle"]
+    assert cli(["runs", "--runs-dir", str(run_dir.parent), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert listed["exports"] == [{"format": "bundle", "file": str(folder), "max_abs_diff": 0.0, "passed": True}]
 
 
 def test_cli_bad_format_and_option_are_named(tmp_path, capsys):

@@ -75,3 +75,15 @@ def test_mlflow_file_store_gets_params_metrics_and_exports(tmp_path, monkeypatch
     export_run(run.path, "bundle", tmp_path / "bundle")
     exported = {a.path for a in client.list_artifacts(record["mlflow_run_id"], "exports/bundle")}
     assert "exports/bundle/model.safetensors" in exported and mlflow is not None
+
+
+def test_mlflow_uri_without_mlflow_is_a_named_problem(monkeypatch):
+    import importlib.util
+
+    from engine.validation import validate
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
+    spec = apply_overrides(load_spec(EXAMPLES / "digits_mlp.toml"), ["tracking.mlflow_uri=file:/tmp/x"])
+    assert [p.path for p in validate(spec)] == ["tracking.mlflow_uri"]
+    assert "pip install 'netwright[mlflow]'" in validate(spec)[0].message
