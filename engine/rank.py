@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 LossFn = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
-CONTROL_CODES = {"run": 0, "pause": 1, "stop": 2}
+CONTROL_CODES = {"run": 0, "pause": 1, "stop": 2, "prune": 3}  # prune: a sweep stops a bad trial
 
 
 class RankContext:

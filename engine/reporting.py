@@ -14,7 +14,7 @@ from typing import Any, Protocol, Sequence
 from engine.events import EventWriter
 from engine.runs import RunDir, clear_control, read_control, read_status, write_status
 
-FINAL = ("completed", "stopped", "failed")
+FINAL = ("completed", "stopped", "failed", "pruned")
 
 
 class Reporter(Protocol):
@@ -44,6 +44,7 @@ class RunReporter:
         self.poll = poll
         self.status_every = status_every
         self._stop = threading.Event()
+        self._prune = threading.Event()
         self._last_poll = 0.0
         self._last_mtime: int | None = None
         self._request = "run"
@@ -86,6 +87,8 @@ class RunReporter:
             raise self.writer.error
         if self._stop.is_set():
             return "stop"
+        if self._prune.is_set():
+            return "prune"
         now = time.monotonic()
         if now - self._last_poll < self.poll:
             return self._request
@@ -104,6 +107,10 @@ class RunReporter:
     def request_stop(self) -> None:
         """Ask for a graceful stop (safe to call from a signal handler)."""
         self._stop.set()
+
+    def request_prune(self) -> None:
+        """A sweep's pruner judged this trial bad: stop after this step with status "pruned"."""
+        self._prune.set()
 
     def close(self) -> None:
         self.writer.close()

@@ -33,9 +33,9 @@ from engine.problems import Problem, SpecError
 if TYPE_CHECKING:  # pragma: no cover
     from engine.spec import ExperimentSpec
 
-STATUSES = ("created", "running", "paused", "completed", "stopped", "failed", "crashed")
+STATUSES = ("created", "running", "paused", "completed", "stopped", "failed", "crashed", "pruned")
 ACTIVE = ("running", "paused")
-CONTROL_ACTIONS = ("stop", "pause", "resume")
+CONTROL_ACTIONS = ("stop", "pause", "resume", "prune")
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ def read_control(run: "RunDir | str | Path") -> str:
         action = json.loads((_as_path(run) / "control.json").read_text(encoding="utf-8")).get("action")
     except (OSError, ValueError, AttributeError):
         return "run"
-    return action if action in ("stop", "pause") else "run"
+    return action if action in ("stop", "pause", "prune") else "run"
 
 
 def clear_control(run: "RunDir | str | Path") -> None:

@@ -358,28 +358,37 @@ def apply_overrides(spec: ExperimentSpec, assignments: Sequence[str]) -> Experim
 
 
 def _param_kind(spec: ExperimentSpec, key: str) -> str | None:
+    if key == "name":
+        return "str"
+    param = param_at(spec, key)
+    return param.kind if param is not None else None
+
+
+def param_at(spec: ExperimentSpec, key: str) -> Param | None:
+    """The schema of the option at dotted path `key` in `spec` (``optimizer.lr``,
+    ``model.layers[2].out_features``, ``seed``), or None when the path names no option."""
     parts = key.split(".")
+    if key == "seed":
+        return Param("seed", "int", 0, "Random seed", min=0)
     if len(parts) == 2 and parts[0] in SECTIONS and parts[0] != "model":
         for p in section_params(SECTIONS[parts[0]]):
             if p.name == parts[1]:
-                return p.kind
-        entry = _registry_entry(spec, parts[0])
+                return p
+        entry = registry_entry(spec, parts[0])
         if entry is not None:
             for p in entry.params:
                 if p.name == parts[1]:
-                    return p.kind
-    if parts[0].startswith("model") and len(parts) >= 3:
+                    return p
+    if parts[0] == "model" and len(parts) >= 3:
         try:
             layer = _layer_at(spec, parts[1:-1])
-            return LAYERS.get(layer.type).param(parts[-1]).kind
+            return LAYERS.get(layer.type).param(parts[-1])
         except LookupError:  # no such layer, kind or parameter: set as written, validate() names it
             return None
-    if key == "name":
-        return "str"
     return None
 
 
-def _registry_entry(spec: ExperimentSpec, section: str):
+def registry_entry(spec: ExperimentSpec, section: str):
     """The registry entry whose options a section holds (None: not such a section, or an unknown name)."""
     if section not in _OPTION_SECTIONS:
         return None

@@ -258,8 +258,10 @@ class _Loop:
                     action = ctx.agree_control(self.reporter.control() if ctx.is_main else "run")
                     if action == "pause":
                         action = self._pause()
-                    if action == "stop":
+                    if action in ("stop", "prune"):  # prune: a sweep's pruner judged the trial bad
                         self._flush_window(emit=True)
+                        if action == "prune":
+                            return self.finish("pruned", f"pruned by the sweep after epoch {self.epoch}", save=True)
                         return self.finish("stopped", f"stopped by request at step {self.step}", save=True)
             if self.micro < n_micro:  # max_steps reached mid-epoch
                 break
@@ -429,7 +431,7 @@ class _Loop:
             action = self.ctx.agree_control(self.reporter.control() if self.ctx.is_main else "run")
         self.t0 += time.perf_counter() - paused_at
         self.window_t0 += time.perf_counter() - paused_at
-        if action != "stop":
+        if action not in ("stop", "prune"):
             self.reporter.event("status", status="running", step=self.step, epoch=self.epoch)
         return action
 

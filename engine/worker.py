@@ -312,7 +312,7 @@ def run_worker(run_dir: str | Path, *, resume: bool = False, context: str = DEFA
     try:
         results = run_ranks(spec, run.path, entrypoint, (str(run.path), resume, context))
         main = results.get(0)
-        if isinstance(main, dict) and main.get("status") in ("completed", "stopped", "failed"):
+        if isinstance(main, dict) and main.get("status") in ("completed", "stopped", "failed", "pruned"):
             write_status(run, main["status"], wall_seconds=main.get("wall_seconds"),
                          samples_per_second=main.get("samples_per_second"))
         if 0 not in results:  # rank 0 (which reports) runs on another node

@@ -88,7 +88,7 @@ class Progress:
 
     def _on_status(self, f: dict[str, Any]) -> None:
         status = f.get("status")
-        if status in ("completed", "stopped", "failed"):
+        if status in ("completed", "stopped", "failed", "pruned"):
             if self.live and self.line:
                 self.stream.write("\r\033[K")
                 self.line = ""

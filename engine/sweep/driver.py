@@ -1,0 +1,399 @@
+"""The sweep driver: asks the study for trials, runs each as its own worker process, answers
+their per-epoch reports with prune decisions, and records how each ended.
+
+Each trial is an ordinary run directory under SWEEP_DIR/trials/, trained by
+``python -m engine.sweep.trial`` (see trial.py) in its own process session; it dies with the
+driver (PR_SET_PDEATHSIG), so a SIGKILLed sweep leaves no trial running. A trial sends one line
+per epoch over a pipe (``{"epoch": 3, "value": 0.91}``); the driver reports it to the study,
+asks the pruner and answers ``prune`` or ``run`` at once, so a pruned trial stops within the
+next step (status "pruned", checkpoint kept).
+
+On start the driver takes the sweep's lock and recovers: trials the study still lists as
+running were cut short (the driver was killed) — their run directories are marked failed, and
+each is retried once with the same values (Optuna's retry callback) in a new run directory.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from engine.problems import SpecError
+from engine.runs import RunDir, effective_status, read_status, request_control, write_status
+from engine.sweep import study as studies
+from engine.sweep.config import SweepSpec, trial_problems, trial_spec
+from engine.sweep.sweepdir import SweepDir
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+#: how often the driver looks at its trials and the stop request when nothing is reported
+TICK_S = 0.2
+#: importances are recomputed at most this often while trials finish (and once at the end)
+IMPORTANCE_EVERY_S = 5.0
+
+
+@dataclass
+class RunningTrial:
+    """A trial whose worker process is running."""
+
+    number: int
+    run: RunDir
+    proc: subprocess.Popen
+    reply_fd: int  # the driver writes prune decisions here
+    report_fd: int  # the trial's epoch reports arrive here
+    params: dict[str, Any]
+    started: float = field(default_factory=time.monotonic)
+    buffer: bytes = b""
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """How a sweep ended."""
+
+    status: str
+    counts: dict[str, int]
+    rows: list[studies.TrialRow]
+    best: studies.TrialRow | None
+    metric: str
+    direction: str
+
+
+class SweepDriver:
+    """Runs one sweep directory to the end of its budget (or a stop request)."""
+
+    def __init__(self, sweep_dir: SweepDir, sweep: SweepSpec, *, say: Callable[[str], None] | None = None,
+                 stop_event: threading.Event | None = None):
+        self.dir = sweep_dir
+        self.sweep = sweep
+        self.say = say or (lambda line: None)
+        self.metric = sweep.resolved_metric()
+        self.direction = sweep.resolved_direction()
+        self.budget = sweep.budget()
+        self.stop_event = stop_event or threading.Event()
+        self.stopping = False
+        self.running: dict[int, RunningTrial] = {}
+        self.selector = selectors.DefaultSelector()
+        self.importances: dict[str, float] = {}
+        self._importance_thread: threading.Thread | None = None
+        self._importance_at = 0.0
+        self.study: Any = None
+
+    # ------------------------------------------------------------------ the whole sweep
+    def run(self) -> SweepResult:
+        lock = self.dir.acquire()
+        try:
+            self.dir.clear_control()
+            self.study = studies.open_study(self.dir, self.sweep)
+            self.started = time.monotonic()
+            self.dir.write_status("running", pid=os.getpid(), started=time.time(), metric=self.metric,
+                                  direction=self.direction, budget=self.budget, minutes=self.sweep.minutes,
+                                  concurrency=self.sweep.concurrency, sampler=self.sweep.sampler, pruner=self.sweep.pruner,
+                                  params=[d.path for d in self.sweep.dimensions])
+            self.dir.log(f"sweep started (pid {os.getpid()}): budget {self.budget or 'unlimited'} trials, "
+                         f"{self.sweep.concurrency} at once, sampler {self.sweep.sampler}, pruner {self.sweep.pruner}")
+            self._recover()
+            self._loop()
+            status = "stopped" if self.stopping else "completed"
+        except BaseException as err:
+            self._kill_all()
+            self.dir.log(f"sweep failed: {type(err).__name__}: {err}")
+            self.dir.write_status("failed", ended=time.time(), message=f"{type(err).__name__}: {err}")
+            raise
+        finally:
+            os.close(lock)
+        self._compute_importances(wait=True)
+        result = self.result(status)
+        self._write_status(status, ended=time.time())
+        self.dir.log(f"sweep {status}: {json.dumps(result.counts)}")
+        return result
+
+    def _loop(self) -> None:
+        while True:
+            if not self.stopping and (self.stop_event.is_set() or self.dir.stop_requested()):
+                self._stop_all()
+            while self._can_launch():
+                self._launch_next()
+            if not self.running:
+                if not self._can_launch():
+                    return
+                continue
+            for key, _ in self.selector.select(TICK_S):
+                self._read_reports(self.running[key.data])
+            for trial in list(self.running.values()):
+                if trial.closed or trial.proc.poll() is not None:
+                    self._finish(trial)
+
+    def _can_launch(self) -> bool:
+        if self.stopping or len(self.running) >= self.sweep.concurrency:
+            return False
+        if self.sweep.minutes and time.monotonic() - self.started >= self.sweep.minutes * 60:
+            return False
+        return not self.budget or studies.counted(self.study) + len(self.running) < self.budget
+
+    def _stop_all(self) -> None:
+        self.stopping = True
+        self.dir.log(f"stop requested: stopping {len(self.running)} running trial(s), starting no new one")
+        self.say(f"stopping: {len(self.running)} running trial(s) finish their step and checkpoint")
+        for trial in self.running.values():
+            request_control(trial.run, "stop")
+
+    # ------------------------------------------------------------------ recovery
+    def _recover(self) -> None:
+        """Trials the study lists as running were cut short: mark them failed (run directory
+        too) and queue each for one retry."""
+        import optuna
+
+        for frozen in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            message = "interrupted: the sweep ended while this trial ran"
+            run_rel = frozen.user_attrs.get("run")
+            if run_rel:
+                run = RunDir(self.dir.path / run_rel)
+                if run.path.is_dir() and effective_status(run) not in ("completed", "pruned", "failed", "stopped"):
+                    write_status(run, "failed", message=message)
+            retried = studies.mark_interrupted(self.study, frozen.number, message)
+            self.dir.append_trial({"trial": frozen.number, "state": "interrupted" if retried else "failed",
+                                   "message": message, "params": dict(frozen.params), "run": run_rel or ""})
+            self.say(f"trial {frozen.number} was cut short by the last stop or crash"
+                     f"{' — running it again' if retried else ' (already retried once)'}")
+
+    # ------------------------------------------------------------------ launching
+    def _launch_next(self) -> None:
+        import optuna
+
+        trial = self.study.ask()
+        params = {d.path: d.suggest(trial) for d in self.sweep.dimensions}
+        number = trial.number
+        for key, value in (("outcome", "running"), ("run", ""), ("message", "")):
+            trial.set_user_attr(key, value)
+        try:
+            spec = trial_spec(self.sweep, params, number)
+            problems = trial_problems(spec)
+        except SpecError as err:
+            problems = err.problems
+        if problems:
+            message = "; ".join(str(p) for p in problems)
+            trial.set_user_attr("outcome", "invalid")
+            trial.set_user_attr("message", message)
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self.dir.append_trial({"trial": number, "state": "invalid", "params": params, "message": message})
+            self.say(self._line(number, "invalid", None, params, 0.0, message))
+            return
+        run = RunDir.create(self.dir.trials, spec)
+        write_status(run, "created", sweep=str(self.dir.path), trial=number, params=params)
+        trial.set_user_attr("run", str(run.path.relative_to(self.dir.path)))
+        self.running[number] = self._start(number, run, params)
+        self.dir.append_trial({"trial": number, "state": "running", "params": params,
+                               "run": str(run.path.relative_to(self.dir.path))})
+        self._write_status("running")
+
+    def _start(self, number: int, run: RunDir, params: dict[str, Any]) -> RunningTrial:
+        to_trial_r, to_trial_w = os.pipe()
+        from_trial_r, from_trial_w = os.pipe()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])])
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        threads = trial_threads(self.sweep.concurrency, self.sweep.base.parallel.processes)
+        if threads and "OMP_NUM_THREADS" not in os.environ:
+            env["OMP_NUM_THREADS"] = str(threads)
+        cmd = [sys.executable, "-m", "engine.sweep.trial", str(run.path), "--metric", self.metric,
+               "--channel", f"{to_trial_r},{from_trial_w}"]
+        with open(run.log_path, "ab") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    cwd=str(REPO_ROOT), env=env, start_new_session=True,
+                                    pass_fds=(to_trial_r, from_trial_w))
+        os.close(to_trial_r)
+        os.close(from_trial_w)
+        self.selector.register(from_trial_r, selectors.EVENT_READ, number)
+        return RunningTrial(number, run, proc, to_trial_w, from_trial_r, params)
+
+    # ------------------------------------------------------------------ reports
+    def _read_reports(self, trial: RunningTrial) -> None:
+        try:
+            data = os.read(trial.report_fd, 65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._close_channel(trial)
+            return
+        trial.buffer += data
+        *lines, trial.buffer = trial.buffer.split(b"\n")
+        for line in lines:
+            try:
+                report = json.loads(line)
+            except ValueError:
+                continue
+            self._answer(trial, report)
+
+    def _answer(self, trial: RunningTrial, report: dict[str, Any]) -> None:
+        """Report one epoch to the study and tell the trial whether to go on."""
+        import optuna
+
+        value, epoch = report.get("value"), report.get("epoch")
+        prune = False
+        if isinstance(value, (int, float)) and math.isfinite(value) and isinstance(epoch, int):
+            handle = optuna.trial.Trial(self.study, self._trial_id(trial.number))
+            handle.report(float(value), epoch)
+            prune = handle.should_prune()
+        try:
+            os.write(trial.reply_fd, b"prune\n" if prune else b"run\n")
+        except OSError:  # the trial is gone; its exit is handled by the loop
+            pass
+
+    def _trial_id(self, number: int) -> int:
+        return self.study._storage.get_trial_id_from_study_id_trial_number(self.study._study_id, number)
+
+    def _close_channel(self, trial: RunningTrial) -> None:
+        if not trial.closed:
+            trial.closed = True
+            self.selector.unregister(trial.report_fd)
+            os.close(trial.report_fd)
+            os.close(trial.reply_fd)
+
+    # ------------------------------------------------------------------ endings
+    def _finish(self, trial: RunningTrial) -> None:
+        """The trial's process ended: record its outcome in the study from its run directory."""
+        import optuna
+
+        code = trial.proc.wait()
+        self._close_channel(trial)
+        del self.running[trial.number]
+        seconds = time.monotonic() - trial.started
+        status = effective_status(trial.run)
+        data = read_status(trial.run)
+        message = str(data.get("message") or "")
+        value = (data.get("metrics") or {}).get(self.metric)
+        state, tell_value = optuna.trial.TrialState.FAIL, None
+        if status == "completed" and isinstance(value, (int, float)) and math.isfinite(value):
+            outcome, state, tell_value = "completed", optuna.trial.TrialState.COMPLETE, float(value)
+        elif status == "completed":
+            outcome, message = "failed", f"the run reported no {self.metric}"
+        elif status == "pruned":
+            outcome, state = "pruned", optuna.trial.TrialState.PRUNED
+        elif status == "stopped" and self.stopping:
+            outcome = "interrupted"
+        elif status == "stopped":
+            outcome, message = "stopped", message or "stopped by request"
+        else:
+            outcome = "failed"
+            if status not in ("failed",):
+                message = f"the trial process ended with code {code} and status {status} (see {trial.run.log_path})"
+                write_status(trial.run, "failed", message=message)
+        number = trial.number
+        if outcome == "interrupted":
+            retried = studies.mark_interrupted(self.study, number, "stopped with the sweep")
+            outcome = "interrupted" if retried else "failed"
+        else:
+            handle = optuna.trial.Trial(self.study, self._trial_id(number))
+            handle.set_user_attr("outcome", outcome)
+            handle.set_user_attr("message", message)
+            self.study.tell(number, tell_value, state=state)
+        shown = tell_value if outcome == "completed" else _last_value(self.study, number)
+        self.dir.append_trial({"trial": number, "state": outcome, "value": shown, "params": trial.params,
+                               "run": str(trial.run.path.relative_to(self.dir.path)), "message": message,
+                               "seconds": round(seconds, 2)})
+        self.say(self._line(number, outcome, shown, trial.params, seconds, message))
+        self._compute_importances()
+        self._write_status("running")
+
+    def _kill_all(self) -> None:
+        for trial in self.running.values():
+            try:
+                os.killpg(trial.proc.pid, signal.SIGTERM)
+            except OSError:
+                pass
+        for trial in self.running.values():
+            try:
+                trial.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(trial.proc.pid, signal.SIGKILL)
+
+    # ------------------------------------------------------------------ reporting
+    def _line(self, number: int, outcome: str, value: float | None, params: dict[str, Any], seconds: float,
+              message: str) -> str:
+        done = studies.counted(self.study)
+        budget = f"/{self.budget}" if self.budget else ""
+        shown = f"{self.metric} {value:.4g}" if value is not None else ""
+        values = " ".join(f"{k}={_short(v)}" for k, v in params.items())
+        best = self._best()
+        tail = f"best {best.value:.4g} (trial {best.number})" if best is not None else "no completed trial yet"
+        note = f" — {message}" if message and outcome in ("failed", "invalid", "stopped") else ""
+        return f"trial {number:>3} {outcome:<11} {shown:<22} {values}  {seconds:.1f}s  [{done}{budget} done, {tail}]{note}"
+
+    def _best(self) -> studies.TrialRow | None:
+        found = studies.best_rows(studies.rows(self.study), self.direction, 1)
+        return found[0] if found else None
+
+    def counts(self) -> dict[str, int]:
+        out = {k: 0 for k in ("completed", "pruned", "failed", "invalid", "interrupted", "stopped", "running")}
+        for row in studies.rows(self.study):
+            if row.outcome in out:
+                out[row.outcome] += 1
+        return out
+
+    def result(self, status: str) -> SweepResult:
+        all_rows = studies.rows(self.study)
+        best = studies.best_rows(all_rows, self.direction, 1)
+        return SweepResult(status, self.counts(), all_rows, best[0] if best else None, self.metric, self.direction)
+
+    def _write_status(self, status: str, **extra: Any) -> None:
+        best = self._best()
+        self.dir.write_status(status, counts=self.counts(), importances=self.importances,
+                              best={"trial": best.number, "value": best.value, "params": dict(best.params), "run": best.run}
+                              if best is not None else None, **extra)
+
+    def _compute_importances(self, *, wait: bool = False) -> None:
+        """Recompute the parameter importances in a background thread (at most every few
+        seconds while trials run; `wait`: now, and wait for it — the final ones)."""
+        if self._importance_thread is not None and self._importance_thread.is_alive():
+            if not wait:
+                return
+            self._importance_thread.join()
+        if not wait and time.monotonic() - self._importance_at < IMPORTANCE_EVERY_S:
+            return
+        self._importance_at = time.monotonic()
+        trials = self.study.get_trials(deepcopy=True)
+
+        def compute() -> None:
+            found = studies.importances(trials, self.direction)
+            if found:
+                self.importances = found
+
+        self._importance_thread = threading.Thread(target=compute, name="importances", daemon=True)
+        self._importance_thread.start()
+        if wait:
+            self._importance_thread.join()
+
+
+def _last_value(study: Any, number: int) -> float | None:
+    values = study.trials[number].intermediate_values
+    return values[max(values)] if values else None
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def trial_threads(concurrency: int, processes: int) -> int:
+    """CPU threads per trial process when several share the machine (0 = leave torch's default)."""
+    if concurrency <= 1:
+        return 0
+    return max(1, (os.cpu_count() or 1) // (concurrency * max(1, processes)))
+
+
+def oversubscribed(concurrency: int, processes: int) -> str:
+    """A warning when the trials at once need more processes than the machine has cores ('' if fine)."""
+    cores = os.cpu_count() or 1
+    need = concurrency * max(1, processes)
+    if need <= cores:
+        return ""
+    return (f"{concurrency} trials at once × {max(1, processes)} process(es) each = {need} processes on {cores} CPU "
+            f"cores: they will compete for the cores (lower --parallel to {max(1, cores // max(1, processes))} for full speed)")
