@@ -472,7 +472,10 @@ def check_fixed(spec: ExperimentSpec) -> list[Problem]:
                 problems.append(problem)
     for dotted in spec.unknown:
         head, _, rest = dotted.partition(".")
-        if rest and head in SECTIONS:
+        if head == "sweep":  # a sweep spec given to train/validate
+            problems.append(Problem(dotted, "the [sweep] section is read by `sweep` (netwright sweep FILE), not by "
+                                            "train or validate — run the sweep, or remove the section to train once"))
+        elif rest and head in SECTIONS:
             known = [p.name for p in section_params(SECTIONS[head])] or ["layers"]
             problems.append(Problem(dotted, f"unknown key in [{head}]{did_you_mean(rest, known)}"))
         else:

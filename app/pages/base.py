@@ -37,7 +37,7 @@ class PageSpec:
         return getattr(importlib.import_module(module), name)(window, services)
 
 
-#: The pages in sidebar order (Ctrl+1 … Ctrl+6).
+#: The pages in sidebar order (Ctrl+1 … Ctrl+7).
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("build", "Build", "app.pages.build:BuildPage", "build", "Assemble the model layer by layer."),
     PageSpec("data", "Data", "app.pages.data:DataPage", "data", "Choose the data and preview it."),
@@ -48,6 +48,8 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("explain", "Explain", "app.pages.explain:ExplainPage", "explain",
              "See why the trained model predicts what it does."),
     PageSpec("runs", "Runs", "app.pages.runs:RunsPage", "runs", "Browse, compare and reopen past runs."),
+    PageSpec("sweeps", "Sweeps", "app.pages.sweeps:SweepsPage", "sweeps",
+             "Search hyper-parameters over many runs, with early stopping of bad trials."),
 )
 
 

@@ -31,9 +31,10 @@ from engine.problems import SpecError
 from engine.runs import RunDir, effective_status, read_status, request_control, write_status
 from engine.sweep import study as studies
 from engine.sweep.config import SweepSpec, trial_problems, trial_spec
+from engine.sweep.launch import REPO_ROOT, child_env
 from engine.sweep.sweepdir import SweepDir
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+
 #: how often the driver looks at its trials and the stop request when nothing is reported
 TICK_S = 0.2
 #: importances are recomputed at most this often while trials finish (and once at the end)
@@ -103,6 +104,11 @@ class SweepDriver:
             self._recover()
             self._loop()
             status = "stopped" if self.stopping else "completed"
+            self._compute_importances(wait=True)
+            result = self.result(status)
+            self._write_status(status, ended=time.time())  # before the lock goes: never "running" without an owner
+            self.dir.log(f"sweep {status}: {json.dumps(result.counts)}")
+            return result
         except BaseException as err:
             self._kill_all()
             self.dir.log(f"sweep failed: {type(err).__name__}: {err}")
@@ -110,11 +116,6 @@ class SweepDriver:
             raise
         finally:
             os.close(lock)
-        self._compute_importances(wait=True)
-        result = self.result(status)
-        self._write_status(status, ended=time.time())
-        self.dir.log(f"sweep {status}: {json.dumps(result.counts)}")
-        return result
 
     def _loop(self) -> None:
         while True:
@@ -198,9 +199,7 @@ class SweepDriver:
     def _start(self, number: int, run: RunDir, params: dict[str, Any]) -> RunningTrial:
         to_trial_r, to_trial_w = os.pipe()
         from_trial_r, from_trial_w = os.pipe()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])])
-        env.setdefault("PYTHONUNBUFFERED", "1")
+        env = child_env()
         threads = trial_threads(self.sweep.concurrency, self.sweep.base.parallel.processes)
         if threads and "OMP_NUM_THREADS" not in os.environ:
             env["OMP_NUM_THREADS"] = str(threads)
