@@ -25,7 +25,7 @@ from app.services.tasks import BackgroundCall
 from app.services.window_services import services_of
 from app.widgets.feature_bars import FeatureBars
 from app.widgets.sweep_params import SweepParamsTable
-from app.widgets.sweep_plots import BEST_COLOR, ParallelCoordinates, SweepCurves
+from app.widgets.sweep_plots import BEST_COLOR, ParallelCoordinates, SweepCurves, short_name
 from engine.sweep.config import METRICS
 from engine.sweep.pruners import PRUNERS
 from engine.sweep.samplers import SAMPLERS
@@ -99,6 +99,9 @@ class SweepsPage(QWidget):
         self.params = SweepParamsTable()
         self.params.changed.connect(self._clear_problems)
         lay.addWidget(self.params, 1)
+        hint = QLabel("Options come from the current spec. A log range suits learning rates; values lists choices "
+                      "(comma-separated).", objectName="hint", wordWrap=True)
+        lay.addWidget(hint)
         row = QHBoxLayout()
         self.add_button = QPushButton("Add option", objectName="addSweepParam")
         self.add_button.clicked.connect(lambda: self.params.add_row())
@@ -169,7 +172,7 @@ class SweepsPage(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setWordWrap(False)
         self.table.doubleClicked.connect(lambda *_: self.open_in_monitor())
         inner.addWidget(self.table, 1)
         actions = QHBoxLayout()
@@ -351,7 +354,7 @@ class SweepsPage(QWidget):
     def _fill_table(self) -> None:
         selected = self.selected_trial()
         names = list(dict.fromkeys(k for t in self.watch.trials.values() for k in t.params))
-        headers = ["#", "State", self.watch.metric or "value", *names, "Epochs", "Time"]
+        headers = ["#", "State", self.watch.metric or "value", *(short_name(n) for n in names), "Epochs", "Time"]
         self.model.clear()
         self.model.setHorizontalHeaderLabels(headers)
         best = self.watch.best()

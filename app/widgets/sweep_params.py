@@ -32,8 +32,9 @@ class SweepParamsTable(QTableWidget):
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         header = self.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in range(1, len(COLUMNS)):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        for column, width in ((1, 104), (2, 72), (3, 72), (4, 96)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
+            self.setColumnWidth(column, width)
         self.offer: list[tuple[str, Param, Any]] = []  # (path, schema, current value)
 
     # ------------------------------------------------------------------ the offer

@@ -90,7 +90,7 @@ class ParallelCoordinates(pg.PlotWidget):
             if i < len(axes) and axes[i][1] and isinstance(low, float):
                 low, high = 10 ** low, 10 ** high  # a log axis shows its real values
             top, bottom = (low, high) if i == len(names) - 1 and not maximize else (high, low)
-            self._label(i, 1.2, _short_name(name), color, anchor=(0.5, 0))
+            self._label(i, 1.2, short_name(name), color, anchor=(0.5, 0))
             self._label(i, 1.0, top, color, anchor=(0.5, 1))
             self._label(i, 0.0, bottom, color, anchor=(0.5, 0))
         values = columns[-1]
@@ -141,7 +141,7 @@ def _fmt(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _short_name(path: str) -> str:
+def short_name(path: str) -> str:
     """optimizer.lr -> lr; model.layers[1].out_features -> layers[1].out_features."""
     head, _, rest = path.partition(".")
     return rest if head in ("optimizer", "model", "training", "data", "regularization", "scheduler") and rest else path
