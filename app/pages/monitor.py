@@ -111,7 +111,7 @@ class MonitorPage(QWidget):
         self.stop_button.setToolTip("Finish the current step, save a checkpoint and stop")
         self.stop_button.clicked.connect(self.stop)
         self.resume_button = QPushButton("Resume from checkpoint", objectName="resumeButton")
-        self.resume_button.setToolTip("Continue this run from its last checkpoint")
+        self.resume_button.setToolTip("Continue this run from its last checkpoint (from step 0 if it has none yet)")
         self.resume_button.clicked.connect(self.resume_from_checkpoint)
         self.folder_button = QPushButton("Open folder", objectName="openFolderButton")
         self.folder_button.clicked.connect(self.open_folder)
@@ -361,8 +361,10 @@ class MonitorPage(QWidget):
         ended = status in FINAL_STATUSES  # read-only: no controls that cannot act
         self.pause_button.setVisible(not ended)
         self.stop_button.setVisible(not ended)
-        can_resume = (self.run_dir is not None and status in ("stopped", "failed", "crashed")
-                      and has_checkpoint(self.run_dir))
+        # a stopped or crashed run resumes even before its first checkpoint (the engine starts it from
+        # step 0 in the same run directory); a failed one only from a checkpoint (else it fails again)
+        can_resume = self.run_dir is not None and (status in ("stopped", "crashed")
+                                                   or status == "failed" and has_checkpoint(self.run_dir))
         self.resume_button.setVisible(can_resume)
         self.folder_button.setEnabled(self.run_dir is not None)
         self.export_button.setEnabled(self.run_dir is not None)

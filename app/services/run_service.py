@@ -95,12 +95,11 @@ class RunService(QObject):
         return self._launched_at.get(Path(run_dir))
 
     def resume_from_checkpoint(self, run_dir: str | Path) -> None:
-        """Continue a stopped, failed or crashed run from its last checkpoint (same directory)."""
+        """Continue a stopped, failed or crashed run from its last checkpoint (same directory); a run
+        killed before its first checkpoint starts again from step 0 (the engine says so in its log)."""
         run_dir = Path(run_dir)
         if self.is_running(run_dir):
             raise RuntimeError(f"{run_dir.name} is still running")
-        if not has_checkpoint(run_dir):
-            raise RuntimeError(f"{run_dir.name} has no checkpoint to resume from")
         self._launch(run_dir, resume=True)
 
     def _launch(self, run_dir: Path, resume: bool) -> None:
