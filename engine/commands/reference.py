@@ -11,7 +11,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.reference import readme_block, spec_reference
+    from engine.reference import readme_block, spec_reference  # numpy (engine.data): only when this command runs
 
     print(readme_block() if args.readme else spec_reference(), end="\n" if args.readme else "")
     return 0

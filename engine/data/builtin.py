@@ -54,7 +54,7 @@ def _describe(name: str):
 
 def _load(name: str):
     def load(options: Mapping[str, Any], seed: int) -> Raw:
-        import sklearn.datasets
+        import sklearn.datasets  # scikit-learn only when a built-in set is loaded (slow import)
 
         builtin = _BUILTINS[name]
         bunch = getattr(sklearn.datasets, builtin.loader)()
@@ -69,7 +69,7 @@ def _load(name: str):
 def sklearn_metadata(name: str) -> DataInfo:
     """The DataInfo read from scikit-learn itself (used by the tests to check the table above)."""
     raw = _load(name)({}, 0)
-    import sklearn.datasets
+    import sklearn.datasets  # as in _load
 
     bunch = getattr(sklearn.datasets, _BUILTINS[name].loader)()
     features = tuple(str(f) for f in getattr(bunch, "feature_names", ())) if raw.info.kind == "tabular" else ()

@@ -6,6 +6,7 @@ Unreadable files are an error naming them, or skipped and listed in the notes wh
 `skip_unreadable` is set."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +102,7 @@ def _describe(options: Mapping[str, Any]) -> DataInfo:
 
 
 def _read_image(path: Path, mode: str, size: int) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image  # Pillow only when images are read
 
     with Image.open(path) as image:
         image = image.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
@@ -111,7 +112,7 @@ def _read_image(path: Path, mode: str, size: int) -> np.ndarray:
 
 def _decode(job: tuple[Path, str, int]) -> np.ndarray | str:
     """One image as (C, H, W) in [0, 1], or the reason it cannot be read."""
-    from PIL import UnidentifiedImageError
+    from PIL import UnidentifiedImageError  # as in _read_image
 
     path, mode, size = job
     try:
@@ -123,8 +124,6 @@ def _decode(job: tuple[Path, str, int]) -> np.ndarray | str:
 
 
 def _load(options: Mapping[str, Any], seed: int) -> Raw:
-    from concurrent.futures import ThreadPoolExecutor
-
     listing = _list(options)
     mode = "L" if options["color"] == "grayscale" else "RGB"
     size = options["size"]

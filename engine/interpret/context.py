@@ -8,6 +8,7 @@ for a hand-built model (tests, notebooks).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -144,8 +145,6 @@ def counting_forward(module: nn.Module, callback: Callable[[int], None]) -> Call
 
 def with_model(ctx: Explainable, model: nn.Module) -> Explainable:
     """The same Explainable around another model of the same architecture."""
-    import dataclasses
-
     model.eval()
     forward = LastPosition(model) if ctx.task == "language_modeling" else model
     return dataclasses.replace(ctx, model=model, forward=forward.eval())

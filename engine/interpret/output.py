@@ -2,6 +2,7 @@
 plus `summary.json`. The Explain page's "Export" writes the same files."""
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -77,8 +78,6 @@ def write_sample(out: Path, attr: Attribution, ctx: Explainable, display: np.nda
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
-    import io
-
     buf = io.BytesIO()
     np.save(buf, np.asarray(array), allow_pickle=False)
     return buf.getvalue()

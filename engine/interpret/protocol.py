@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.registry import Param
+
 ARRAY_KEY = "__ndarray__"
 
 
@@ -54,7 +56,5 @@ def param_to_dict(param: Any) -> dict[str, Any]:
 
 
 def param_from_dict(data: dict[str, Any]) -> Any:
-    from engine.registry import Param
-
     return Param(data["name"], data["kind"], data["default"], data.get("help", ""), data.get("min"),
                  data.get("max"), tuple(data.get("choices") or ()))

@@ -16,6 +16,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from engine.atomic import atomic_write_bytes
+
 _DIVERGING = np.array([[5, 48, 97], [33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240],
                        [247, 247, 247], [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43],
                        [103, 0, 31]], dtype=np.float64)
@@ -205,6 +207,4 @@ def png_bytes(image: Image.Image) -> bytes:
 
 def save_png(image: Image.Image, path: str | Path) -> None:
     """Write a PNG atomically."""
-    from engine.atomic import atomic_write_bytes
-
     atomic_write_bytes(Path(path), png_bytes(image))

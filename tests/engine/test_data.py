@@ -202,7 +202,7 @@ def test_returned_arrays_are_fresh_copies():
 
 def test_check_data_reports_schema_problems_with_field_paths():
     bad_source = ExperimentSpec(data=DataSpec(source="digts"))
-    assert [str(p) for p in check_data(bad_source)] == ["data: unknown data source 'digts' — did you mean 'digits'?"]
+    assert [str(p) for p in check_data(bad_source)] == ["data.source: unknown data source 'digts' — did you mean 'digits'?"]
     unknown_option = ExperimentSpec(data=DataSpec(source="moons", options={"nosie": 0.1}))
     [problem] = check_data(unknown_option)
     assert problem.path == "data.nosie" and "did you mean 'noise'?" in problem.message
