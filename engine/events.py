@@ -37,9 +37,9 @@ def _clean(value: Any) -> Any:
 
 
 def _encode(record: dict[str, Any]) -> str:
-    line = json.dumps(record, allow_nan=True, separators=(",", ":"))
+    line = json.dumps(record, allow_nan=True, separators=(",", ":"), default=str)  # never fail in the flush thread
     if "NaN" in line or "Infinity" in line:
-        line = json.dumps(_clean(record), separators=(",", ":"))
+        line = json.dumps(_clean(record), separators=(",", ":"), default=str)
     return line + "\n"
 
 

@@ -140,3 +140,31 @@ def test_injected_disk_full_in_the_events_writer(tmp_path, capsys):
     assert read_status(run)["status"] == "completed"
     types = [e["type"] for e in read_events(run.events_path)[0]]
     assert types.count("start") == 2
+
+
+def test_events_writer_thread_survives_write_errors_and_odd_values(tmp_path):
+    """The background flush never dies: a write error is kept (not raised in the thread), a value
+    JSON cannot encode is written as text, and whole lines written before stay readable."""
+    import errno
+    import threading
+
+    from engine.events import EventWriter
+
+    writer = EventWriter(tmp_path / "events.jsonl", flush_interval=0.02)
+    writer.event("log", message="before")
+    writer.flush()
+    writer.event("log", message=object())  # not JSON: written as its str()
+    writer.flush()
+    real_fd = writer._fd
+    writer._fd = os.open(os.devnull, os.O_RDONLY)  # every write now fails (EBADF), like a full disk
+    writer.event("log", message="lost")
+    time.sleep(0.2)  # the flush thread meets the error
+    assert isinstance(writer.error, OSError) and writer.error.errno == errno.EBADF
+    assert any(t.name == "events-flush" for t in threading.enumerate())  # still alive
+    os.close(writer._fd)
+    writer._fd = real_fd
+    writer.event("log", message="after")
+    writer.close()
+    events, _ = read_events(tmp_path / "events.jsonl")
+    assert [e["message"] for e in events][0] == "before" and events[-1]["message"] == "after"
+    assert "object object" in events[1]["message"]
