@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import threading
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterator, Mapping, Sequence, TypeVar
@@ -206,11 +207,18 @@ class Registry(Generic[T]):
         self.what = what
         self._entries: dict[str, Entry[T]] = {}
         self._load = load
+        self._loading = False
+        self._lock = threading.RLock()
 
     def _all(self) -> dict[str, Entry[T]]:
         if self._load:
-            module, self._load = self._load, ""
-            importlib.import_module(module)
+            with self._lock:  # another thread waits until every entry is registered
+                if self._load and not self._loading:  # (the registering module's own add() calls pass)
+                    self._loading = True
+                    try:
+                        importlib.import_module(self._load)
+                    finally:
+                        self._loading, self._load = False, ""
         return self._entries
 
     def choices(self) -> "Choices":

@@ -128,3 +128,19 @@ def test_spec_imports_light_and_lists_strategies_without_torch():
             "assert not {'torch', 'numpy'} & set(sys.modules), 'the choices loaded torch or numpy'\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_registry_loaded_on_first_use_is_complete_for_every_thread():
+    """The GUI validates on a worker thread while the Train page lists the strategies: whichever
+    thread loads the registering module, the other sees every entry, never a partial list."""
+    import subprocess
+    import sys
+
+    code = ("import threading\nfrom engine.spec import STRATEGIES\n"
+            "seen = []\nstart = threading.Barrier(8)\n"
+            "def look():\n    start.wait()\n    seen.append(tuple(STRATEGIES.names()))\n"
+            "threads = [threading.Thread(target=look) for _ in range(8)]\n"
+            "[t.start() for t in threads]; [t.join() for t in threads]\n"
+            "assert set(seen) == {('none', 'ddp', 'fsdp', 'tensor', 'pipeline')}, seen\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
