@@ -192,12 +192,22 @@ CSVS = [
     ("csv-only-target", "label\nx\ny\nx\ny\n", "", "csv-only-target.csv"),
     ("csv-duplicate-header", "a,a,label\n1,2,x\n3,4,y\n5,6,x\n7,8,y\n", "", "csv-duplicate-header.csv"),
 ]
-for cid, content, extra, name in CSVS:
-    filename = f"{cid}.csv" if cid != "csv-missing" else "nothere.csv"
-    spec_setup = write(f"{cid}.toml", CSV_SPEC % (filename, extra))
-    setup = both(spec_setup, write(filename, content)) if content is not None else spec_setup
-    case(f"{cid}-validate", ["validate", f"{{ws}}/{cid}.toml"], name, setup=setup)
-    case(f"{cid}-train", ["train", f"{{ws}}/{cid}.toml", "--runs-dir", "{ws}/runs"], name, setup=setup)
+
+
+def data_file_cases(rows, spec: str, make: Callable[[str, object], Callable[[Path], None]], missing: str,
+                    suffix: str = "", validate_too: Callable[[str], bool] = lambda id: True) -> None:
+    """`validate` and `train` of a spec (`spec` % (data path, extra options)) over each bad data
+    file of `rows` (id, content or None for a missing path, extra options, the name stderr must show)."""
+    for cid, content, extra, name in rows:
+        filename = f"{cid}{suffix}" if content is not None else missing
+        spec_setup = write(f"{cid}.toml", spec % (filename, extra))
+        setup = both(spec_setup, make(filename, content)) if content is not None else spec_setup
+        if validate_too(cid):
+            case(f"{cid}-validate", ["validate", f"{{ws}}/{cid}.toml"], name, setup=setup)
+        case(f"{cid}-train", ["train", f"{{ws}}/{cid}.toml", "--runs-dir", "{ws}/runs"], name, setup=setup)
+
+
+data_file_cases(CSVS, CSV_SPEC, write, "nothere.csv", ".csv")
 case("csv-path-is-folder", "validate {ws}/csvdir.toml", "csvdir",
      setup=both(write("csvdir.toml", CSV_SPEC % ("csvdir", "")), lambda ws: (ws / "csvdir").mkdir(exist_ok=True)))
 
@@ -227,13 +237,9 @@ IMAGES = [
     ("img-bad-size", {"cat/a.png": png(), "dog/b.png": png()}, "size = 2", "size"),
     ("img-bad-color", {"cat/a.png": png(), "dog/b.png": png()}, 'color = "cmyk"', "color"),
 ]
-for iid, files, extra, name in IMAGES:
-    folder = iid if files is not None else "noimages"
-    spec_setup = write(f"{iid}.toml", IMG_SPEC.replace("size = 8\n", "" if "size" in extra else "size = 8\n") % (folder, extra))
-    setup = both(spec_setup, image_tree(folder, files)) if files is not None else spec_setup
-    if iid != "img-corrupt":  # validate lists the folders; only loading decodes every image
-        case(f"{iid}-validate", ["validate", f"{{ws}}/{iid}.toml"], name, setup=setup)
-    case(f"{iid}-train", ["train", f"{{ws}}/{iid}.toml", "--runs-dir", "{ws}/runs"], name, setup=setup)
+data_file_cases([row for row in IMAGES if "size" not in row[2]], IMG_SPEC, image_tree, "noimages",
+                validate_too=lambda id: id != "img-corrupt")  # validate lists folders; loading decodes images
+data_file_cases([row for row in IMAGES if "size" in row[2]], IMG_SPEC.replace("size = 8\n", ""), image_tree, "noimages")
 case("img-path-is-file", "validate {ws}/img-file.toml", "afile.png",
      setup=both(write("img-file.toml", IMG_SPEC % ("afile.png", "")), write("afile.png", png())))
 
@@ -246,12 +252,7 @@ TEXTS = [
     ("text-too-short", "abc", "seq_len = 64", "text-too-short.txt"),
     ("text-bad-seq-len", "hello world " * 50, "seq_len = 0", "seq_len"),
 ]
-for tid, content, extra, name in TEXTS:
-    filename = f"{tid}.txt" if content is not None else "notext.txt"
-    spec_setup = write(f"{tid}.toml", TEXT_SPEC % (filename, extra))
-    setup = both(spec_setup, write(filename, content)) if content is not None else spec_setup
-    case(f"{tid}-validate", ["validate", f"{{ws}}/{tid}.toml"], name, setup=setup)
-    case(f"{tid}-train", ["train", f"{{ws}}/{tid}.toml", "--runs-dir", "{ws}/runs"], name, setup=setup)
+data_file_cases(TEXTS, TEXT_SPEC, write, "notext.txt", ".txt")
 case("text-path-is-folder", "validate {ws}/textdir.toml", "textdir",
      setup=both(write("textdir.toml", TEXT_SPEC % ("textdir", "")), lambda ws: (ws / "textdir").mkdir(exist_ok=True)))
 
