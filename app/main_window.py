@@ -275,7 +275,7 @@ class MainWindow(QMainWindow):
             f"<h3>{APP_NAME}</h3><p>A desktop workbench for PyTorch: build a model by clicking, "
             "train it on one CPU or many GPUs, watch it live, and explain its predictions.</p>"
             "<p>Every experiment is a TOML spec; the file the app saves is the file "
-            "<code>python main.py train SPEC.toml</code> runs.</p>"))
+            "<code>netwright train SPEC.toml</code> runs.</p>"))
 
     def show_shortcuts(self) -> None:
         box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", SHORTCUTS_HELP,

@@ -49,19 +49,31 @@ def test_ctrl_c_closes_the_app_quietly(tmp_path):
     import textwrap
 
     script = textwrap.dedent("""
-        import sys
+        import signal, sys
         from PySide6.QtCore import QTimer
         from PySide6.QtWidgets import QApplication
         app = QApplication([])
-        QTimer.singleShot(300, lambda: print("ready", flush=True))
+
+        def ready():  # once the app's own Ctrl-C handler is in place
+            if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+                print("ready", flush=True)
+                timer.stop()
+        timer = QTimer()
+        timer.timeout.connect(ready)
+        timer.start(50)
         from netwright import main
         sys.exit(main([]))
     """)
     env = dict(os.environ, PYTHONPATH=str(ROOT), QT_QPA_PLATFORM="offscreen")
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout.readline().strip() == "ready"
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err

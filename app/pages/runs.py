@@ -211,7 +211,7 @@ class RunsPage(QWidget):
 
     def refresh(self) -> None:
         """List the runs again (off the GUI thread)."""
-        self.subtitle.setText(f"Every run in {self.runs_dir}, started here or with `python main.py train`.")
+        self.subtitle.setText(f"Every run in {self.runs_dir}, started here or with `netwright train`.")
         if not self._lister.pending:
             self._lister.call(self.run_service.list)
 

@@ -61,7 +61,7 @@ def method_name(text: str) -> str:
     if found:
         return found
     hint = did_you_mean(_method_key(text), by_key, shown=by_key)
-    raise ValueError(f"--method {text!r}: unknown attribution method{hint} (see --list-methods)")
+    raise ValueError(f"--method: unknown attribution method {text!r}{hint} (see --list-methods)")
 
 
 def _parse_index(text: str | None) -> list[int] | None:

@@ -83,9 +83,10 @@ class PlanSummary:
 
 def node_commands(spec, spec_path: str = "SPEC.toml", overrides: Sequence[str] = ()) -> list[str]:
     """The command to run on each node (one entry per node, node 0 first). `overrides` are the
-    ``--set key=value`` assignments applied to the file, repeated so every node runs the same spec."""
+    ``--set key=value`` assignments applied to the file, repeated so every node runs the same spec.
+    The commands use the `netwright` console script: a wheel install has no main.py."""
     par = spec.parallel
-    base = ["python", "main.py", "worker", spec_path, *(arg for o in overrides for arg in ("--set", o))]
+    base = ["netwright", "worker", spec_path, *(arg for o in overrides for arg in ("--set", o))]
     if par.nnodes == 1:
         return [shlex.join(base + (["--processes", str(par.processes)] if par.processes > 1 else []))]
     endpoint = par.rdzv_endpoint or f"NODE0_HOST:{DEFAULT_RDZV_PORT}"

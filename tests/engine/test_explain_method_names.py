@@ -24,7 +24,7 @@ def test_other_methods_and_layer_methods():
 
 
 def test_an_unknown_name_gets_a_suggestion():
-    with pytest.raises(ValueError, match=r"unknown attribution method — did you mean 'IntegratedGradients'\?"):
+    with pytest.raises(ValueError, match=r"unknown attribution method 'integrated_gradient' — did you mean 'IntegratedGradients'\?"):
         method_name("integrated_gradient")
     with pytest.raises(ValueError) as err:
         method_name("zzz")

@@ -32,7 +32,7 @@ def test_plan_prints_layout_memory_stages_bubble_and_command(capsys):
     assert "memory estimate:" in out and "per stage:" in out
     assert "stage 0: layers 0-1 (linear_1, relu_1)" in out
     assert "predicted pipeline bubble (idle fraction): 20.0%" in out  # K=2, M=4
-    assert "python main.py worker" in out and "problems: none" in out
+    assert "netwright worker" in out and "problems: none" in out
 
 
 def test_plan_prints_every_node_command_and_problems(capsys):
@@ -102,7 +102,7 @@ def test_plan_repeats_the_overrides_in_every_node_command(capsys):
     """`plan SPEC --set ...` prints node commands that run the same (overridden) spec."""
     overrides = ["parallel.strategy=ddp", "parallel.nnodes=2", "training.epochs=3"]
     main(["plan", str(EXAMPLES / "moons_mlp.toml"), *(a for o in overrides for a in ("--set", o))])
-    commands = [line.strip() for line in capsys.readouterr().out.splitlines() if "main.py worker" in line]
+    commands = [line.strip() for line in capsys.readouterr().out.splitlines() if "netwright worker" in line]
     assert len(commands) == 2
     for command in commands:
         assert all(f"--set {o}" in command for o in overrides)
