@@ -35,3 +35,15 @@ def test_package_data_globs_cover_every_resource_file():
         assert files, package
         missed = [f for f in files if not any(fnmatch.fnmatch(f, g) for g in globs)]
         assert not missed, f"{package}: {missed} would not be in the wheel; add them to package-data"
+
+
+def test_one_console_script_and_no_bare_top_level_module():
+    """`netwright` is the only script; main.py (a checkout shim) is not installed as a module."""
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        config = tomllib.load(fh)
+    assert config["project"]["scripts"] == {"netwright": "netwright:main"}
+    setuptools = config["tool"]["setuptools"]
+    assert "py-modules" not in setuptools
+    assert set(setuptools["packages"]["find"]["include"]) == {"netwright*", "engine*", "app*"}
+    shim = (ROOT / "main.py").read_text(encoding="utf-8")
+    assert "from netwright import main" in shim and len([l for l in shim.splitlines() if l.strip()]) <= 4
