@@ -154,10 +154,20 @@ def pyside_dir() -> Path | None:
     return Path(locations[0]) if locations else None
 
 
-def qt_platform(env: Mapping[str, str] = os.environ) -> str:
-    """The Qt platform plugin the app will load: $QT_QPA_PLATFORM's first choice, else xcb (X11)."""
+def qt_platforms(env: Mapping[str, str] = os.environ) -> list[str]:
+    """The platform plugins Qt will try, in order: $QT_QPA_PLATFORM's list (`wayland;xcb`, each
+    maybe with `:options`), else wayland then xcb in a Wayland session, else xcb (X11)."""
     chosen = env.get("QT_QPA_PLATFORM", "").strip()
-    return re.split(r"[;:]", chosen)[0] if chosen else "xcb"
+    if chosen:
+        return [part.split(":")[0].strip() for part in chosen.split(";") if part.strip()] or ["xcb"]
+    if env.get("XDG_SESSION_TYPE") == "wayland" and sys.platform.startswith("linux"):
+        return ["wayland", "xcb"]
+    return ["xcb"]
+
+
+def qt_platform(env: Mapping[str, str] = os.environ) -> str:
+    """The Qt platform plugin the app tries first."""
+    return qt_platforms(env)[0]
 
 
 def qt_binaries(platform: str, root: Path | None) -> tuple[list[Path], str]:
@@ -239,12 +249,18 @@ def check_display(env: Mapping[str, str] = os.environ, platform: str | None = No
 
 
 def gui_blockers(env: Mapping[str, str] = os.environ, ldd: Ldd | None = None) -> list[Check]:
-    """The failed checks that would make Qt abort while opening the window (cheap: one ldd call)."""
-    platform = qt_platform(env)
-    checks = [check_qt(env, ldd, platform=platform)]
-    if checks[0].ok:
-        checks.append(check_display(env, platform))
-    return [c for c in checks if not c.ok]
+    """The failed checks that would make Qt abort while opening the window: none when one of the
+    platforms Qt tries has its libraries and a display (cheap: one ldd call per platform)."""
+    found: list[Check] = []
+    for platform in qt_platforms(env):
+        checks = [check_qt(env, ldd, platform=platform)]
+        if checks[0].ok:
+            checks.append(check_display(env, platform))
+        failed = [c for c in checks if not c.ok]
+        if not failed:
+            return []
+        found += failed
+    return found
 
 
 # ----------------------------------------------------------------------------- torch, runs folder

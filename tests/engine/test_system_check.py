@@ -82,6 +82,18 @@ def test_display_is_needed_for_xcb_but_not_offscreen(monkeypatch):
     assert gui_blockers({"QT_QPA_PLATFORM": "offscreen"}) == []
 
 
+def test_a_wayland_session_falls_back_to_xcb_as_qt_does(monkeypatch):
+    monkeypatch.setattr(system_check, "missing_libraries", lambda paths, ldd=None: ())
+    monkeypatch.setattr(system_check, "_x_display_answers", lambda display: True)
+    assert system_check.qt_platforms({"XDG_SESSION_TYPE": "wayland"}) == ["wayland", "xcb"]
+    assert system_check.qt_platforms({"QT_QPA_PLATFORM": "offscreen:fontengine=freetype;xcb"}) == ["offscreen", "xcb"]
+    assert gui_blockers({"XDG_SESSION_TYPE": "wayland", "WAYLAND_DISPLAY": "wayland-0"}) == []
+    assert gui_blockers({"XDG_SESSION_TYPE": "wayland", "DISPLAY": ":0"}) == []  # XWayland
+    both = gui_blockers({"XDG_SESSION_TYPE": "wayland"})
+    assert [c.detail for c in both] == ["no Wayland display ($WAYLAND_DISPLAY is not set)",
+                                        "no X display ($DISPLAY is not set)"]
+
+
 def test_an_x_display_that_does_not_answer_is_a_blocker(monkeypatch):
     monkeypatch.setattr(system_check, "missing_libraries", lambda paths, ldd=None: ())
     blockers = gui_blockers({"QT_QPA_PLATFORM": "xcb", "DISPLAY": ":4711"})
