@@ -30,14 +30,13 @@ from typing import TYPE_CHECKING, Any, Mapping
 from engine.atomic import atomic_write_bytes, atomic_write_text
 from engine.faults import fault_point
 from engine.problems import Problem, SpecError
+from engine.runs.rundir import BEST, LATEST, RunDir
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 WEIGHTS = "model.safetensors"
 STATE = "state.pt"
-LATEST = "latest"
-BEST = "best"
 BEST_INFO = "best.json"
 
 
@@ -183,7 +182,7 @@ _FOLDER_NAME = re.compile(r"step-\d{9,}")
 
 def weights_path(run_dir: str | Path) -> Path | None:
     """The latest `model.safetensors` of a run (for loading a trained model), or None."""
-    folder = latest_checkpoint(Path(run_dir) / "checkpoints")
+    folder = latest_checkpoint(RunDir(Path(run_dir)).checkpoints)
     return folder / WEIGHTS if folder is not None and (folder / WEIGHTS).is_file() else None
 
 
@@ -255,7 +254,7 @@ def load_checkpoint(folder: str | Path) -> tuple[dict[str, "torch.Tensor"], dict
 def load_latest(run_dir: str | Path) -> tuple[Path, dict[str, "torch.Tensor"], dict[str, Any]]:
     """The latest checkpoint of a run: (folder, model state, training state); CheckpointError
     naming the file when there is none or it cannot be used."""
-    directory = Path(run_dir) / "checkpoints"
+    directory = RunDir(Path(run_dir)).checkpoints
     folder = resume_point(directory)
     if folder is None:
         raise _fail(directory / LATEST, "no checkpoint to resume from — the run stopped before its first checkpoint "

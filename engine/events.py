@@ -4,8 +4,12 @@ Every event has ``v`` (schema version), ``seq`` (0, 1, 2, ... across the whole r
 included), ``time`` (Unix seconds) and ``type`` (see EVENT_TYPES), plus its own fields.
 Writes are batched: a background timer encodes and writes pending events in one ``write``
 at least every 0.2 s; 64 pending events are written at once; :meth:`EventWriter.flush` and
-:meth:`close` write what is pending. A reader sees
-whole lines only; a line cut short by a crash is ignored until it is complete.
+:meth:`close` write what is pending. A reader sees whole lines only; a line cut short by a
+crash is cut off by the next writer before it appends (engine.appendlog), so a resumed
+session's events never merge into it. :class:`EventTail` is the one incremental reader (the
+CLI's progress and the GUI's tailer both use it); it counts lines it had to skip.
+
+The event types and their fields are typed in engine.event_types.
 """
 from __future__ import annotations
 
@@ -17,12 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-EVENTS_VERSION = 1
-EVENT_TYPES = ("start", "metric", "epoch", "checkpoint", "status", "error", "log", "system", "phase")
-#: start-up phases, in order, each a ``phase`` event (``phase`` = the name) emitted as it begins:
-#: the worker process is up and starts the ranks; rank 0 loads the data, builds the model, and
-#: runs the first step (the phase ends with the first ``metric`` event)
-PHASES = ("starting worker", "loading data", "building model", "first step")
+from engine.appendlog import LineTail, open_append, write_all
+from engine.event_types import EVENT_TYPES, EVENTS_VERSION, PHASES, Event  # noqa: F401  (re-exported)
 
 
 def _clean(value: Any) -> Any:
@@ -51,12 +51,13 @@ class EventWriter:
         self.path = Path(path)
         self.flush_interval = flush_interval
         self.max_pending = max_pending
-        self._seq = last_seq(self.path) + 1
+        self._fd = -1
+        self._seq = 0
         self._pending: list[str] = []
         self._lock = threading.Lock()
         self._last_flush = time.monotonic()
-        _cut_partial_line(self.path)  # a writer killed mid-line must not swallow this session's first event
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = open_append(self.path)  # first: a partial line left by a crash is cut off
+        self._seq = last_seq(self.path) + 1
         self._closed = threading.Event()
         #: the OSError that stopped writing (e.g. the disk is full); later events are dropped, and
         #: the owner (RunReporter) turns it into a failed run — the flush thread never dies of it
@@ -79,6 +80,10 @@ class EventWriter:
                 self._flush_locked()
         return record
 
+    def emit(self, event: Event) -> dict[str, Any]:
+        """Queue a typed event (see engine.event_types) and return its record."""
+        return self.event(event.TYPE, **event.fields())
+
     def flush(self) -> None:
         with self._lock:
             self._flush_locked()
@@ -89,12 +94,8 @@ class EventWriter:
             return
         data = "".join(_encode(record) for record in self._pending).encode("utf-8")
         self._pending.clear()
-        view = memoryview(b"\n" + data if self._torn else data)  # end a line cut by a failed write
-        try:
-            if _fault_armed():
-                _half_then_fault(self._fd, view)
-            while view:
-                view = view[os.write(self._fd, view):]
+        try:  # a line cut by a failed write (disk full) is ended before the next batch
+            write_all(self._fd, b"\n" + data if self._torn else data, fault="mid_event_write")
             self._torn = False
         except OSError as err:  # disk full, I/O error: whole lines written so far stay readable
             self.error, self._torn = err, True
@@ -120,66 +121,45 @@ class EventWriter:
         self.close()
 
 
-def _cut_partial_line(path: Path) -> None:
-    """Truncate a last line without its newline (left by a writer killed mid-write)."""
-    try:
-        with open(path, "rb+") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            if size == 0:
-                return
-            fh.seek(size - 1)
-            if fh.read(1) == b"\n":
-                return
-            start = max(0, size - (1 << 20))
-            fh.seek(start)
-            tail = fh.read()
-            cut = tail.rfind(b"\n")
-            fh.truncate(start + cut + 1 if cut >= 0 else (start if start else 0))
-    except FileNotFoundError:
-        return
+class EventTail:
+    """The incremental events reader: each :meth:`read` returns the complete events added since
+    the last one (reads only new bytes; a partial last line waits for its newline). Complete
+    lines that are not an event object are skipped and counted in `skipped`."""
 
+    def __init__(self, path: str | Path, offset: int = 0):
+        self._lines = LineTail(path, offset)
 
-def _fault_armed() -> bool:
-    from engine import faults
+    @property
+    def offset(self) -> int:
+        return self._lines.offset
 
-    return faults._faults != [] and faults.enabled("mid_event_write")
+    @property
+    def skipped(self) -> int:
+        return self._lines.skipped
 
-
-def _half_then_fault(fd: int, view: memoryview) -> None:
-    """Test hook (engine.faults "mid_event_write"): write half the batch, then fire the fault."""
-    from engine import faults
-
-    fault = faults.armed("mid_event_write")
-    if fault is not None:
-        os.write(fd, view[: max(1, len(view) // 2)])
-        faults.fire(fault)
+    def read(self) -> list[dict[str, Any]]:
+        events = []
+        for line in self._lines.read():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                event = None
+            if isinstance(event, dict):
+                events.append(event)
+            else:
+                self._lines.skip()
+        return events
 
 
 def read_events(path: str | Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """Complete events from byte `offset` on, and the offset to continue from next time.
 
     Incremental and cheap (reads only the new bytes); a trailing partial line is left for the
-    next call; a corrupt complete line is skipped. A missing file gives ([], offset)."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(offset)
-            data = fh.read()
-    except FileNotFoundError:
-        return [], offset
-    end = data.rfind(b"\n")
-    if end < 0:
-        return [], offset
-    events = []
-    for line in data[: end + 1].splitlines():
-        if not line.strip():
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict):
-            events.append(event)
-    return events, offset + end + 1
+    next call; a corrupt complete line is skipped (:class:`EventTail` counts them). A missing
+    file gives ([], offset)."""
+    tail = EventTail(path, offset)
+    events = tail.read()
+    return events, tail.offset
 
 
 def last_seq(path: str | Path) -> int:
@@ -203,3 +183,24 @@ def last_seq(path: str | Path) -> int:
                 chunk *= 4
     except FileNotFoundError:
         return -1
+
+
+def last_progress(path: str | Path, epoch: float | None = None, step: int | None = None) -> tuple[float | None, int | None]:
+    """(epoch, step) of the last event in the log that reports progress (metric, epoch,
+    checkpoint, status), or the given defaults when none does; reads only the file's tail."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - (1 << 18)))
+            lines = fh.read().split(b"\n")
+    except OSError:
+        return epoch, step
+    for line in reversed(lines):
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and isinstance(event.get("step"), int) and event.get("type") in (
+                "metric", "epoch", "checkpoint", "status"):
+            return event.get("epoch", epoch), event["step"]
+    return epoch, step

@@ -50,13 +50,16 @@ def check_spec(spec: "ExperimentSpec") -> None:
 
 
 def run_training(run_dir: str | Path | RunDir, *, ctx: RankContext | None = None, resume: bool = False,
-                 observers: tuple[Any, ...] = (), on_reporter: Any = None) -> "TrainResult":
+                 observers: tuple[Any, ...] = (), on_reporter: Any = None,
+                 spec: "ExperimentSpec | None" = None) -> "TrainResult":
     """Train the run in `run_dir` (its spec.toml) on this rank and return the result.
 
     Rank 0 writes events, status and checkpoints; `observers` also receive every event (e.g. the
     CLI's progress bar); `on_reporter(reporter)` is called with the run reporter before training
     (the CLI hooks SIGTERM/SIGINT to its `request_stop`). A bad spec or unusable data is reported
-    (error event, status failed) and raised as SpecError; other errors are reported and re-raised."""
+    (error event, status failed) and raised as SpecError; other errors are reported and re-raised.
+    `spec`: the run's spec already loaded and validated by the caller (`train`, the worker's rank),
+    so it is neither read nor validated again."""
     from engine.trainer import train
 
     run = run_dir if isinstance(run_dir, RunDir) else RunDir.open(run_dir)
@@ -68,8 +71,9 @@ def run_training(run_dir: str | Path | RunDir, *, ctx: RankContext | None = None
     tracker = None
     try:
         try:
-            spec = run.load_spec()
-            check_spec(spec)
+            if spec is None:
+                spec = run.load_spec()
+                check_spec(spec)
             dataset, model = prepare(spec, reporter)
         except SpecError as err:
             reporter.event("error", message=str(err), traceback="", rank=ctx.rank)

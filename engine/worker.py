@@ -1,12 +1,13 @@
 """The worker process body: supervise one node's ranks for a run directory.
 
 ``python -m engine worker RUN_DIR`` (started by the GUI or a script through
-`engine.launch.start_worker`, in its own process session) runs :func:`run_worker`:
+`engine.launchers.local.start_worker`, in its own process session) runs :func:`run_worker`:
 
-1. validates the run's spec (problems -> status failed, exit 2);
-2. records itself in status.json (so a watcher sees "crashed" if it is SIGKILLed);
+1. owns the run directory (engine.runs.lock; another owner -> exit 2 naming it) and validates
+   the run's spec (problems -> status failed, exit 2);
+2. records its session in status.json (a watcher sees "crashed" once its lock is gone);
 3. turns SIGTERM/SIGINT into a graceful stop request (a second one terminates the ranks);
-4. starts the ranks with torch's elastic launcher (engine.launch) running :func:`rank_main`,
+4. starts the ranks with torch's elastic launcher (engine.elastic) running :func:`rank_main`,
    which joins the process group and calls `engine.session.run_training` with a
    `DistributedContext`; after an elastic restart, ranks resume from the last checkpoint;
 5. when ranks fail, writes an error event naming each failed rank with its traceback and the
@@ -55,8 +56,10 @@ def _die_with_parent() -> None:
 
 def rank_pids(run_dir: str | Path) -> dict[int, int]:
     """{global rank: pid} of the run's ranks on this machine (latest attempt), for watchers."""
+    from engine.runs import RunDir
+
     out = {}
-    for path in Path(run_dir, "ranks").glob("rank-*.pid"):
+    for path in RunDir(Path(run_dir)).ranks.glob("rank-*.pid"):
         try:
             out[int(path.stem.split("-")[1])] = int(path.read_text())
         except (ValueError, OSError):
@@ -64,10 +67,10 @@ def rank_pids(run_dir: str | Path) -> dict[int, int]:
     return out
 
 
-def _note_pid(run_dir: Path) -> None:
+def _note_pid(run) -> None:
     from engine.atomic import atomic_write_text
 
-    atomic_write_text(run_dir / "ranks" / f"rank-{os.environ.get('RANK', '0')}.pid", str(os.getpid()))
+    atomic_write_text(run.rank_pid_path(os.environ.get("RANK", "0")), str(os.getpid()))
 
 
 def _load(path: str) -> Any:
@@ -91,8 +94,8 @@ def _rank_body(run_dir: str, resume: bool, context: str = DEFAULT_CONTEXT) -> di
     from engine.session import run_training
 
     run = RunDir.open(run_dir)
-    _note_pid(run.path)
-    spec = run.load_spec()
+    _note_pid(run)
+    spec = run.load_spec()  # validated by the worker: read once here, not validated again
     backend = resolve_backend(spec)
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
@@ -101,7 +104,7 @@ def _rank_body(run_dir: str, resume: bool, context: str = DEFAULT_CONTEXT) -> di
         ctx = _load(context)(spec)
         restarted = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
         resume = resume or (restarted and latest_checkpoint(run.checkpoints) is not None)
-        result = run_training(run, ctx=ctx, resume=resume)
+        result = run_training(run, ctx=ctx, resume=resume, spec=spec)
         return dataclasses.asdict(result) if ctx.is_main else None
     finally:
         fault_point("teardown")
@@ -157,27 +160,11 @@ def rank_main(run_dir: str, resume: bool = False, context: str = DEFAULT_CONTEXT
 
 # ----------------------------------------------------------------------------- the worker
 
-class _Signals:
-    """First SIGTERM/SIGINT: graceful stop through the control file; second: end the ranks now."""
+def _terminate_ranks(signum: int, frame: Any) -> None:
+    """A second stop signal: the elastic agent's own handler ends the ranks now."""
+    from torch.distributed.elastic.multiprocessing.api import _terminate_process_handler
 
-    def __init__(self, run):
-        self.run = run
-        self.count = 0
-
-    def __call__(self, signum, frame) -> None:
-        from engine.runs import request_control
-
-        self.count += 1
-        if self.count == 1:
-            request_control(self.run, "stop")
-            return
-        from torch.distributed.elastic.multiprocessing.api import _terminate_process_handler
-
-        _terminate_process_handler(signum, frame)
-
-    def install(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self)
+    _terminate_process_handler(signum, frame)
 
 
 def _children() -> set[int]:
@@ -266,14 +253,26 @@ def apply_layout(spec, *, processes: int | None = None, nnodes: int | None = Non
 
 
 def run_worker(run_dir: str | Path, *, resume: bool = False, context: str = DEFAULT_CONTEXT,
-               entrypoint: Callable[..., Any] = rank_main, log: Callable[[str], None] | None = None) -> int:
-    """Run this node's ranks for `run_dir` to the end. Returns the exit code: 0 completed or
-    stopped, 1 failed or crashed, 2 a bad spec."""
+               entrypoint: Callable[..., Any] = rank_main, log: Callable[[str], None] | None = None,
+               spec: Any = None, since: float | None = None) -> int:
+    """Run this node's ranks for `run_dir` to the end, owning the run directory meanwhile.
+    Returns the exit code: 0 completed or stopped, 1 failed or crashed, 2 a bad spec or a run
+    another process owns. `spec`: the run's spec already validated by the caller (`train`);
+    `since`: when the calling command started (for the run's `wall_seconds`)."""
+    from engine.elastic import JobFailure, run_ranks
+    from engine.event_types import ErrorEvent, LogEvent, PhaseEvent
     from engine.events import EventWriter
-    from engine.launch import JobFailure, run_ranks
     from engine.problems import SpecError
-    from engine.runs import RunDir, effective_status, read_status, write_status
+    from engine.runs import (RunDir, begin_session, claim, end_session, load_status, release, request_control,
+                             write_status)
+    from engine.runs.session import result_fields
     from engine.validation import validate
+    from engine.stopsignals import GracefulStop
+
+    def report(*found) -> None:
+        with EventWriter(run.events_path) as events:
+            for event in found:
+                events.emit(event)
 
     from engine.faults import fault_point, set_role
 
@@ -281,71 +280,72 @@ def run_worker(run_dir: str | Path, *, resume: bool = False, context: str = DEFA
     run = RunDir.open(run_dir)
     say = log or (lambda text: print(text, file=sys.stderr, flush=True))
     try:
-        spec = run.load_spec()
-        problems = validate(spec)
+        claim(run, "worker")
     except SpecError as err:
-        problems = err.problems
-    if problems:
-        text = "\n".join(str(p) for p in problems)
-        with EventWriter(run.events_path) as events:
-            events.event("error", message=text, traceback="", rank=-1)
-        write_status(run, "failed", message=text, pid=os.getpid())
-        say(f"the spec has problems:\n{text}")
+        say(str(err))
         return 2
-    current = read_status(run)
-    if effective_status(run) in ("running", "paused") and current.get("pid") not in (None, os.getpid()):
-        say(f"{run.path} is already {current['status']} (pid {current['pid']}) — stop it first, or wait for it to end")
-        return 2
-    par = spec.parallel
-    write_status(run, "running", pid=os.getpid(), strategy=par.strategy, processes=par.processes * par.nnodes,
-                 node_rank=par.node_rank)
-    signals = _Signals(run)
-    signals.install()
-    say(f"worker {os.getpid()}: {par.processes} process(es) x {par.nnodes} node(s), strategy {par.strategy}")
-    if par.node_rank == 0:  # rank 0's node reports (the GUI shows the start-up phases)
-        with EventWriter(run.events_path) as events:
-            events.event("phase", phase="starting worker", processes=par.processes * par.nnodes)
-    final, message, code = None, "", 0
-    before = _children()
-    job_started = time.time()
-    watchdog = _TeardownWatchdog(run, job_started, before, say)
     try:
-        results = run_ranks(spec, run.path, entrypoint, (str(run.path), resume, context))
-        main = results.get(0)
-        if isinstance(main, dict) and main.get("status") in ("completed", "stopped", "failed", "pruned"):
-            write_status(run, main["status"], wall_seconds=main.get("wall_seconds"),
-                         samples_per_second=main.get("samples_per_second"))
-        if 0 not in results:  # rank 0 (which reports) runs on another node
-            final, message = "completed", f"node {par.node_rank} finished; rank 0 on node 0 holds the events and checkpoints"
-    except JobFailure as failure:
-        done = _final_status_since(run, job_started)
-        if done in ("completed", "stopped"):  # rank 0 wrote the final checkpoint and status before the loss: keep them
-            lost = "; ".join(f.describe() for f in failure.failures)
-            say(f"{lost} — after the run was {done} (final checkpoint and status already written); the job ended")
-            with EventWriter(run.events_path) as events:
-                events.event("log", level="warning", message=f"{lost} during shutdown, after the run was {done}")
-        else:
-            # a killed rank is the cause; the errors of the ranks that lost it are consequences
-            final = "crashed" if any(f.killed for f in failure.failures) else "failed"
-            message, code = str(failure), 1
-            with EventWriter(run.events_path) as events:
-                for f in failure.failures:
-                    events.event("error", message=f.describe(), traceback=f.traceback, rank=f.rank, exitcode=f.exitcode)
+        problems = []
+        if spec is None:
+            try:
+                spec = run.load_spec()
+                problems = validate(spec)
+            except SpecError as err:
+                problems = err.problems
+        if problems:
+            text = "\n".join(str(p) for p in problems)
+            report(ErrorEvent(message=text, traceback="", rank=-1))
+            write_status(run, "failed", message=text, pid=os.getpid())
+            say(f"the spec has problems:\n{text}")
+            return 2
+        par = spec.parallel
+        begin_session(run, since=since, pid=os.getpid(), strategy=par.strategy, processes=par.processes * par.nnodes,
+                      node_rank=par.node_rank)
+        say(f"worker {os.getpid()}: {par.processes} process(es) x {par.nnodes} node(s), strategy {par.strategy}")
+        if par.node_rank == 0:  # rank 0's node reports (the GUI shows the start-up phases)
+            report(PhaseEvent(phase="starting worker", processes=par.processes * par.nnodes))
+        final, message, code, fields = None, "", 0, {}
+        before = _children()
+        job_started = time.time()
+        watchdog = _TeardownWatchdog(run, job_started, before, say)
+        stop = GracefulStop(lambda signum: request_control(run, "stop"), on_repeat=_terminate_ranks)
+        try:
+            with stop:
+                results = run_ranks(spec, run.path, entrypoint, (str(run.path), resume, context))
+            main = results.get(0)
+            if isinstance(main, dict) and main.get("status") in ("completed", "stopped", "failed", "pruned"):
+                final, message, fields = main["status"], main.get("message", ""), result_fields(main)
+            if 0 not in results:  # rank 0 (which reports) runs on another node
+                final, message = "completed", f"node {par.node_rank} finished; rank 0 on node 0 holds the events and checkpoints"
+        except JobFailure as failure:
+            done = _final_status_since(run, job_started)
+            if done in ("completed", "stopped"):  # rank 0 wrote the final checkpoint and status before the loss: keep them
+                lost = "; ".join(f.describe() for f in failure.failures)
+                say(f"{lost} — after the run was {done} (final checkpoint and status already written); the job ended")
+                report(LogEvent(level="warning", message=f"{lost} during shutdown, after the run was {done}"))
+            else:
+                # a killed rank is the cause; the errors of the ranks that lost it are consequences
+                final = "crashed" if any(f.killed for f in failure.failures) else "failed"
+                message, code = str(failure), 1
+                report(*(ErrorEvent(message=f.describe(), traceback=f.traceback, rank=f.rank, exitcode=f.exitcode)
+                         for f in failure.failures))
+                say(message)
+        except Exception as err:  # the agent itself failed (rendezvous timeout, forced stop, ...)
+            final, message, code = "failed", f"{type(err).__name__}: {err}", 1
+            report(ErrorEvent(message=f"worker: {message}", traceback="", rank=-1))
             say(message)
-    except Exception as err:  # the agent itself failed (rendezvous timeout, forced stop, ...)
-        final, message, code = "failed", f"{type(err).__name__}: {err}", 1
-        with EventWriter(run.events_path) as events:
-            events.event("error", message=f"worker: {message}", traceback="", rank=-1)
-        say(message)
+        finally:
+            watchdog.stop()
+            _kill_leftovers(before)
+        status = load_status(run).status
+        if final is None and status in ("running", "paused", "created"):
+            final, message, code = "failed", "the ranks ended without reporting a final status (see log.txt)", 1
+        if final is not None:
+            written = end_session(run, final, message=message, **fields) if message else end_session(run, final, **fields)
+            code = 1 if written["status"] == "failed" or (code and written["status"] not in ("completed", "stopped")) else 0
+        elif status == "failed":
+            code = 1
+        fault_point("worker_exit")
+        return code
     finally:
-        watchdog.stop()
-        _kill_leftovers(before)
-    status = read_status(run).get("status")
-    if final is None and status in ("running", "paused", "created"):
-        final, message, code = "failed", "the ranks ended without reporting a final status (see log.txt)", 1
-    if final is not None:
-        write_status(run, final, message=message)
-    elif status == "failed":
-        code = 1
-    fault_point("worker_exit")
-    return code
+        release(run)

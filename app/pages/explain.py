@@ -48,8 +48,9 @@ def checkpoint_choices(run_dir: str | Path) -> list[tuple[str, str, str]]:
     metric and epoch when the run keeps a best checkpoint, else labelled as missing (choosing it
     then explains why and stays on latest). Reads two small files — no torch."""
     from engine.checkpoint import best_checkpoint, best_info
+    from engine.runs import RunDir
 
-    root = Path(run_dir) / "checkpoints"
+    root = RunDir(Path(run_dir)).checkpoints
     out = [("latest", "latest", "The weights at the end of training (the newest checkpoint)")]
     best = best_checkpoint(root)
     if best is None:

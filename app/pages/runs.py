@@ -52,12 +52,12 @@ def _num(value: Any) -> tuple[str, float]:
 
 def load_stores(paths: Sequence[Path]) -> list[tuple[Path, MetricStore]]:
     """Each run's whole events log folded into a MetricStore (runs on a pool thread)."""
-    from engine.runs import read_events
+    from engine.runs import RunDir, read_events
 
     out = []
     for path in paths:
         store = MetricStore()
-        events, _ = read_events(Path(path) / "events.jsonl", 0)
+        events, _ = read_events(RunDir(Path(path)).events_path, 0)
         store.add_events(events)
         out.append((Path(path), store))
     return out

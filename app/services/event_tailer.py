@@ -32,34 +32,34 @@ class TailResult:
     log_offset: int = 0
     status: dict[str, Any] | None = None
     error: str = ""
+    #: complete lines of events.jsonl that were not events (counted, skipped)
+    skipped_lines: int = 0
 
 
 def read_log_lines(path: Path, offset: int) -> tuple[list[str], int]:
     """Complete new lines of a text log from `offset` (a partial last line waits for the next poll)."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(offset)
-            data = fh.read(LOG_CHUNK)
-    except FileNotFoundError:
-        return [], offset
-    end = data.rfind(b"\n")
-    if end < 0:
-        return [], offset
-    chunk = data[: end + 1]
-    return chunk.decode("utf-8", errors="replace").splitlines(), offset + len(chunk)
+    from engine.appendlog import LineTail
+
+    tail = LineTail(path, offset, chunk=LOG_CHUNK)
+    lines = tail.read()
+    return [line.decode("utf-8", errors="replace").rstrip("\r") for line in lines], tail.offset
 
 
 def poll_run(run_dir: Path, event_offset: int, log_offset: int, with_status: bool, generation: int) -> TailResult:
-    """One incremental read of a run directory (runs on the tailer's pool thread)."""
-    from engine import runs
+    """One incremental read of a run directory (runs on the tailer's pool thread) through the
+    engine's one events reader (engine.events.EventTail)."""
+    from engine.events import EventTail
+    from engine.runs import RunDir
 
+    run = RunDir(Path(run_dir))
     result = TailResult(generation, event_offset=event_offset, log_offset=log_offset)
     try:
-        events, result.event_offset = runs.read_events(run_dir / "events.jsonl", event_offset)
-        result.events = list(events)
-        result.log_lines, result.log_offset = read_log_lines(run_dir / "log.txt", log_offset)
+        tail = EventTail(run.events_path, event_offset)
+        result.events = tail.read()
+        result.event_offset, result.skipped_lines = tail.offset, tail.skipped
+        result.log_lines, result.log_offset = read_log_lines(run.log_path, log_offset)
         if with_status:
-            result.status = _status_dict(run_dir)
+            result.status = _status_dict(run.path)
     except Exception as err:  # a run being deleted, a permissions problem: report, keep polling
         result.error = f"{run_dir}: {err}"
     return result
@@ -115,6 +115,7 @@ class EventTailer(QObject):
         self._status = ""
         self._final_polls = 0
         self._backlog: list[dict[str, Any]] = []
+        self._skipped = 0
         self._deliver = QTimer(self, singleShot=True, interval=0, timeout=self._deliver_slice)
 
     @property
@@ -125,6 +126,11 @@ class EventTailer(QObject):
     def status(self) -> str:
         return self._status
 
+    @property
+    def skipped_lines(self) -> int:
+        """Complete lines of the attached run's events.jsonl that were not events."""
+        return self._skipped
+
     def attach(self, run_dir: str | Path) -> None:
         """Start watching `run_dir` from its first event (earlier attachments are forgotten)."""
         self._generation += 1
@@ -133,6 +139,7 @@ class EventTailer(QObject):
         self._status = ""
         self._last_status_poll = 0.0
         self._final_polls = 0
+        self._skipped = 0
         self._backlog = []
         self._timer.start()
         self._tick()
@@ -186,6 +193,9 @@ class EventTailer(QObject):
         self._event_offset, self._log_offset = result.event_offset, result.log_offset
         if result.error:
             self.readError.emit(result.error)
+        if result.skipped_lines:
+            self._skipped += result.skipped_lines
+            self.readError.emit(f"{self._run_dir}: skipped {self._skipped} unreadable line(s) of events.jsonl")
         if result.events:
             self._backlog.extend(result.events)
             self._deliver_slice()

@@ -2,7 +2,7 @@
 it in their constructor and never reach into each other).
 
 `RunService.start(spec)` creates a run directory under `runs_dir` (spec.toml, status "created")
-and starts the worker (`engine.launch.start_worker`: `python -m engine worker RUN_DIR`, a
+and starts the worker (`engine.launchers.local.start_worker`: `python -m engine worker RUN_DIR`, a
 separate OS process in its own session, its output appended to the run's log.txt). The GUI
 never imports the training loop. Stop / pause / resume are
 requests written into the run directory (`engine.runs.request_control`); SIGTERM to the
@@ -30,7 +30,7 @@ Launcher = Callable[[Path, bool], subprocess.Popen]
 
 def start_worker(run_dir: Path, resume: bool = False) -> subprocess.Popen:
     """The engine's worker for `run_dir` (torch's elastic launcher starts the ranks)."""
-    from engine.launch import start_worker as launch
+    from engine.launchers.local import start_worker as launch
 
     return launch(run_dir, resume=resume)
 
@@ -38,7 +38,9 @@ def start_worker(run_dir: Path, resume: bool = False) -> subprocess.Popen:
 def has_checkpoint(run_dir: Path) -> bool:
     """True when the run saved at least one checkpoint (so it can be resumed); the best
     checkpoint (`best`, `best-*`: weights only) does not count."""
-    folder = Path(run_dir) / "checkpoints"
+    from engine.runs import RunDir
+
+    folder = RunDir(Path(run_dir)).checkpoints
     return folder.is_dir() and any(p.name != "best" and not p.name.startswith("best-") for p in folder.iterdir())
 
 

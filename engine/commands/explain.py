@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
@@ -93,12 +94,12 @@ def run(args: argparse.Namespace) -> int:
         print("error: RUN_DIR is required (see `runs` for the list of runs)", file=sys.stderr)
         return 2
     from engine.folders import ensure_folder
-    from engine.interpret.core import explain_many, select_indices
+    from engine.interpret.core import select_indices
     from engine.interpret.loading import load_trained
     from engine.interpret.methods import check_method
-    from engine.interpret.output import summary, write_sample, write_summary
     from engine.interpret.targets import parse_target
     from engine.problems import SpecError
+    from engine.runs import RunDir, owned
 
     try:
         args.method = method_name(args.method)
@@ -112,12 +113,28 @@ def run(args: argparse.Namespace) -> int:
         choice = parse_target(args.target, ctx.class_names, "--target")
         xs, ys = trained.split(args.split)
         picked = select_indices(len(xs), samples=args.samples, index=index, path_samples="--samples", path_index="--index")
-        out = ensure_folder(Path(args.out) if args.out else trained.run_dir / "explain" / args.method,
-                            "output folder", "choose another folder with --out DIR")
+        run = RunDir(Path(trained.run_dir))
+        out = Path(args.out) if args.out else run.explain / args.method
     except (SpecError, ValueError) as err:
         for line in str(err).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return 2
+    inside = out.resolve().is_relative_to(run.path.resolve())
+    try:  # writing into the run directory: own it first (refused while another process trains it)
+        with owned(run, "explain") if inside else contextlib.nullcontext():
+            out = ensure_folder(out, "output folder", "choose another folder with --out DIR")
+            return _explain_and_write(args, trained, ctx, resolved, choice, xs, ys, picked, out)
+    except SpecError as err:
+        for line in str(err).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+
+
+def _explain_and_write(args, trained, ctx, resolved, choice, xs, ys, picked, out: Path) -> int:
+    from engine.interpret.core import explain_many
+    from engine.interpret.output import summary, write_sample, write_summary
+    from engine.problems import SpecError
+
     start = time.perf_counter()
     try:
         attrs = explain_many(ctx, xs[picked], args.method, resolved, choice, labels=ys[picked], indices=picked,

@@ -1,9 +1,12 @@
 """`train SPEC.toml [--set key=value ...] [--runs-dir DIR] [--resume RUN_DIR]`: train headless.
 
 Progress goes to stderr; the last line of stdout is one JSON object (run_id, run_dir, status,
-epochs, steps, metrics, wall_seconds, samples_per_second, message). Exit code 0 when the run
-completed (or was stopped on request), 1 when it failed, 2 for a bad spec, data or arguments.
+epochs, steps, metrics, wall_seconds, training_seconds, samples_per_second, message; built by
+engine.runs.run_summary). Exit code 0 when the run completed (or was stopped on request), 1 when
+it failed, 2 for a bad spec, data or arguments, or a run directory another process owns.
 SIGTERM or Ctrl-C stops gracefully (finish the step, checkpoint, status "stopped").
+The command owns the run directory (engine.runs.lock) from before its first write to its end;
+a parallel spec runs the worker in this process, which keeps that ownership.
 """
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ import argparse
 import dataclasses
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
-from typing import Any
 
 from engine.commands._common import SPEC_HELP, add_overrides_argument, invalid, load_with_overrides, print_json, print_problems
 from engine.problems import Problem, SpecError
@@ -32,140 +36,159 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    since = time.time()
     try:
-        run_dir, resume = _prepare(args)
+        run_dir, spec, resume = _prepare(args)
     except SpecError as err:
         return invalid(err, "cannot train")
-    return train_run(run_dir, resume=resume, quiet=args.quiet)
+    from engine.runs import release
+
+    try:
+        return train_run(run_dir, spec, resume=resume, quiet=args.quiet, since=since)
+    finally:
+        release(run_dir)  # (a process that trains in-process more than once must not keep it)
 
 
 def _prepare(args: argparse.Namespace):
-    """The run directory to train (created for a spec file) and whether to resume."""
-    from engine.runs import RunDir
+    """(run directory, its validated spec, resume?): the run is owned by this process before
+    anything is written into it (a new one is created for a spec file)."""
+    from engine.runs import RunDir, claim, release
     from engine.session import check_spec
-    from engine.spec import apply_overrides, save_spec
+    from engine.spec import apply_overrides
 
-    if args.resume:
-        if args.spec:
-            raise SpecError([Problem("SPEC", "give either a spec file or --resume RUN_DIR, not both")])
-        run_dir = RunDir.open(args.resume)
-        _not_running(run_dir)
-        if args.overrides:
-            spec = apply_overrides(run_dir.load_spec(), args.overrides)
+    if args.resume and args.spec:
+        raise SpecError([Problem("SPEC", "give either a spec file or --resume RUN_DIR, not both")])
+    if not args.resume and not args.spec:
+        raise SpecError([Problem("SPEC", "missing: give a spec file (e.g. engine/resources/examples/digits_mlp.toml) "
+                                         "or --resume RUN_DIR")])
+    target = Path(args.resume or args.spec)
+    if args.resume or target.is_dir():  # resume, or a run directory prepared by the app: train it in place
+        run_dir = RunDir.open(target)
+        claim(run_dir, "train")
+        try:
+            spec = run_dir.load_spec()
+            if args.overrides:
+                spec = apply_overrides(spec, args.overrides)
             check_spec(spec)
-            save_spec(spec, run_dir.spec_path)
-            run_dir.log(f"resumed with overrides: {' '.join(args.overrides)}")
-        else:
-            check_spec(run_dir.load_spec())
-        return run_dir, True
-    if not args.spec:
-        raise SpecError([Problem("SPEC", "missing: give a spec file (e.g. digits_mlp, or a path to a .toml file) or --resume RUN_DIR")])
-    path = Path(args.spec)
-    if path.is_dir():  # a run directory prepared by the app: train it in place
-        run_dir = RunDir.open(path)
-        _not_running(run_dir)
-        spec = run_dir.load_spec()
+        except SpecError:
+            release(run_dir)
+            raise
         if args.overrides:
-            spec = apply_overrides(spec, args.overrides)
-            save_spec(spec, run_dir.spec_path)
-        check_spec(spec)
-        return run_dir, False
+            run_dir.save_spec(spec)
+            if args.resume:
+                run_dir.log(f"resumed with overrides: {' '.join(args.overrides)}")
+        return run_dir, spec, bool(args.resume)
     spec = load_with_overrides(args.spec, args.overrides)
     check_spec(spec)
     from engine.paths import default_runs_dir
 
-    return RunDir.create(args.runs_dir or default_runs_dir(), spec), False
+    run_dir = RunDir.create(args.runs_dir or default_runs_dir(), spec)
+    claim(run_dir, "train")
+    return run_dir, spec, False
 
 
-def _not_running(run_dir) -> None:
-    """Two processes must never train one run directory at once."""
-    from engine.runs import ACTIVE, effective_status, read_status
-
-    status = effective_status(run_dir)
-    if status in ACTIVE:
-        pid = read_status(run_dir).get("pid")
-        raise SpecError([Problem(str(run_dir.path), f"is still {status} (process {pid}) — stop it first "
-                                                    f"(`stop {run_dir.path}`), then resume")])
-
-
-def train_run(run_dir, *, resume: bool = False, quiet: bool = False) -> int:
-    """Train an existing run directory in this process (parallel specs go through the launcher),
-    print the JSON summary and return the exit code."""
-    from engine.commands._progress import Progress
+def train_run(run_dir, spec=None, *, resume: bool = False, quiet: bool = False, since: float | None = None) -> int:
+    """Train an existing run directory (owned by this process) here, parallel specs through the
+    worker in this process; print the JSON summary and return the exit code."""
+    from engine.runs import begin_session, end_session, run_summary
+    from engine.runs.session import result_fields
     from engine.session import run_training
+    from engine.stopsignals import GracefulStop
 
     from engine.parallel.strategy import strategy_of
 
-    spec = run_dir.load_spec()
+    spec = spec or run_dir.load_spec()
     if spec.parallel.processes > 1 or spec.parallel.nnodes > 1 or strategy_of(spec).multi_rank:
-        return _train_parallel(run_dir, resume=resume, quiet=quiet)
-    observers = () if quiet else (Progress(sys.stderr),)
+        return _train_parallel(run_dir, spec, resume=resume, quiet=quiet, since=since)
+    progress = () if quiet else (_progress(),)
     if not quiet:
         print(f"run directory: {run_dir.path}", file=sys.stderr)
-    restore = []
+    begin_session(run_dir, since=since, strategy=spec.parallel.strategy, processes=1)
+    reporters: list = []
+
+    def on_stop(signum: int) -> None:
+        if signum == signal.SIGINT:
+            print("\nstopping after this step (Ctrl-C again to interrupt)", file=sys.stderr)
+        for reporter in reporters or [None]:
+            reporter.request_stop() if reporter is not None else reporters.append(_EarlyStop())
+
+    def on_reporter(reporter) -> None:  # a stop asked for while starting up reaches the reporter
+        if any(isinstance(r, _EarlyStop) for r in reporters):
+            reporter.request_stop()
+        reporters[:] = [reporter]
+
+    def interrupt(signum, frame) -> None:
+        raise KeyboardInterrupt
+
     try:
-        result = run_training(run_dir, resume=resume, observers=observers,
-                              on_reporter=lambda rep: restore.extend(_install_signals(rep)))
+        with GracefulStop(on_stop, on_repeat=interrupt, escalate=(signal.SIGINT,)):
+            result = run_training(run_dir, resume=resume, observers=progress, on_reporter=on_reporter, spec=spec)
     except SpecError as err:
         print_problems(err.problems, header="cannot train:")
-        print_json(_summary(run_dir, status="failed", message=str(err)))
+        end_session(run_dir, "failed", message=str(err))
+        print_json(run_summary(run_dir, status="failed", message=str(err)))
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        print_json(_summary(run_dir, status="stopped", message="interrupted mid-step"))
+        end_session(run_dir, "stopped", message="interrupted mid-step")
+        print_json(run_summary(run_dir, status="stopped", message="interrupted mid-step"))
         return 130
     except Exception as err:  # reported to the run's log with the traceback already
         print(f"training failed: {type(err).__name__}: {err} (traceback in {run_dir.log_path})", file=sys.stderr)
-        print_json(_summary(run_dir, status="failed", message=f"{type(err).__name__}: {err}"))
+        end_session(run_dir, "failed", message=f"{type(err).__name__}: {err}")
+        print_json(run_summary(run_dir, status="failed", message=f"{type(err).__name__}: {err}"))
         return 1
-    finally:
-        for sig, handler in restore:
-            signal.signal(sig, handler)
-    summary = _summary(run_dir, **dataclasses.asdict(result))
-    print_json(summary)
+    outcome = dataclasses.asdict(result)
+    end_session(run_dir, result.status, **result_fields(outcome))
+    print_json(run_summary(run_dir, outcome))
     return 1 if result.status == "failed" else 0
 
 
-def _summary(run_dir, **fields: Any) -> dict[str, Any]:
-    out = {"run_id": run_dir.id, "run_dir": str(run_dir.path), "status": fields.get("status"),
-           "epochs": fields.get("epochs", 0), "steps": fields.get("steps", 0), "metrics": dict(fields.get("metrics") or {}),
-           "wall_seconds": fields.get("wall_seconds", 0.0), "samples_per_second": fields.get("samples_per_second", 0.0)}
-    if fields.get("message"):
-        out["message"] = fields["message"]
-    if fields.get("checkpoint"):
-        out["checkpoint"] = fields["checkpoint"]
-    return out
+class _EarlyStop:
+    """A stop signal that came before the run's reporter existed."""
+
+    def request_stop(self) -> None:
+        pass
 
 
-def _install_signals(reporter) -> list:
-    """SIGTERM and the first Ctrl-C ask for a graceful stop; a second Ctrl-C interrupts."""
-    import threading
+def _progress():
+    from engine.commands._progress import Progress
 
-    if threading.current_thread() is not threading.main_thread():
-        return []
-    previous = []
-
-    def on_term(signum, frame):
-        reporter.request_stop()
-
-    def on_int(signum, frame):
-        print("\nstopping after this step (Ctrl-C again to interrupt)", file=sys.stderr)
-        reporter.request_stop()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    for sig, handler in ((signal.SIGTERM, on_term), (signal.SIGINT, on_int)):
-        previous.append((sig, signal.signal(sig, handler)))
-    return previous
+    return Progress(sys.stderr)
 
 
-def _train_parallel(run_dir, *, resume: bool, quiet: bool) -> int:
-    """More than one process: the parallel launcher (engine/launch.py, issue 3) runs the ranks."""
+def _train_parallel(run_dir, spec, *, resume: bool, quiet: bool, since: float | None) -> int:
+    """`train` for a spec with several processes or nodes: this process becomes the run's worker
+    (the elastic agent, still the run's owner); progress is tailed from the events log on
+    stderr; the JSON summary is the last stdout line. Returns the worker's exit code."""
+    from engine.events import EventTail
+    from engine.runs import run_summary
+    from engine.worker import run_worker
+
+    done = threading.Event()
+    thread = None
+    if not quiet:
+        progress = _progress()
+        print(f"run directory: {run_dir.path}", file=sys.stderr)
+        tail = EventTail(run_dir.events_path)
+
+        def follow() -> None:
+            while True:
+                finished = done.wait(0.2)
+                for event in tail.read():
+                    progress.event(event["type"], **{k: v for k, v in event.items() if k not in ("v", "seq", "time", "type")})
+                if finished:
+                    return
+
+        thread = threading.Thread(target=follow, name="progress", daemon=True)
+        thread.start()
     try:
-        from engine.launch import train_parallel  # type: ignore[attr-defined]
-    except ImportError:
-        err = SpecError([Problem("parallel.processes", "parallel training needs the worker launcher, which is not "
-                                                      "installed — set parallel.processes = 1 and parallel.nnodes = 1")])
-        print_problems(err.problems, header="cannot train:")
-        print_json(_summary(run_dir, status="failed", message=str(err)))
-        return 2
-    return int(train_parallel(run_dir, resume=resume, quiet=quiet))
+        code = run_worker(run_dir.path, resume=resume, spec=spec, since=since)
+    finally:
+        done.set()
+        if thread:
+            thread.join(5)
+            if tail.skipped:
+                print(f"warning: skipped {tail.skipped} unreadable line(s) of {run_dir.events_path}", file=sys.stderr)
+    print_json(run_summary(run_dir))
+    return code

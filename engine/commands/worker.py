@@ -24,16 +24,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import sys
+    import time
 
     from engine.problems import SpecError
-    from engine.runs import RunDir
-    from engine.spec import apply_overrides, save_spec
+    from engine.runs import RunDir, claim, release
+    from engine.spec import apply_overrides
     from engine.worker import DEFAULT_CONTEXT, apply_layout, run_worker
 
+    since = time.time()
     target = Path(args.target)
+    owned = None
     try:
         if target.is_dir():
             run = RunDir.open(target)
+            claim(run, "worker")  # before anything is written into it
+            owned = run
             spec = run.load_spec()
             if args.overrides:
                 spec = apply_overrides(spec, args.overrides)
@@ -46,11 +51,17 @@ def run(args: argparse.Namespace) -> int:
                             rdzv_endpoint=args.rdzv_endpoint, max_restarts=args.max_restarts)
         if run is None:
             run = RunDir.create(args.runs_dir or default_runs_dir(), spec)
+            claim(run, "worker")
         else:
-            save_spec(spec, run.spec_path)
+            run.save_spec(spec)  # (only when --set or the layout options changed it)
     except SpecError as err:
+        if owned is not None:
+            release(owned)
         for problem in err.problems:
             print(problem, file=sys.stderr)
         return 2
     print(f"run directory: {run.path}", file=sys.stderr, flush=True)
-    return run_worker(run.path, resume=args.resume, context=args.context or DEFAULT_CONTEXT)
+    try:
+        return run_worker(run.path, resume=args.resume, context=args.context or DEFAULT_CONTEXT, since=since)
+    finally:
+        release(run)

@@ -20,7 +20,7 @@ FAKE = Path(__file__).with_name("fake_worker.py")
 
 
 def fake_launcher(*extra: str, argv: list[str] | None = None):
-    """Starts the stand-in worker the way engine.launch.start_worker starts the real one."""
+    """Starts the stand-in worker the way engine.launchers.local.start_worker starts the real one."""
     def launch(run_dir: Path, resume: bool) -> subprocess.Popen:
         cmd = argv or [sys.executable, str(FAKE), str(run_dir), *extra, *(["--resume"] if resume else [])]
         with open(run_dir / "log.txt", "ab") as log:

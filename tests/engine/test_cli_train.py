@@ -250,13 +250,26 @@ def test_progress_display_on_a_terminal_and_in_a_log():
         assert ("[" in text and "step 10/20" in text and "ETA" in text) == live
 
 
-def test_resuming_a_run_that_is_still_running_is_refused(capsys):
+def test_resuming_a_run_that_another_process_owns_is_refused(capsys):
+    import socket
+    import subprocess
+    import sys
+
     from engine.runs import write_status
 
     assert main(["train", DIGITS, *QUICK, "--quiet"]) == 0
     run_dir = Path(last_json(capsys.readouterr().out)["run_dir"])
-    write_status(run_dir, "running")  # this (live) process "holds" the run
-    assert main(["train", "--resume", str(run_dir), "--quiet"]) == 2
-    assert "is still running" in capsys.readouterr().err
-    write_status(run_dir, "running", pid=2 ** 22 + 4321)  # a dead process: crashed, so resumable
+    owner = subprocess.Popen([sys.executable, "-c", "import sys, time; from engine.runs import RunDir, claim; "
+                              "claim(RunDir.open(sys.argv[1])); print('owned', flush=True); time.sleep(60)", str(run_dir)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout.readline().strip() == "owned"
+        assert main(["train", "--resume", str(run_dir), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert f"in use by process {owner.pid} on host {socket.gethostname()}" in err
+    finally:
+        owner.kill()
+        owner.wait()
+        owner.stdout.close()
+    write_status(run_dir, "running", pid=2 ** 22 + 4321)  # its owner is gone: crashed, so resumable
     assert main(["train", "--resume", str(run_dir), "--quiet"]) == 0

@@ -70,7 +70,7 @@ STARTED: list[subprocess.Popen] = []
 
 def start(run: RunDir, *args: str, **extra_env: str) -> subprocess.Popen:
     """The worker for `run` in its own session, output in the run's log.txt."""
-    from engine.launch import start_worker
+    from engine.launchers.local import start_worker
 
     proc = start_worker(run.path, extra=args, env=env() | extra_env)
     STARTED.append(proc)

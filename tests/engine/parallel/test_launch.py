@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from engine.launch import RankFailure, JobFailure, launch_config, worker_command
+from engine.elastic import JobFailure, RankFailure, launch_config
+from engine.launchers.local import worker_command
 from engine.worker import apply_layout
 
 from tests.engine.parallel.runner import tiny_spec

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.launch import free_port
+from engine.launchers.local import free_port
 from engine.runs import RunDir, read_status
 from engine.session import run_training
 
