@@ -333,8 +333,9 @@ case("train-resume-a-file", "train --resume {ws}/afile.txt", "afile.txt", setup=
 case("train-resume-not-a-run", "train --resume {ws}/plainfolder", "plainfolder",
      setup=lambda ws: (ws / "plainfolder").mkdir(exist_ok=True))
 case("resume-and-spec", "train {good} --resume {run}", "--resume")
+# (a live process other than this one: the in-process CLI may take over a run its own pid left)
 case("resume-running", ["train", "--resume", "{run}"], "run", setup=lambda ws: (ws / "run/status.json").write_text(
-    json.dumps({"status": "running", "pid": __import__("os").getpid(), "host": __import__("socket").gethostname()})))
+    json.dumps({"status": "running", "pid": __import__("os").getppid(), "host": __import__("socket").gethostname()})))
 
 # ----------------------------------------------------------------------------- run directories and control commands
 for command in ("stop", "pause", "resume"):
