@@ -190,7 +190,7 @@ def checkpoint_folder(run_dir: Path, which: str = "latest", purpose: str = "expl
     """The checkpoint folder `which` names: "latest", "best" (when the run keeps one) or a
     folder name such as "step-000000120". SpecError naming the path if it is missing
     (`purpose`, e.g. "exporting", completes "train it before ... it")."""
-    root = run_dir / "checkpoints"
+    root = RunDir(Path(run_dir)).checkpoints
     if which in ("latest", "last"):
         folder = latest_checkpoint(root)
         if folder is None:

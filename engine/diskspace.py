@@ -5,6 +5,8 @@ import errno
 import math
 from pathlib import Path
 
+from engine.runs import RunDir
+
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -30,7 +32,7 @@ def space_needed(run_dir: str | Path) -> int:
     plus 1 MB for events, status and logs."""
     from engine.checkpoint import latest_checkpoint
 
-    folder = latest_checkpoint(Path(run_dir) / "checkpoints")
+    folder = latest_checkpoint(RunDir(Path(run_dir)).checkpoints)
     return (folder_bytes(folder) if folder is not None else 0) + 1_000_000
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.events import read_events
+from engine.runs import RunDir
 from engine.sweep.sweepdir import SweepDir, latest_trials
 
 
@@ -73,7 +74,7 @@ class SweepWatch:
     def _read_curve(self, view: TrialView) -> None:
         if not view.run:
             return
-        events, view.offset = read_events(self.dir.path / view.run / "events.jsonl", view.offset)
+        events, view.offset = read_events(RunDir(self.dir.path / view.run).events_path, view.offset)
         for event in events:
             value = event.get(self.metric)
             if event.get("type") == "epoch" and isinstance(value, (int, float)):
