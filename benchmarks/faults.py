@@ -11,7 +11,7 @@ run to completion. Prints one line:
 
 (all but kills must be 0; exit code 1 otherwise, with the problems listed).
 
-    python benchmarks/faults.py [--kills 200] [--seed 0] [--ddp-share 0.35] [--chain 3] [--verbose] [--keep DIR]
+    python benchmarks/faults.py [--kills 200] [--seed 0] [--ddp-share 0.35] [--chain 3] [--jobs 1] [--verbose] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random draw of faults and delays")
     parser.add_argument("--ddp-share", type=float, default=0.35, help="share of chains that are 2-rank DDP jobs")
     parser.add_argument("--chain", type=int, default=3, help="kills per run directory before its final resume")
+    parser.add_argument("--jobs", type=int, default=1, help="chains run at once (each in its own run directory)")
     parser.add_argument("--verbose", action="store_true", help="one line per session")
     parser.add_argument("--keep", metavar="DIR", help="keep the run directories in DIR (default: a temporary folder, removed)")
     args = parser.parse_args()
@@ -42,7 +43,7 @@ def main() -> int:
     start = time.monotonic()
     say = (lambda text: print(f"[{time.monotonic() - start:7.1f}s] {text}", flush=True)) if args.verbose else (lambda text: None)
     try:
-        totals = run_kills(root, args.kills, seed=args.seed, ddp_share=args.ddp_share, chain=args.chain, say=say)
+        totals = run_kills(root, args.kills, seed=args.seed, ddp_share=args.ddp_share, chain=args.chain, jobs=args.jobs, say=say)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

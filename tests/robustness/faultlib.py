@@ -106,6 +106,13 @@ class Totals:
         if kill.corrupt_checkpoint or kill.unreadable_events or kill.hung or kill.orphans or kill.wrong_status:
             self.problems.append(f"{kill.kind} {kill.how}: status {kill.status}; " + "; ".join(kill.notes))
 
+    def merge(self, other: "Totals") -> None:
+        for name in ("kills", "corrupt_checkpoints", "unreadable_events", "failed_resumes", "hung_jobs", "orphans",
+                     "wrong_status", "slow_ends"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.max_end_seconds = max(self.max_end_seconds, other.max_end_seconds)
+        self.problems += other.problems
+
     def line(self) -> str:
         return (f"kills {self.kills}, corrupt checkpoints {self.corrupt_checkpoints}, unreadable events "
                 f"{self.unreadable_events}, failed resumes {self.failed_resumes}, hung jobs {self.hung_jobs}, "
@@ -390,15 +397,35 @@ def _tail(run: Path) -> str:
     return ""
 
 
-def run_kills(root: Path, kills: int, *, seed: int = 0, ddp_share: float = 0.35, chain: int = 3,
+def run_kills(root: Path, kills: int, *, seed: int = 0, ddp_share: float = 0.35, chain: int = 3, jobs: int = 1,
               say: Callable[[str], None] = lambda text: None) -> Totals:
     """`kills` kills in chains of up to `chain` per run directory; about `ddp_share` of the chains
-    are 2-rank DDP jobs (half started through `train`, half through `worker`)."""
+    are 2-rank DDP jobs (half started through `train`, half through `worker`); `jobs` chains run
+    at once (each in its own run directory)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     rng = random.Random(seed)
-    totals = Totals()
-    while totals.kills < kills:
+    plan = []
+    left = kills
+    while left > 0:
         r = rng.random()
         kind = "single" if r >= ddp_share else ("ddp-train" if r < ddp_share / 2 else "ddp-worker")
-        run_chain(root, kind, min(chain, kills - totals.kills), rng, totals, say)
-    return totals
+        plan.append((kind, min(chain, left), rng.randrange(1 << 30)))
+        left -= plan[-1][1]
 
+    def one(item) -> Totals:
+        kind, n, chain_seed = item
+        part = Totals()
+        chain_rng = random.Random(chain_seed)
+        while part.kills < n:  # a chain whose faults did not fire is drawn again
+            before = part.kills
+            run_chain(root, kind, n - part.kills, chain_rng, part, say)
+            if part.kills == before and len(part.problems) > 50:
+                break
+        return part
+
+    totals = Totals()
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for part in pool.map(one, plan):
+            totals.merge(part)
+    return totals
