@@ -1,0 +1,64 @@
+"""The run history: one :class:`RunSummary` per run directory, newest first."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from engine.events import last_progress
+from engine.runs.rundir import SPEC, RunDir
+from engine.runs.status import ACTIVE, effective_status, load_status
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One row of the run history."""
+
+    id: str
+    path: Path
+    name: str
+    status: str
+    started: float | None
+    ended: float | None
+    duration: float | None
+    strategy: str
+    processes: int
+    epoch: float | None
+    step: int | None
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+
+def summarize(run: Any) -> RunSummary:
+    """A RunSummary from status.json (cheap: no TOML parsing; the events log's tail is read only
+    for a crashed run, whose status.json lags behind the last steps it made)."""
+    path = Path(getattr(run, "path", run))
+    data = load_status(path)
+    status = effective_status(path)
+    started, ended = data.started, data.ended
+    if started is not None:
+        end = ended if ended is not None else (data.updated if status not in ACTIVE else time.time())
+        duration = max(0.0, (end or started) - started)
+    else:
+        duration = None
+    epoch, step = data.epoch, data.step
+    if status == "crashed":
+        epoch, step = last_progress(RunDir(path).events_path, epoch, step)
+    return RunSummary(
+        id=path.name, path=path, name=str(data.name or path.name), status=status,
+        started=started, ended=ended, duration=duration, strategy=str(data.strategy or "none"),
+        processes=int(data.processes or 1), epoch=epoch, step=step,
+        metrics=dict(data.metrics or {}), message=str(data.message or ""),
+    )
+
+
+def list_runs(runs_dir: str | Path | None = None) -> list[RunSummary]:
+    """Every run under `runs_dir` (default: the user's runs folder), newest first."""
+    from engine.paths import default_runs_dir
+
+    root = Path(runs_dir).expanduser() if runs_dir is not None else default_runs_dir()
+    if not root.is_dir():
+        return []
+    rows = [summarize(p) for p in root.iterdir() if p.is_dir() and (p / SPEC).is_file()]
+    return sorted(rows, key=lambda r: (r.started or r.path.stat().st_mtime, r.id), reverse=True)
