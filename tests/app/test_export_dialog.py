@@ -13,6 +13,7 @@ from engine.paths import EXAMPLES
 from engine.runs import RunDir
 from engine.session import run_training
 from engine.spec import apply_overrides, load_spec
+from tests.app.test_runs_page import window  # noqa: F401  (the shared window; waits for the page's calls)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,14 +26,6 @@ def trained(tmp_path, monkeypatch):
     run = RunDir.create(tmp_path / "runs", spec)
     assert run_training(run).status == "completed"
     return run.path
-
-
-@pytest.fixture
-def window(window):
-    yield window
-    page = window.page("runs")
-    for call in (page._lister, page._loader, page._deleter):
-        call.wait()
 
 
 def open_dialog(qtbot, window, run_dir):
