@@ -8,6 +8,7 @@ All computation happens in a worker process (app/services/explain_client.py); Ca
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ def trained_runs(runs_dir: Path) -> list[tuple[str, str]]:
             continue
         acc = run.metrics.get("val_accuracy")
         extra = f" · val acc {acc:.3f}" if isinstance(acc, (int, float)) else ""
-        out.append((f"{run.name} — {run.id} ({run.status}{extra})", str(run.path)))
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)) if run.started else run.id
+        out.append((f"{run.name} — {when} ({run.status}{extra})", str(run.path)))
     return out
 
 
@@ -103,7 +105,9 @@ class ExplainPage(QWidget):
         bar = QHBoxLayout()
         self.run_combo = QComboBox()
         self.run_combo.setObjectName("explainRunCombo")
-        self.run_combo.setMinimumWidth(380)
+        self.run_combo.setMinimumWidth(300)
+        self.run_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.run_combo.setMinimumContentsLength(40)
         self.run_combo.setPlaceholderText("no trained run yet — train one on the Train page")
         self.run_combo.activated.connect(lambda _i: self.open_run(self.run_combo.currentData()))
         refresh = QToolButton()
@@ -133,9 +137,9 @@ class ExplainPage(QWidget):
         bar.addSpacing(12)
         bar.addWidget(QLabel("Split"))
         bar.addWidget(self.split_combo)
-        bar.addSpacing(12)
-        bar.addWidget(self.status, 3)
+        bar.addStretch(1)
         root.addLayout(bar)
+        root.addWidget(self.status)  # its own line: a long message never squeezes the run box
 
         split = QSplitter(Qt.Orientation.Horizontal)
         self.browser = SampleBrowser()

@@ -84,7 +84,9 @@ class MonitorPage(QWidget):
         self._finder = BackgroundCall(self)
         self._finder.finished.connect(self._reattach)
         self._set_status("")
-        if window is not None:
+        if self.run_service.shown is not None:  # a run was started or opened before this page was built
+            self.attach(self.run_service.shown)
+        elif window is not None:
             QTimer.singleShot(0, self, lambda: self._finder.call(find_live_run, self.run_service.runs_dir))
 
     # ------------------------------------------------------------------ layout
@@ -359,8 +361,8 @@ class MonitorPage(QWidget):
         self.pause_button.setEnabled(live)
         self.pause_button.setText("Resume" if status == "paused" else "Pause")
         ended = status in FINAL_STATUSES  # read-only: no controls that cannot act
-        self.pause_button.setVisible(not ended)
-        self.stop_button.setVisible(not ended)
+        self.pause_button.setVisible(not ended and self.run_dir is not None)
+        self.stop_button.setVisible(not ended and self.run_dir is not None)
         # a stopped or crashed run resumes even before its first checkpoint (the engine starts it from
         # step 0 in the same run directory); a failed one only from a checkpoint (else it fails again)
         can_resume = self.run_dir is not None and (status in ("stopped", "crashed")
@@ -368,6 +370,8 @@ class MonitorPage(QWidget):
         self.resume_button.setVisible(can_resume)
         self.folder_button.setEnabled(self.run_dir is not None)
         self.export_button.setEnabled(self.run_dir is not None)
+        for widget in (self.status_label, self.folder_button, self.export_button, self.progress, self.progress_info):
+            widget.setVisible(self.run_dir is not None)  # the empty state has nothing to control
         if status in FINAL_STATUSES:
             self._clock.stop()
             self.system.pid = None

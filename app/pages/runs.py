@@ -157,7 +157,7 @@ class RunsPage(QWidget):
         self.overlay.setObjectName("overlayPanel")
         self.overlay_hint = QLabel("Select runs to compare their curves; each run gets its own colour.",
                                    objectName="pageSubtitle")
-        bottom = QWidget()
+        bottom = self.overlay_box = QWidget()
         bottom_layout = QVBoxLayout(bottom)
         bottom_layout.setContentsMargins(0, 6, 0, 0)
         bottom_layout.addWidget(self.overlay_hint)
@@ -165,7 +165,7 @@ class RunsPage(QWidget):
         self.empty = QLabel(objectName="runsEmpty")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
-        self.empty.setStyleSheet("QLabel#runsEmpty { color: palette(mid); font-size: 12pt; padding: 24px; }")
+        self.empty.setStyleSheet("QLabel#runsEmpty { color: #555; font-size: 11pt; padding: 24px; }")
         self.table_stack = QStackedWidget(objectName="runsTableStack")
         self.table_stack.addWidget(self.table)
         self.table_stack.addWidget(self.empty)
@@ -186,15 +186,16 @@ class RunsPage(QWidget):
 
     def _update_empty(self, *_args: Any) -> None:
         """The table, or a message saying why it is empty (no runs yet / none match the filter)."""
+        self.overlay_box.setVisible(bool(self.runs))  # nothing to compare without runs
         if self.proxy.rowCount():
             self.table_stack.setCurrentWidget(self.table)
             return
         if not self._listed:
             text = "Looking for runs…"
         elif not self.runs:
-            text = ("<b>No runs yet.</b><br>Press <b>Train</b> on the Train page, or run "
-                    "<code>netwright train SPEC.toml</code>: every run appears here, with its status, "
-                    f"duration and final metrics.<br><small>{self.runs_dir}</small>")
+            text = ("<p style='font-size:15pt'><b>No runs yet</b></p>"
+                    "<p>Press <b>Train</b> on the Train page, or run <code>netwright train SPEC.toml</code> in a "
+                    "terminal:<br>every run appears here with its status, times and final metrics.</p>")
         else:
             text = f"No run matches the filter ({len(self.runs)} run(s) hidden)."
         self.empty.setText(text)

@@ -65,6 +65,7 @@ class RunService(QObject):
         self._terminated: set[Path] = set()
         self._launched_at: dict[Path, float] = {}
         self._stopping: set[Path] = set()
+        self.shown: Path | None = None  # the run last asked to be shown
         self._reaper = QTimer(self, interval=200, timeout=self._reap)
 
     # ------------------------------------------------------------------ launching
@@ -79,7 +80,9 @@ class RunService(QObject):
         return run.path
 
     def attach(self, run_dir: str | Path) -> None:
-        """Ask the page that shows runs (the Monitor) to show `run_dir`."""
+        """Ask the page that shows runs (the Monitor) to show `run_dir`; a Monitor built later
+        starts on it (`shown`)."""
+        self.shown = Path(run_dir)
         self.attachRequested.emit(str(run_dir))
 
     def list(self) -> list:
@@ -90,6 +93,8 @@ class RunService(QObject):
 
     def release(self, paths: list[Path]) -> None:
         """Tell the pages to let go of `paths` (about to be deleted)."""
+        if self.shown is not None and self.shown in {Path(p) for p in paths}:
+            self.shown = None
         self.runsReleased.emit([str(p) for p in paths])
 
     def launched_at(self, run_dir: str | Path) -> float | None:

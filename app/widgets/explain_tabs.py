@@ -16,6 +16,8 @@ from app.widgets.explain_result import ResultTile
 
 COLUMNS = 5
 DEFAULT_COMPARE = ("Saliency", "IntegratedGradients", "GuidedBackprop", "LayerGradCam", "Occlusion", "FeatureAblation")
+#: methods that attribute to a convolutional layer (left unticked for a model without one)
+NEEDS_CONV = ("LayerGradCam",)
 
 
 class TileGrid(QScrollArea):
@@ -60,6 +62,7 @@ class CompareTab:
 
     def __init__(self, page: Any):
         self.page = page
+        self._filled_for_convs = False
         # one sample, several methods
         self.methods_tab = QWidget()
         lay = QHBoxLayout(self.methods_tab)
@@ -98,13 +101,19 @@ class CompareTab:
 
     def _fill_methods(self) -> None:
         names = self.page.methods.methods()
-        if [self.method_list.item(i).text() for i in range(self.method_list.count())] == names:
+        convs = bool(self.page.info.get("conv_layers"))
+        if [self.method_list.item(i).text() for i in range(self.method_list.count())] == names and \
+                convs == self._filled_for_convs:
             return
+        self._filled_for_convs = convs
         self.method_list.clear()
         for name in names:
             item = QListWidgetItem(name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if name in DEFAULT_COMPARE else Qt.CheckState.Unchecked)
+            usable = convs or name not in NEEDS_CONV  # LayerGradCam on a model without convolutions only fails
+            item.setCheckState(Qt.CheckState.Checked if name in DEFAULT_COMPARE and usable else Qt.CheckState.Unchecked)
+            if not usable:
+                item.setToolTip(f"{name} needs a convolutional layer; this model has none")
             self.method_list.addItem(item)
 
     def checked(self) -> list[str]:

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QImage, QPainter, QPalette
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from engine.interpret.render import apply_colormap, heatmap_2d, image_rgb, overlay, scale_values
@@ -88,7 +88,7 @@ class HeatmapView(QWidget):
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No attribution yet")
             return
         gap, title_h = 12, (18 if self.titles else 0)
-        bar_w = 34 if self.colorbar else 0
+        bar_w = self._colorbar_width() if self.colorbar else 0
         n = len(self.panels)
         side = max(16, min((self.width() - gap * (n - 1) - bar_w) / n, self.height() - title_h - 24))
         total = n * side + gap * (n - 1) + bar_w
@@ -108,14 +108,22 @@ class HeatmapView(QWidget):
         if self.colorbar:
             self._paint_colorbar(painter, x0 + n * (side + gap) - gap + 10, y0, side, text)
 
+    def _label_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
+        return font
+
+    def _colorbar_width(self) -> int:
+        """Room for the bar and its end labels ("+0.57"), so the labels are never cut off."""
+        label = QFontMetrics(self._label_font()).horizontalAdvance(f"+{self.peak:.2g}")
+        return 10 + max(10, label - 4) + 2
+
     def _paint_colorbar(self, painter: QPainter, x: float, y: float, height: float, text: QColor) -> None:
         signed = self.signed
         ramp = np.linspace(1, -1 if signed else 0, 128)[:, None].repeat(2, axis=1)
         painter.drawImage(QRectF(x, y, 10, height), to_qimage(apply_colormap(ramp, signed)))
         painter.setPen(text)
-        font = painter.font()
-        font.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
-        painter.setFont(font)
+        painter.setFont(self._label_font())
         top = f"{self.peak:.2g}"
         painter.drawText(QRectF(x - 4, y - 16, 60, 14), Qt.AlignmentFlag.AlignLeft, "+" + top if signed else top)
         painter.drawText(QRectF(x - 4, y + height + 2, 60, 14), Qt.AlignmentFlag.AlignLeft, "−" + top if signed else "0")

@@ -36,7 +36,7 @@ class MethodPanel(QWidget):
         self.description.setObjectName("hint")
         self.description.setWordWrap(True)
         layout.addWidget(self.description)
-        self.form = SchemaForm(show_help=False)
+        self.form = SchemaForm(show_help=False, wrap_labels=True)
         self.form.valueChanged.connect(self._edited)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)

@@ -170,6 +170,10 @@ class ChoiceEditor(ParamEditor):
         super().__init__(param, parent)
         self.box = _guard(QComboBox())
         self.box.addItems(list(param.choices))
+        # as wide as the form allows, never wider (a long choice such as "gausslegendre" is not clipped)
+        self.box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.box.setMinimumContentsLength(min(8, max((len(c) for c in param.choices), default=6)))
+        self.box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.box.currentTextChanged.connect(self._emit)
         self.layout().addWidget(self.box)
         self.layout().addStretch(1)
@@ -280,11 +284,13 @@ class SchemaForm(QWidget):
     valueChanged = Signal(str, object)
 
     def __init__(self, params: Sequence[Param] = (), values: Mapping[str, Any] | None = None,
-                 parent: QWidget | None = None, *, show_help: bool = True, label_width: int = 0):
+                 parent: QWidget | None = None, *, show_help: bool = True, label_width: int = 0,
+                 wrap_labels: bool = False):
         super().__init__(parent)
         self.setObjectName("schemaForm")
         self._show_help = show_help
         self._label_width = label_width
+        self._wrap_labels = wrap_labels  # a narrow panel: long labels take two lines instead of clipping the fields
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setHorizontalSpacing(10)
@@ -315,6 +321,7 @@ class SchemaForm(QWidget):
             label = QLabel(param.label + ("" if not param.required else " *"))
             label.setObjectName("fieldLabel")
             label.setMinimumWidth(self._label_width)
+            label.setWordWrap(self._wrap_labels)
             label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             label.setToolTip(f"{param.name}: {param.help}" if param.help else param.name)
             editor = EDITORS[param.kind](param)

@@ -252,3 +252,29 @@ def test_widgets_draw_what_the_engine_renders(qtbot, styled_app):
     tokens.set_tokens(list("ab "), np.array([1.0, -1.0, 0.0]), signed=True, next_token="c")
     assert tokens.colors[0][0] > tokens.colors[0][2] and tokens.colors[1][2] > tokens.colors[1][0]
     assert "·" in tokens.toPlainText() and "c" in tokens.toPlainText()
+
+
+@pytest.mark.slow
+def test_compare_ticks_layergradcam_only_for_a_model_with_convolutions_and_nothing_is_clipped(
+        qtbot, styled_app, runs_dir, tmp_path):
+    root, runs = runs_dir
+    mlp = make_run(tmp_path, "digits_mlp", steps=20)  # an image model without convolutions
+    for run, convs in ((runs["digits"], True), (mlp, False)):
+        page = open_page(qtbot, styled_app, root if convs else tmp_path, run)
+        try:
+            page.tabs.setCurrentWidget(page.compare.methods_tab)
+            qtbot.waitUntil(lambda: page.compare.method_list.count() > 0, timeout=WAIT)
+            assert ("LayerGradCam" in page.compare.checked()) is convs
+            assert {"Saliency", "IntegratedGradients"} <= set(page.compare.checked())
+            # the run box shows its whole label; the method form's boxes fit inside the panel
+            combo = page.run_combo
+            assert combo.fontMetrics().horizontalAdvance(combo.currentText()) < combo.width() - 24
+            page.methods.set_method("IntegratedGradients")
+            qtbot.wait(50)
+            panel = page.methods
+            for name in ("integration", "baseline", "steps"):
+                editor = panel.form.editor(name)
+                right = editor.mapTo(panel, editor.rect().topRight()).x()
+                assert right <= panel.width(), f"{name} is clipped ({right} > {panel.width()})"
+        finally:
+            page.can_close()

@@ -188,3 +188,18 @@ def test_editing_a_field_clears_its_problem_at_once(qtbot, window):
     assert "Parallel" not in window.problems_button.texts()
     qtbot.waitUntil(lambda: not checker.pending, timeout=30_000)
     assert checker.problems() == [] and window.problems_button.text() == "✓ No problems"
+
+
+def test_a_run_started_before_the_monitor_was_built_is_shown_there(qtbot, main_window):
+    window = main_window
+    assert "monitor" not in window._pages  # pages are built on first use
+    window.services.runs.launcher = fake_launcher("--steps", "10", "--delay", "0.001")
+    page = window.show_page("train")
+    qtbot.waitUntil(page.train_button.isEnabled, timeout=60_000)
+    run_dir = window.services.runs.start(window.document.spec)
+    monitor = window.show_page("monitor")
+    assert monitor.run_dir == run_dir and monitor.body.currentWidget().objectName() != "monitorEmpty"
+    qtbot.waitUntil(lambda: monitor.status == "completed", timeout=20_000)
+    monitor._shutdown()
+    monitor.tailer.wait_idle()
+    page._planner.wait()

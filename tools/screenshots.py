@@ -1,0 +1,123 @@
+"""Screenshots of the first-contact views at 1280x800, for docs/screenshots (issue 9).
+
+Run under Xvfb so fonts and styles are the desktop's:
+
+    xvfb-run -s "-screen 0 1280x800x24" python -m tools.screenshots [OUT_DIR] [--only NAME ...]
+
+Views: ``monitor_startup`` (Train pressed on a fresh window: the Monitor's start-up phases, with
+the real worker), ``runs_empty`` (the Runs page of an empty runs folder), ``explain`` (a digits
+CNN trained for one epoch, explained with IntegratedGradients). Settings and runs go to a
+temporary folder; nothing of the user's is read or written.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _wait(app, predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _window(app, runs: Path):
+    from app.main_window import MainWindow
+
+    window = MainWindow(runs_dir=runs)
+    window.resize(1280, 800)
+    window.show()
+    _wait(app, lambda: window.isVisible(), 5)
+    return window
+
+
+def _save(app, window, path: Path) -> None:
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.02)
+    window.grab().save(str(path))
+    print(f"wrote {path}")
+
+
+def monitor_startup(app, out: Path, tmp: Path) -> None:
+    window = _window(app, tmp / "runs_startup")
+    train = window.show_page("train")
+    _wait(app, train.train_button.isEnabled, 120)
+    train.train_button.click()
+    monitor = window.page("monitor")
+    _wait(app, lambda: monitor.phases.current in ("building model", "first step"), 120)
+    _wait(app, lambda: False, 1.2)  # the clock ticks
+    _save(app, window, out / "monitor_startup.png")
+    monitor.stop()
+    _wait(app, lambda: monitor.status in ("stopped", "completed", "failed"), 120)
+    window.page("monitor").ask_close_action = lambda: "stop"
+    window.close()
+
+
+def runs_empty(app, out: Path, tmp: Path) -> None:
+    window = _window(app, tmp / "runs_empty")
+    runs = window.show_page("runs")
+    _wait(app, lambda: runs._listed, 10)
+    _save(app, window, out / "runs_empty.png")
+    window.close()
+
+
+def explain(app, out: Path, tmp: Path) -> None:
+    runs_dir = tmp / "runs_explain"
+    spec = ROOT / "engine" / "resources" / "examples" / "digits_cnn.toml"
+    subprocess.run([sys.executable, "-m", "netwright", "train", str(spec), "--runs-dir", str(runs_dir), "--quiet",
+                    "--set", "training.epochs=2"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    window = _window(app, runs_dir)
+    page = window.show_page("explain")
+    _wait(app, lambda: page.run_combo.count() > 0, 30)
+    page.open_run(page.run_combo.itemData(0))
+    _wait(app, lambda: bool(page.info) and bool(page.browser.visible_indices()), 180)
+    page.methods.set_method("IntegratedGradients")
+    page.browser.select(page.browser.visible_indices()[3])
+    _wait(app, lambda: page.current_result is not None, 180)
+    _save(app, window, out / "explain.png")
+    page.tabs.setCurrentIndex(1)  # Compare
+    _wait(app, lambda: False, 0.5)
+    _save(app, window, out / "explain_compare_tab.png")
+    window.close()
+
+
+VIEWS = {"monitor_startup": monitor_startup, "runs_empty": runs_empty, "explain": explain}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", default=str(ROOT / "docs" / "screenshots"))
+    parser.add_argument("--only", nargs="*", choices=sorted(VIEWS), default=None)
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="netwright-shots-") as tmp:
+        os.environ["XDG_CONFIG_HOME"] = str(Path(tmp) / "config")
+        os.environ["HOME"] = str(Path(tmp) / "home")
+        from PySide6.QtCore import QSettings
+        from PySide6.QtWidgets import QApplication
+
+        app = QApplication.instance() or QApplication(sys.argv[:1])
+        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(Path(tmp) / "settings"))
+        from app.widgets.theme import apply_theme
+
+        apply_theme(app)
+        for name in args.only or list(VIEWS):
+            VIEWS[name](app, out, Path(tmp))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
