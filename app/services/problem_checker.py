@@ -110,6 +110,9 @@ class ProblemChecker(QObject):
         self._timer.start()
 
     def _start(self) -> None:
+        pending = getattr(self.document, "data_pending", None)
+        if callable(pending) and pending():  # the launcher loads the data engine after the first paint;
+            return  # the document announces the spec again once it has (and the check runs then)
         self._call.call(_check, self.document.spec)
 
     def _checked(self, result: tuple[Any, list[Problem]]) -> None:
