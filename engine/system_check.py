@@ -171,15 +171,15 @@ def qt_platform(env: Mapping[str, str] = os.environ) -> str:
 
 
 def qt_binaries(platform: str, root: Path | None) -> tuple[list[Path], str]:
-    """The Qt files to resolve for `platform` (QtWidgets + the platform plugin) and a problem text
-    when one is missing from the PySide6 install."""
+    """The Qt files to resolve for `platform` and a problem text when one is missing from the
+    PySide6 install. The platform plugin alone: its dependency tree holds QtGui's system libraries
+    (EGL, GL, fontconfig, xkbcommon, glib, dbus), and QtWidgets adds none (one ldd run, not two)."""
     if root is None:
         return [], "PySide6 is not installed"
-    widgets = sorted(root.glob("QtWidgets*.so")) + sorted(root.glob("QtWidgets*.pyd"))
     plugin = root / "Qt" / "plugins" / "platforms" / f"libq{platform}.so"
     if sys.platform.startswith("linux") and not plugin.is_file():
-        return widgets, f"Qt has no {platform!r} platform plugin ({plugin} is missing)"
-    return [*widgets, plugin] if plugin.is_file() else widgets, ""
+        return [], f"Qt has no {platform!r} platform plugin ({plugin} is missing)"
+    return [plugin] if plugin.is_file() else [], ""
 
 
 def display_problem(platform: str, env: Mapping[str, str] = os.environ) -> str:
