@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from engine.atomic import atomic_write_text
-from engine.export.base import CHECK_SAMPLES, FORMATS, ExportError, ExportJob
+from engine.export.base import CHECK_SAMPLES, FORMATS, ExportError, ExportFormat, ExportJob
 from engine.problems import Problem, SpecError
+from engine.runs import RunDir, owned
 
 RECORD_FILE = "export.json"
 
@@ -59,16 +60,24 @@ def export_run(run_dir: str | Path, format: str, out: str | Path | None = None, 
                options: Mapping[str, Any] | None = None) -> ExportRecord:
     """Export a trained run in `format` to `out` (default RUN_DIR/exports/<format>[.suffix]), check
     it against the PyTorch model on validation samples and record it in RUN_DIR/export.json.
-    Raises SpecError/ExportError naming the field, file or layer; a check over tolerance is not an
-    error (the record says `passed: false`, the CLI exits 1)."""
-    import torch
-
-    from engine.trained import load_run_model
-
+    Raises SpecError/ExportError naming the field, file or layer (RunBusy while another process owns
+    the run); a check over tolerance is not an error (the record says `passed: false`, the CLI exits 1)."""
     if format not in FORMATS:
         raise SpecError([Problem("--format", FORMATS.unknown_message(format) + f" (known: {', '.join(FORMATS.names())})")])
     fmt = FORMATS.get(format).obj()
     opts = resolve_options(format, options or {})
+    owner = RunDir.open(run_dir)
+    with owned(owner, "export"):  # export.json (and the default exports/ folder) are writes into the run
+        return _export(owner.path, fmt, opts, out, checkpoint)
+
+
+def _export(run_dir: Path, fmt: "ExportFormat", opts: dict[str, Any], out: str | Path | None,
+            checkpoint: str) -> ExportRecord:
+    import torch
+
+    from engine.trained import load_run_model
+
+    format = fmt.name
     start = time.perf_counter()
     run = load_run_model(run_dir, checkpoint, purpose="exporting")
     target = Path(out).expanduser().resolve() if out else fmt.default_out(run)

@@ -106,6 +106,21 @@ def test_cli_bad_format_and_option_are_named(tmp_path, capsys):
     assert "run directory not found" in capsys.readouterr().err
 
 
+def test_export_refuses_a_run_another_process_owns(tmp_path, capsys):
+    """export.json is a write into the run: while another process owns the run (training it),
+    export is refused with that process named, and writes nothing."""
+    from tests.engine.test_run_ownership import _end, _owner
+
+    run_dir = trained_run(tmp_path, "wine_mlp")
+    proc = _owner(RunDir(run_dir))
+    try:
+        assert cli(["export", str(run_dir), "--format", "bundle"]) == 2
+        assert f"is in use by process {proc.pid}" in capsys.readouterr().err
+    finally:
+        _end(proc)
+    assert read_records(run_dir) == [] and not (run_dir / "exports").exists()
+
+
 def test_formats_listed_with_their_options(capsys):
     assert {"onnx", "torch_export", "script", "bundle"} <= set(FORMATS.names())
     assert cli(["export", "--list-formats"]) == 0
