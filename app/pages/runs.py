@@ -35,6 +35,7 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
     ("Train loss", lambda r: _num(r.metrics.get("train_loss"))),
     ("Val loss", lambda r: _num(r.metrics.get("val_loss"))),
     ("Val accuracy / error", lambda r: _num(r.metrics.get("val_accuracy", r.metrics.get("val_error")))),
+    ("Exports", lambda r: (", ".join(r.exports), len(r.exports))),
 )
 
 

@@ -30,9 +30,8 @@ def _duration(seconds) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.export.core import read_records  # reads export.json only (no torch)
     from engine.paths import default_runs_dir
-    from engine.runs import list_runs
+    from engine.runs import list_runs, read_exports
 
     root = Path(args.runs_dir or default_runs_dir()).expanduser()
     if root.exists() and not root.is_dir():
@@ -47,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
                         "duration": r.duration, "strategy": r.strategy, "processes": r.processes,
                         "epoch": r.epoch, "step": r.step, "metrics": dict(r.metrics), "message": r.message,
                         "exports": [{k: e.get(k) for k in ("format", "file", "max_abs_diff", "passed")}
-                                    for e in read_records(r.path)]})
+                                    for e in read_exports(r.path)]})
         return 0
     if not rows:
         print(f"no runs in {root}")
@@ -56,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started)) if r.started else "-"
         strategy = r.strategy if r.processes <= 1 else f"{r.strategy}x{r.processes}"
-        exports = ",".join(sorted({str(e.get("format")) for e in read_records(r.path)}))
+        exports = ",".join(r.exports)
         print(f"{r.id:<44} {r.status:<10} {started:<17} {_duration(r.duration):>9} {strategy:<9} {_metrics(r.metrics)}"
               + (f"  exports={exports}" if exports else ""))
     print(f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {root}")

@@ -79,7 +79,9 @@ class ExportFormat:
         """Where the export goes when --out is not given: RUN_DIR/exports/<spec name><suffix>
         (a folder format: RUN_DIR/exports/<spec name>-<format>)."""
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", run.spec.name).strip("._-") or "model"
-        return run.run_dir / "exports" / (f"{stem}{self.suffix}" if self.suffix else f"{stem}-{self.name}")
+        from engine.runs import RunDir
+
+        return RunDir(run.run_dir).exports / (f"{stem}{self.suffix}" if self.suffix else f"{stem}-{self.name}")
 
 
 def register(cls: type[ExportFormat]) -> type[ExportFormat]:

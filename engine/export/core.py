@@ -1,6 +1,6 @@
 """`export_run(run_dir, format)`: load a trained run, write one format, check it, record it.
 
-Every export is recorded in the run directory's `export.json` ({"exports": [record, ...]}, one
+Every export is recorded in the run directory's `export.json` (RunDir.export_record) ({"exports": [record, ...]}, one
 record per output path, newest last): format, file, tolerance, max difference, seconds, how it
 was checked. The Runs page and `runs` list them from there.
 """
@@ -16,8 +16,7 @@ from engine.atomic import atomic_write_text
 from engine.export.base import CHECK_SAMPLES, FORMATS, ExportError, ExportFormat, ExportJob
 from engine.problems import Problem, SpecError
 from engine.runs import RunDir, owned
-
-RECORD_FILE = "export.json"
+from engine.runs import read_exports as read_records  # the records are the run directory's: one reader
 
 
 @dataclass(frozen=True)
@@ -100,18 +99,8 @@ def _export(run_dir: Path, fmt: "ExportFormat", opts: dict[str, Any], out: str |
     return record
 
 
-def read_records(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The exports recorded in a run directory (oldest first; [] when none or unreadable)."""
-    try:
-        doc = json.loads((Path(run_dir) / RECORD_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    exports = doc.get("exports") if isinstance(doc, dict) else None
-    return [e for e in exports if isinstance(e, dict)] if isinstance(exports, list) else []
-
-
 def add_record(run_dir: Path, record: ExportRecord) -> None:
     """Add (or replace, for the same output path) a record in RUN_DIR/export.json, atomically."""
     records = [r for r in read_records(run_dir) if r.get("file") != record.file]
     records.append(asdict(record))
-    atomic_write_text(run_dir / RECORD_FILE, json.dumps({"exports": records}, indent=2) + "\n")
+    atomic_write_text(RunDir(run_dir).export_record, json.dumps({"exports": records}, indent=2) + "\n")

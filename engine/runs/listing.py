@@ -1,6 +1,7 @@
 """The run history: one :class:`RunSummary` per run directory, newest first."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,17 @@ class RunSummary:
     step: int | None
     metrics: Mapping[str, Any] = field(default_factory=dict)
     message: str = ""
+    exports: tuple[str, ...] = ()  # formats exported so far (export.json), in order
+
+
+def read_exports(run: Any) -> list[dict[str, Any]]:
+    """The records of RUN_DIR/export.json (engine.export writes them; oldest first; [] when none)."""
+    try:
+        doc = json.loads(RunDir(Path(getattr(run, "path", run))).export_record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    records = doc.get("exports") if isinstance(doc, dict) else None
+    return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
 
 
 def summarize(run: Any) -> RunSummary:
@@ -50,6 +62,7 @@ def summarize(run: Any) -> RunSummary:
         started=started, ended=ended, duration=duration, strategy=str(data.strategy or "none"),
         processes=int(data.processes or 1), epoch=epoch, step=step,
         metrics=dict(data.metrics or {}), message=str(data.message or ""),
+        exports=tuple(dict.fromkeys(str(r.get("format")) for r in read_exports(path))),
     )
 
 

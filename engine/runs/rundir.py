@@ -62,6 +62,10 @@ class RunDir:
     best_pointer = property(lambda self: self.path / CHECKPOINTS / BEST)
     ranks = property(lambda self: self.path / "ranks")
     explain = property(lambda self: self.path / "explain")
+    exports = property(lambda self: self.path / "exports")  # default output folder of `export`
+    export_record = property(lambda self: self.path / "export.json")  # every export and its check
+    tensorboard = property(lambda self: self.path / "tensorboard")  # TensorBoard event files
+    tracking_record = property(lambda self: self.path / "tracking.json")  # the MLflow run this run logs to
 
     def rank_pid_path(self, rank: int | str) -> Path:
         """ranks/rank-<rank>.pid: the pid of that rank's latest attempt on this machine."""

@@ -14,7 +14,6 @@ from typing import Any, Mapping
 from engine.atomic import atomic_write_text
 from engine.tracking.tracker import WRITERS, hparams, scalars
 
-RECORD = "tracking.json"
 _STATUS = {"completed": "FINISHED", "stopped": "KILLED", "failed": "FAILED"}
 
 
@@ -50,7 +49,7 @@ class MLflowWriter:
         created = self.client.create_run(experiment_id, run_name=self.run.id,
                                          tags={"netwright.run_dir": str(self.run.path)})
         self.run_id = created.info.run_id
-        atomic_write_text(self.run.path / RECORD, json.dumps({"mlflow_uri": self.uri, "mlflow_run_id": self.run_id,
+        atomic_write_text(self.run.tracking_record, json.dumps({"mlflow_uri": self.uri, "mlflow_run_id": self.run_id,
                                                               "mlflow_experiment_id": experiment_id}) + "\n")
         params = [Param(k, str(v)[:6000]) for k, v in hparams(self.spec).items()]
         for start in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
@@ -79,8 +78,10 @@ class MLflowWriter:
 
 def read_record(run_dir: Path) -> dict[str, Any]:
     """RUN_DIR/tracking.json ({} when the run has none)."""
+    from engine.runs import RunDir
+
     try:
-        data = json.loads((Path(run_dir) / RECORD).read_text(encoding="utf-8"))
+        data = json.loads(RunDir(Path(run_dir)).tracking_record.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -9,8 +9,6 @@ from typing import Any, Mapping
 
 from engine.tracking.tracker import WRITERS, hparams, scalars
 
-FOLDER = "tensorboard"
-
 
 class TensorBoardWriter:
     def __init__(self, spec: Any, run: Any):
@@ -20,7 +18,7 @@ class TensorBoardWriter:
     def start(self) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(self.run.path / FOLDER))
+        self.writer = SummaryWriter(str(self.run.tensorboard))
 
     def event(self, type: str, fields: Mapping[str, Any]) -> None:
         step = int(fields.get("step", 0))

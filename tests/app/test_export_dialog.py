@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
+from app.pages.runs import COLUMNS
 from engine.export.core import read_records
 from engine.paths import EXAMPLES
 from engine.runs import RunDir
@@ -58,6 +59,10 @@ def test_export_bundle_from_the_runs_page(qtbot, window, trained, tmp_path):
     assert [r["format"] for r in read_records(trained)] == ["bundle"]
     assert dialog.history.item(0).text().startswith(f"bundle: {tmp_path / 'bundle'}")
     dialog.close()
+    page = window.page("runs")
+    exports = [c[0] for c in COLUMNS].index("Exports")
+    page.refresh()  # the table lists the run's exports (from export.json)
+    qtbot.waitUntil(lambda: page.table.model().index(0, exports).data() == "bundle", timeout=10_000)
 
 
 def test_export_failure_names_the_problem(qtbot, window, trained):
