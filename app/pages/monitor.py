@@ -27,10 +27,11 @@ from app.widgets.system_panel import SystemPanel
 STATUS_COLORS = {
     "created": ("#555", "#e6e6e6"), "running": ("#fff", "#2f8f5b"), "paused": ("#222", "#f0c341"),
     "completed": ("#fff", "#3b82f6"), "stopped": ("#fff", "#7a7f87"), "failed": ("#fff", "#d9534f"),
-    "crashed": ("#fff", "#b02a37"), "starting": ("#fff", "#5b7fb0"), "": ("#555", "#e6e6e6"),
+    "crashed": ("#fff", "#b02a37"), "starting": ("#fff", "#5b7fb0"), "pruned": ("#fff", "#8b8f97"), "": ("#555", "#e6e6e6"),
 }
 #: what the log says when a run reaches a status (the status event's message follows)
-STATUS_LINES = {"paused": "paused", "completed": "completed", "stopped": "stopped", "failed": "failed"}
+STATUS_LINES = {"paused": "paused", "completed": "completed", "stopped": "stopped", "failed": "failed",
+                "pruned": "pruned by the sweep"}
 STOP_GRACE_MS = 20_000  # then SIGTERM
 #: choices of the close-window question
 CLOSE_STOP, CLOSE_KEEP, CLOSE_CANCEL = "stop", "keep", "cancel"
@@ -365,7 +366,7 @@ class MonitorPage(QWidget):
         self.stop_button.setVisible(not ended and self.run_dir is not None)
         # a stopped or crashed run resumes even before its first checkpoint (the engine starts it from
         # step 0 in the same run directory); a failed one only from a checkpoint (else it fails again)
-        can_resume = self.run_dir is not None and (status in ("stopped", "crashed")
+        can_resume = self.run_dir is not None and (status in ("stopped", "crashed", "pruned")
                                                    or status == "failed" and has_checkpoint(self.run_dir))
         self.resume_button.setVisible(can_resume)
         self.folder_button.setEnabled(self.run_dir is not None)

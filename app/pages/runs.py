@@ -110,7 +110,7 @@ class RunsPage(QWidget):
         self.filter_edit.setClearButtonEnabled(True)
         self.status_combo = QComboBox(objectName="statusFilter")
         self.status_combo.addItem("All statuses", "")
-        for status in ("running", "paused", "completed", "stopped", "failed", "crashed", "created"):
+        for status in ("running", "paused", "completed", "stopped", "failed", "crashed", "pruned", "created"):
             self.status_combo.addItem(status.capitalize(), status)
         bar.addWidget(self.filter_edit, 1)
         bar.addWidget(self.status_combo)

@@ -51,6 +51,7 @@ class SweepsPage(QWidget):
         self.window_ = window
         self.run_service = (services or services_of(window, self)).runs
         self.watch: Any = None
+        self.axes: list[tuple[str, bool]] = []  # the watched sweep's parameters and whether each is log-scaled
         self.proc: subprocess.Popen | None = None
         self._validator = BackgroundCall(self)
         self._validator.finished.connect(self._validated)
@@ -241,6 +242,7 @@ class SweepsPage(QWidget):
         self._validator.call(prepare_sweep, spec, self.sweep_table())
 
     def _validated(self, result: Any) -> None:
+        from engine.problems import SpecError
         from engine.sweep.launch import start_sweep
         from engine.sweep.sweepdir import SweepDir
 
@@ -250,7 +252,11 @@ class SweepsPage(QWidget):
         if problems:
             self._show_problems([str(p) for p in problems])
             return
-        sweep_dir = SweepDir.create(self.sweeps_dir, sweep)
+        try:
+            sweep_dir = SweepDir.create(self.sweeps_dir, sweep)
+        except SpecError as err:  # the sweeps folder cannot be written
+            self._show_problems([str(p) for p in err.problems])
+            return
         self.proc = start_sweep(sweep_dir)
         self.open_sweep(str(sweep_dir.path))
         self.refresh_sweeps()
@@ -285,6 +291,7 @@ class SweepsPage(QWidget):
             self.stop_button.setEnabled(False)
             return
         self._load_setup()
+        self.axes = self._axes()
         self.poll()
         self._timer.start()
 
@@ -322,8 +329,7 @@ class SweepsPage(QWidget):
         best = self.watch.best()
         trials = list(self.watch.trials.values())
         self.curves.show_trials(trials, best.number if best else None, self.watch.metric)
-        axes = self._axes()
-        self.parallel.show_trials(trials, axes, self.watch.metric, best.number if best else None,
+        self.parallel.show_trials(trials, self.axes, self.watch.metric, best.number if best else None,
                                   self.watch.direction == "maximize")
         found = status.get("importances") or {}
         if found:

@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
 
 #: statuses after which nothing more will be written
-FINAL_STATUSES = frozenset({"completed", "stopped", "failed", "crashed"})
+FINAL_STATUSES = frozenset({"completed", "stopped", "failed", "crashed", "pruned"})  # pruned: a sweep trial stopped early
 LOG_CHUNK = 256 * 1024
 #: events handed to the GUI per event-loop turn: a long backlog arrives in slices, never in one stall
 EVENT_SLICE = 2000

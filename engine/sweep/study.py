@@ -47,7 +47,10 @@ def open_study(sweep_dir: "SweepDir", sweep: "SweepSpec") -> "optuna.Study":
 
 
 def outcome(trial: Any) -> str:
-    """A trial's outcome (its user attribute, else from its Optuna state)."""
+    """A trial's outcome (its user attribute, else from its Optuna state). A queued retry is
+    "waiting" (it carries a copy of the interrupted trial's attributes)."""
+    if trial.state.name == "WAITING":
+        return "waiting"
     got = trial.user_attrs.get("outcome")
     if got:
         return str(got)

@@ -27,6 +27,8 @@ def run_sweep(*args: str, timeout: float = 600) -> tuple[int, dict[str, Any], st
 
 
 def sweep_dirs(root: Path) -> list[Path]:
+    if not root.is_dir():  # the sweep has not created its folder yet
+        return []
     return sorted(p for p in root.iterdir() if (p / "sweep.toml").is_file())
 
 

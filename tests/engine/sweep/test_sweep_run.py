@@ -82,6 +82,7 @@ def test_a_sigkilled_sweep_resumes_to_its_budget_without_duplicate_runs(tmp_path
     finally:
         if driver.poll() is None:
             driver.kill()
+        driver.wait(60)
     assert _wait_for(lambda: not any(process_alive(pid, created) for pid, created in running), timeout=30), \
         "trials must die with their driver"
     code, out, err = run_sweep("--resume", str(sweep_dir))
@@ -142,19 +143,22 @@ sampler = "grid"
 def test_stop_ends_the_sweep_and_resume_finishes_it(tmp_path):
     spec = write_sweep(tmp_path, LR_WIDTH, epochs=30)
     root = tmp_path / "sweeps"
-    driver = subprocess.Popen(sweep_cmd(str(spec), "--trials", "2", "--parallel", "2", "--sweeps-dir", str(root)),
-                              env=env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out_file, err_file = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with open(out_file, "w") as stdout, open(err_file, "w") as stderr:
+        driver = subprocess.Popen(sweep_cmd(str(spec), "--trials", "2", "--parallel", "2", "--sweeps-dir", str(root)),
+                                  env=env(), cwd=ROOT, stdout=stdout, stderr=stderr)
     try:
         assert _wait_for(lambda: sweep_dirs(root) and len(_trial_pids(sweep_dirs(root)[0])) == 2)
         stop = subprocess.run([os.sys.executable, "-m", "engine", "stop", str(sweep_dirs(root)[0])], env=env(), cwd=ROOT,
                               capture_output=True, text=True, timeout=60)
         assert stop.returncode == 0, stop.stderr
-        stdout, stderr = driver.communicate(timeout=300)
+        driver.wait(300)
     finally:
         if driver.poll() is None:
             driver.kill()
-    out = json.loads(stdout.splitlines()[-1])
-    assert out["status"] == "stopped" and out["interrupted"] == 2, stderr
+        driver.wait(60)
+    out = json.loads(out_file.read_text().splitlines()[-1])
+    assert out["status"] == "stopped" and out["interrupted"] == 2, err_file.read_text()
     sweep_dir = sweep_dirs(root)[0]
     assert all(s["status"] == "stopped" and s["checkpoint"] for _, s in trial_runs(sweep_dir))
     code, out, err = run_sweep("--resume", str(sweep_dir), "--trials", "2")

@@ -174,3 +174,14 @@ def test_the_offer_lists_options_of_the_spec(tmp_path):
     assert {"optimizer.lr", "optimizer.name", "data.batch_size", "model.layers[1].out_features", "training.epochs",
             "regularization.label_smoothing"} <= set(offered)
     assert "training.device" not in offered and "model.layers[3].out_features" in offered
+
+
+def test_more_trials_at_once_than_cores_is_a_warning_and_trials_share_the_threads(monkeypatch):
+    from engine.sweep import driver
+
+    monkeypatch.setattr(driver.os, "cpu_count", lambda: 2)
+    assert driver.oversubscribed(2, 1) == ""
+    warning = driver.oversubscribed(3, 1)
+    assert "3 trials at once" in warning and "2 CPU cores" in warning and "--parallel to 2" in warning
+    assert "lower --parallel to 1" in driver.oversubscribed(2, 2)  # each trial is 2 processes
+    assert driver.trial_threads(1, 1) == 0 and driver.trial_threads(2, 1) == 1
