@@ -90,7 +90,9 @@ class SweepDriver:
 
     # ------------------------------------------------------------------ the whole sweep
     def run(self) -> SweepResult:
-        lock = self.dir.acquire()
+        from engine.runs import acquire, release
+
+        acquire(self.dir, "sweep")  # one driver per sweep: a second is refused, naming this one
         try:
             self.dir.clear_control()
             self.study = studies.open_study(self.dir, self.sweep)
@@ -115,7 +117,7 @@ class SweepDriver:
             self.dir.write_status("failed", ended=time.time(), message=f"{type(err).__name__}: {err}")
             raise
         finally:
-            os.close(lock)
+            release(self.dir)
 
     def _loop(self) -> None:
         while True:

@@ -125,43 +125,14 @@ class SweepDir:
         return data
 
     def effective_status(self) -> str:
-        """The recorded status, or "crashed" when it says running but no driver holds the lock."""
+        """The recorded status, or "crashed" when it says running but no driver owns the sweep
+        (its owner lock, engine.runs.lock, is free: the kernel freed it when the driver died)."""
+        from engine.runs import lock_state
+
         status = self.read_status().get("status", "created")
-        if status == "running" and not self.locked():
+        if status == "running" and lock_state(self) != "held":
             return "crashed"
         return status
-
-    # -- one driver at a time -----------------------------------------------------------
-    def locked(self) -> bool:
-        """Whether a live driver owns the sweep (holds owner.lock)."""
-        import fcntl
-
-        try:
-            fd = os.open(self.lock_path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        finally:
-            os.close(fd)
-        return False
-
-    def acquire(self) -> int:
-        """Own the sweep for the life of this process (the kernel frees the lock however the
-        process ends). Returns the lock's descriptor; SpecError naming the owner when taken."""
-        import fcntl
-
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            owner = self.read_status().get("pid", "?")
-            raise SpecError([Problem(str(self.path), f"is being run by process {owner} — stop it first "
-                                                     f"(`stop {self.path}`) or wait for it to end")]) from None
-        return fd
 
     # -- control ------------------------------------------------------------------------
     def request_stop(self) -> None:
