@@ -8,14 +8,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Callable, ContextManager
 
+from engine.metrics import QUALITY, VAL_LOSS, improved  # noqa: F401  (improved re-exported: the trainer uses it)
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch import nn
 
     from engine.rank import RankContext
-
-#: the validation metric reported besides val_loss, per task
-QUALITY = {"classification": "val_accuracy", "language_modeling": "val_accuracy", "regression": "val_error"}
 
 
 def evaluate(model: "nn.Module", x: "torch.Tensor", y: "torch.Tensor", *, task: str, loss_fn: Callable,
@@ -54,14 +53,7 @@ def evaluate(model: "nn.Module", x: "torch.Tensor", y: "torch.Tensor", *, task: 
     loss_sum, n, quality, elements = ctx.reduce_sum(sums).tolist()
     if n == 0:
         return {}
-    return {"val_loss": loss_sum / n, QUALITY[task]: quality / max(elements, 1)}
-
-
-def improved(metric: str, value: float, best: float | None) -> bool:
-    """Whether `value` beats `best` for `metric` (accuracy: higher is better; the rest: lower)."""
-    if best is None:
-        return True
-    return value > best if metric == "val_accuracy" else value < best
+    return {VAL_LOSS: loss_sum / n, QUALITY[task]: quality / max(elements, 1)}
 
 
 def window_values(losses: list, norm: "torch.Tensor | None") -> list[float]:

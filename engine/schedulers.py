@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
+from engine.metrics import METRICS, VAL_LOSS, WATCHABLE
 from engine.optim import optimizer_options, rename_option_path
 from engine.problems import Problem
 from engine.registry import Param, Registry
@@ -111,7 +112,7 @@ def _one_cycle(t: int, plan: SchedulePlan) -> float:
 SCHEDULERS.add("plateau", None, params=(
     Param("factor", "float", 0.1, "Multiply the rate by this when the metric stops improving", min=0.0, max=1.0),
     Param("patience", "int", 5, "Epochs without improvement before reducing", min=0),
-    Param("metric", "choice", "val_loss", "Validation metric watched", choices=("val_loss", "val_accuracy", "val_error")),
+    Param("metric", "choice", VAL_LOSS, "Validation metric watched", choices=WATCHABLE),
     _MIN_LR,
 ), description="Reduce the rate when a validation metric stops improving (checked each epoch)", group="Adaptive")
 
@@ -172,7 +173,7 @@ def build_scheduler(spec: "ExperimentSpec", optimizer: "torch.optim.Optimizer", 
     factor = SCHEDULERS.get(name).obj
     if factor is None:  # plateau
         o = plan.options
-        mode = "max" if o["metric"] == "val_accuracy" else "min"
+        mode = "max" if METRICS[o["metric"]].higher_is_better else "min"
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode=mode, factor=o["factor"], patience=o["patience"], min_lr=o["min_lr"])
         return Scheduler(sched, per_step=False, metric=o["metric"])

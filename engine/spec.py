@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 from engine import tomlio
 from engine.atomic import atomic_write_text
 from engine.layers import LAYERS
+from engine.metrics import VAL_LOSS, WATCHABLE
 from engine.optim import OPTIMIZERS
 from engine.problems import Problem, SpecError, did_you_mean
 from engine.registry import Choices, Param, Registry
@@ -146,7 +147,7 @@ class RegularizationSpec:
     label_smoothing: float = _opt(0.0, "float", "Label smoothing for cross-entropy (0 = off)", min=0.0, max=0.99)
     early_stopping_patience: int = _opt(0, "int", "Stop after this many epochs without improvement (0 = off)", min=0)
     early_stopping_metric: str = _opt(
-        "val_loss", "choice", "Metric watched by early stopping", choices=("val_loss", "val_accuracy", "val_error"))
+        VAL_LOSS, "choice", "Metric watched by early stopping", choices=WATCHABLE)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from engine.diskspace import disk_full_message, is_disk_full, space_needed
 from engine.evaluation import evaluate, improved, window_values
 from engine.faults import enabled as fault_enabled, fault_point
 from engine.losses import build_loss
+from engine.metrics import GPU_MEMORY, GRAD_NORM, LR, SAMPLES_PER_S, STEP_TIME, TRAIN_LOSS
 from engine.steps import plan_steps  # noqa: F401  (re-exported: the step plan lives in one place)
 from engine.problems import Problem, SpecError
 from engine.rank import LocalContext, RankContext
@@ -273,7 +274,7 @@ class _Loop:
         if self.micro:  # stopped by max_steps mid-epoch: validate what we have
             self._flush_window(emit=True)
             if self.epoch_loss[1]:
-                self.metrics["train_loss"] = self.epoch_loss[0] / self.epoch_loss[1]
+                self.metrics[TRAIN_LOSS] = self.epoch_loss[0] / self.epoch_loss[1]
             fault_point("final_eval")
             self.metrics.update(self._validate())
         return self.finish("completed", self.early_message or done, save=True)
@@ -346,16 +347,16 @@ class _Loop:
             elapsed = max(time.perf_counter() - self.window_t0, 1e-9)
             fields: dict[str, Any] = {
                 "step": self.step, "epoch": self.epoch + self.micro / max(1, self._micro_per_epoch()),
-                "train_loss": total / count, "lr": self.optimizer.param_groups[0]["lr"],
-                "samples_per_s": (self.samples - self.window_samples) * self.ctx.data_parallel_size / elapsed,
-                "step_time": elapsed / k,
+                TRAIN_LOSS: total / count, LR: self.optimizer.param_groups[0]["lr"],
+                SAMPLES_PER_S: (self.samples - self.window_samples) * self.ctx.data_parallel_size / elapsed,
+                STEP_TIME: elapsed / k,
             }
             if self.window_norm is not None:
-                fields["grad_norm"] = norm / self.ctx.world_size
+                fields[GRAD_NORM] = norm / self.ctx.world_size
             if self.x.device.type == "cuda":
                 import torch.cuda
 
-                fields["gpu_memory"] = torch.cuda.max_memory_allocated(self.x.device)
+                fields[GPU_MEMORY] = torch.cuda.max_memory_allocated(self.x.device)
             self.reporter.event("metric", **fields)
         self._window_reset()
 
@@ -379,7 +380,7 @@ class _Loop:
             fault_point("final_eval")
         train_loss = self.epoch_loss[0] / self.epoch_loss[1] if self.epoch_loss[1] else float("nan")
         self.epoch_loss = [0.0, 0.0]
-        self.metrics = {"train_loss": train_loss, **self._validate()}
+        self.metrics = {TRAIN_LOSS: train_loss, **self._validate()}
         self.reporter.event("epoch", epoch=self.epoch, step=self.step, lr=self.optimizer.param_groups[0]["lr"],
                             epoch_seconds=seconds, **self.metrics)
         if self.scheduler is not None:

@@ -25,6 +25,7 @@ from app.services.tasks import BackgroundCall
 from app.services.window_services import services_of
 from app.widgets.explain_result import ResultPanel, tokens_of
 from app.widgets.method_panel import MethodPanel
+from engine.metrics import VAL_ACCURACY
 from app.widgets.sample_browser import SampleBrowser
 from app.widgets.theme import icon
 
@@ -38,7 +39,7 @@ def trained_runs(runs_dir: Path) -> list[tuple[str, str]]:
     for run in list_runs(runs_dir):
         if weights_path(run.path) is None:
             continue
-        acc = run.metrics.get("val_accuracy")
+        acc = run.metrics.get(VAL_ACCURACY)
         extra = f" · val acc {acc:.3f}" if isinstance(acc, (int, float)) else ""
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)) if run.started else run.id
         out.append((f"{run.name} — {when} ({run.status}{extra})", str(run.path)))

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.metric_store import MetricStore
+from engine import metrics
 from app.services.tasks import BackgroundCall
 from app.services.window_services import services_of
 from app.widgets.plot_panel import PlotPanel
@@ -32,9 +33,9 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
     ("Strategy", lambda r: (f"{r.strategy} × {r.processes}" if r.processes > 1 else r.strategy, r.strategy)),
     ("Epoch", lambda r: _num(r.epoch)),
     ("Step", lambda r: _num(r.step)),
-    ("Train loss", lambda r: _num(r.metrics.get("train_loss"))),
-    ("Val loss", lambda r: _num(r.metrics.get("val_loss"))),
-    ("Val accuracy / error", lambda r: _num(r.metrics.get("val_accuracy", r.metrics.get("val_error")))),
+    ("Train loss", lambda r: _num(r.metrics.get(metrics.TRAIN_LOSS))),
+    ("Val loss", lambda r: _num(r.metrics.get(metrics.VAL_LOSS))),
+    ("Val accuracy / error", lambda r: _num(r.metrics.get(metrics.VAL_ACCURACY, r.metrics.get(metrics.VAL_ERROR)))),
     ("Exports", lambda r: (", ".join(r.exports), len(r.exports))),
 )
 

@@ -14,6 +14,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from engine.metrics import SAMPLES_PER_S
+
 #: event fields that are bookkeeping, not metrics
 META_FIELDS = frozenset({
     "v", "seq", "time", "type", "step", "epoch", "rank", "world_size", "total_steps", "total_epochs",
@@ -22,7 +24,7 @@ META_FIELDS = frozenset({
     "gpu_memory",  # bytes: shown by the system panel, not a curve (it would flatten step_time)
 })
 #: names under which the worker reports throughput
-THROUGHPUT_FIELDS = ("samples_per_second", "samples_per_s")
+THROUGHPUT_FIELDS = ("samples_per_second", SAMPLES_PER_S)
 #: event types whose numbers are plotted
 METRIC_EVENT_TYPES = ("metric", "epoch")
 X_AXES = ("step", "epoch", "time")

@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 
 from app.services.metric_store import Series
+from engine.metrics import GRAD_NORM, LR, METRICS
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,8 @@ class PlotGroup:
 PLOT_GROUPS: tuple[PlotGroup, ...] = (
     PlotGroup("loss", "Loss", lambda n: n.endswith("loss"), "lossPlot"),
     PlotGroup("accuracy", "Accuracy / error", lambda n: "accuracy" in n or n.endswith("error"), "accuracyPlot"),
-    PlotGroup("lr", "Learning rate", lambda n: n in ("lr", "learning_rate"), "lrPlot"),
-    PlotGroup("grad_norm", "Gradient norm", lambda n: "grad_norm" in n, "gradNormPlot"),
+    PlotGroup("lr", METRICS[LR].label, lambda n: n in (LR, "learning_rate"), "lrPlot"),
+    PlotGroup("grad_norm", METRICS[GRAD_NORM].label, lambda n: GRAD_NORM in n, "gradNormPlot"),
     PlotGroup("throughput", "Samples per second", lambda n: n.endswith(("per_second", "per_s")), "throughputPlot"),
     PlotGroup("other", "Step time and other", lambda n: True, "otherPlot"),
 )

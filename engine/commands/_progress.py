@@ -9,6 +9,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from engine.metrics import format_metrics
+
 
 def _fmt_seconds(seconds: float) -> str:
     seconds = int(max(0, seconds))
@@ -18,8 +20,7 @@ def _fmt_seconds(seconds: float) -> str:
 
 
 def _fmt_metrics(fields: dict[str, Any]) -> str:
-    keys = ("train_loss", "val_loss", "val_accuracy", "val_error")
-    return "  ".join(f"{k} {fields[k]:.4f}" for k in keys if isinstance(fields.get(k), (int, float)))
+    return format_metrics(fields)
 
 
 class Progress:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from engine.commands._common import print_json
+from engine.metrics import format_metrics
 
 HELP = "List training runs with their status, start time, duration, strategy and final metrics"
 
@@ -17,8 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _metrics(metrics) -> str:
-    keys = ("train_loss", "val_loss", "val_accuracy", "val_error")
-    return "  ".join(f"{k}={metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float)))
+    return format_metrics(metrics, fmt="{name}={value:.4g}")
 
 
 def _duration(seconds) -> str:

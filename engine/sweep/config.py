@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from engine import tomlio
+from engine.metrics import METRICS as METRIC_INFO, QUALITY, TRAIN_LOSS, VAL_ACCURACY, VAL_ERROR, VAL_LOSS
 from engine.problems import Problem, SpecError, did_you_mean
 from engine.registry import Param, check_options
 from engine.spec import ExperimentSpec, apply_overrides, param_at
@@ -37,7 +38,7 @@ from engine.sweep.samplers import check_sampler
 from engine.sweep.space import Dimension, grid_size, sweepable
 
 #: what a sweep can optimise: the validation metrics a run reports, and its training loss
-METRICS = ("val_accuracy", "val_error", "val_loss", "train_loss")
+METRICS = (VAL_ACCURACY, VAL_ERROR, VAL_LOSS, TRAIN_LOSS)
 DIRECTIONS = ("maximize", "minimize")
 #: the trial budget when neither trials nor minutes are given (and the sampler is not a grid)
 DEFAULT_TRIALS = 20
@@ -84,16 +85,15 @@ class SweepSpec:
         if self.metric:
             return self.metric
         from engine.data import describe_data
-        from engine.evaluation import QUALITY
 
         try:
-            return QUALITY.get(describe_data(self.base.data).task, "val_loss")
+            return QUALITY.get(describe_data(self.base.data).task, VAL_LOSS)
         except SpecError:
-            return "val_loss"
+            return VAL_LOSS
 
     def resolved_direction(self) -> str:
         """maximize for accuracy, minimize for losses and errors (unless given)."""
-        return self.direction or ("maximize" if self.resolved_metric() == "val_accuracy" else "minimize")
+        return self.direction or ("maximize" if METRIC_INFO[self.resolved_metric()].higher_is_better else "minimize")
 
     def budget(self) -> int:
         """Trials to run: `trials`, the grid's size for a grid (at most), or the default."""
