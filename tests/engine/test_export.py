@@ -68,7 +68,10 @@ def check_reloads(run_dir: Path, tmp_path: Path) -> None:
 
 
 def test_digits_mlp_exports_to_onnx_and_pt2(tmp_path):
-    check_reloads(trained_run(tmp_path, "digits_mlp"), tmp_path)
+    run_dir = trained_run(tmp_path, "digits_mlp")
+    check_reloads(run_dir, tmp_path)
+    record = export_run(run_dir, "onnx", tmp_path / "ts.onnx", options={"exporter": "torchscript", "opset": 17})
+    assert record.passed and record.method.startswith("TorchScript-based exporter, opset 17")
 
 
 @pytest.mark.slow
@@ -172,6 +175,22 @@ def test_script_export_writes_nested_blocks_as_code(tmp_path):
     assert "skip=nn.Conv2d(16, 32, kernel_size=(1, 1), stride=(2, 2), bias=False)" in source
     assert "def lr_factor(t: int, plan)" in (tmp_path / "project" / "train.py").read_text()  # the cosine schedule
     done = run_without_netwright(tmp_path / "project", "train.py")
+    assert done.returncode == 0, done.stderr
+    events, _ = read_events(run_dir / "events.jsonl")
+    assert [float(line.split()[3]) for line in done.stdout.splitlines() if line.startswith("step ")] == [
+        e["train_loss"] for e in events if e["type"] == "metric"]
+
+
+@pytest.mark.slow
+def test_script_export_of_tiny_gpt_retraces_the_run(tmp_path):
+    """Text data (saved as data.npz), TransformerBlocks copied as source, warm-up cosine schedule,
+    gradient clipping and AdamW's decoupled weight decay: the same per-step losses."""
+    run_dir = trained_run(tmp_path, "tiny_gpt", ["data.seq_len=16", "model.layers[1].max_len=16",
+                                                 "training.max_steps=4"])
+    assert export_run(run_dir, "script", tmp_path / "gpt").passed
+    assert (tmp_path / "gpt" / "data.npz").is_file()
+    assert "class TransformerBlock(nn.Module)" in (tmp_path / "gpt" / "model.py").read_text()
+    done = run_without_netwright(tmp_path / "gpt", "train.py")
     assert done.returncode == 0, done.stderr
     events, _ = read_events(run_dir / "events.jsonl")
     assert [float(line.split()[3]) for line in done.stdout.splitlines() if line.startswith("step ")] == [
