@@ -399,14 +399,32 @@ class MonitorPage(QWidget):
         epoch = f"epoch {progress.epoch:.1f}".replace(".0", "") + (f"/{progress.total_epochs}" if progress.total_epochs else "")
         step = f"step {progress.step}" + (f"/{progress.total_steps}" if progress.total_steps else "")
         self.progress.setFormat(f"{epoch} · {step}" if self.run_dir else "")
-        elapsed = progress.elapsed
-        if self.status in ("running", "paused") and self.plots.store().t0 is not None:
-            elapsed = max(elapsed, time.time() - self.plots.store().t0)
-        if self.phases.isVisibleTo(self) and not self.phases.done and self.phases.t0 is not None:
-            elapsed = time.time() - self.phases.t0  # ticking from the click while it starts up
+        training, wall = self._durations(progress.elapsed)
         eta = progress.eta if self.status == "running" else None
         speed = f"{progress.samples_per_second:,.0f} samples/s" if progress.samples_per_second else "— samples/s"
-        self.progress_info.setText(f"elapsed {fmt_duration(elapsed)} · ETA {fmt_duration(eta)} · {speed}")
+        self.progress_info.setText(f"training {fmt_duration(training)} · wall {fmt_duration(wall)} · "
+                                   f"ETA {fmt_duration(eta)} · {speed}")
+
+    def _durations(self, loop_seconds: float) -> tuple[float | None, float | None]:
+        """(training time, wall time) as the Runs page and the CLI summary define them: training =
+        inside the training loop (from the run's `start` event; status.json's `training_seconds`
+        once a session has ended); wall = from the click (or the run's start) to now or its end,
+        start-up included (status.json's `wall_seconds` once ended)."""
+        info, now = self._status_info, time.time()
+        ended = self.status in FINAL_STATUSES
+        training: float | None = loop_seconds if self.plots.store().t0 is not None else None
+        if self.status in ("running", "paused") and self.plots.store().t0 is not None:
+            training = max(loop_seconds, now - self.plots.store().t0)
+        if ended and isinstance(info.get("training_seconds"), (int, float)):
+            training = float(info["training_seconds"])
+        start = self.phases.t0 if self.phases.t0 is not None else info.get("started")
+        wall = None
+        if ended and isinstance(info.get("wall_seconds"), (int, float)):
+            wall = float(info["wall_seconds"])
+        elif isinstance(start, (int, float)):
+            end = info.get("ended") if ended and isinstance(info.get("ended"), (int, float)) else now
+            wall = max(0.0, end - start)
+        return training, wall
 
     # ------------------------------------------------------------------ window hooks
     def on_shown(self) -> None:

@@ -29,7 +29,8 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
     ("Status", lambda r: (r.status, r.status)),
     ("Started", lambda r: (time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started)) if r.started else "—",
                            r.started or 0.0)),
-    ("Duration", lambda r: (_duration(r.duration), r.duration or 0.0)),
+    ("Wall time", lambda r: (_duration(r.duration), r.duration or 0.0)),
+    ("Training time", lambda r: (_duration(getattr(r, "training_seconds", None)), getattr(r, "training_seconds", None) or 0.0)),
     ("Strategy", lambda r: (f"{r.strategy} × {r.processes}" if r.processes > 1 else r.strategy, r.strategy)),
     ("Epoch", lambda r: _num(r.epoch)),
     ("Step", lambda r: _num(r.step)),
@@ -38,6 +39,15 @@ COLUMNS: tuple[tuple[str, Any], ...] = (
     ("Val accuracy / error", lambda r: _num(r.metrics.get(metrics.VAL_ACCURACY, r.metrics.get(metrics.VAL_ERROR)))),
     ("Exports", lambda r: (", ".join(r.exports), len(r.exports))),
 )
+
+#: the two durations, defined once (the CLI's `runs` and the train summary's `wall_seconds` /
+#: `training_seconds` are the same figures)
+HEADER_TIPS = {
+    "Wall time": "From start to end, start-up included (importing torch, loading data, starting ranks); "
+                 "summed over resumed sessions",
+    "Training time": "Time inside the training loop (start-up, data loading and pauses excluded); "
+                     "shown once a session has ended",
+}
 
 
 def _duration(seconds: float | None) -> str:
@@ -132,6 +142,8 @@ class RunsPage(QWidget):
 
         self.model = QStandardItemModel(0, len(COLUMNS), self)
         self.model.setHorizontalHeaderLabels([c[0] for c in COLUMNS])
+        for column, tip in HEADER_TIPS.items():
+            self.model.horizontalHeaderItem([c[0] for c in COLUMNS].index(column)).setToolTip(tip)
         self.proxy = _RunFilter(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SORT_ROLE)

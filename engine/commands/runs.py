@@ -9,7 +9,8 @@ from pathlib import Path
 from engine.commands._common import print_json
 from engine.metrics import format_metrics
 
-HELP = "List training runs with their status, start time, duration, strategy and final metrics"
+HELP = ("List training runs with their status, start time, wall time (start-up included), training time, "
+        "strategy and final metrics")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         for r in rows:
             print_json({"id": r.id, "run_dir": str(r.path), "name": r.name, "status": r.status, "started": r.started,
-                        "duration": r.duration, "strategy": r.strategy, "processes": r.processes,
+                        "duration": r.duration, "wall_seconds": r.wall_seconds, "training_seconds": r.training_seconds,
+                        "strategy": r.strategy, "processes": r.processes,
                         "epoch": r.epoch, "step": r.step, "metrics": dict(r.metrics), "message": r.message,
                         "exports": [{k: e.get(k) for k in ("format", "file", "max_abs_diff", "passed")}
                                     for e in read_exports(r.path)]})
@@ -51,12 +53,13 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no runs in {root}")
         return 0
-    print(f"{'run':<44} {'status':<10} {'started':<17} {'duration':>9} {'strategy':<9} metrics")
+    print(f"{'run':<44} {'status':<10} {'started':<17} {'wall':>9} {'training':>9} {'strategy':<9} metrics")
     for r in rows:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started)) if r.started else "-"
         strategy = r.strategy if r.processes <= 1 else f"{r.strategy}x{r.processes}"
         exports = ",".join(r.exports)
-        print(f"{r.id:<44} {r.status:<10} {started:<17} {_duration(r.duration):>9} {strategy:<9} {_metrics(r.metrics)}"
+        print(f"{r.id:<44} {r.status:<10} {started:<17} {_duration(r.wall_seconds):>9} "
+              f"{_duration(r.training_seconds):>9} {strategy:<9} {_metrics(r.metrics)}"
               + (f"  exports={exports}" if exports else ""))
     print(f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {root}")
     return 0

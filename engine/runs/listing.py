@@ -30,6 +30,15 @@ class RunSummary:
     metrics: Mapping[str, Any] = field(default_factory=dict)
     message: str = ""
     exports: tuple[str, ...] = ()  # formats exported so far (export.json), in order
+    #: time inside the training loop (start-up, data loading and pauses excluded); None until a
+    #: session of the run has ended
+    training_seconds: float | None = None
+
+    @property
+    def wall_seconds(self) -> float | None:
+        """Wall time including start-up: `duration` (the one figure `runs` and the summary's
+        `wall_seconds` report)."""
+        return self.duration
 
 
 def read_exports(run: Any) -> list[dict[str, Any]]:
@@ -49,7 +58,9 @@ def summarize(run: Any) -> RunSummary:
     data = load_status(path)
     status = effective_status(path)
     started, ended = data.started, data.ended
-    if started is not None:
+    if status not in ACTIVE and data.wall_seconds is not None:  # summed over the run's sessions
+        duration = float(data.wall_seconds)
+    elif started is not None:
         end = ended if ended is not None else (data.updated if status not in ACTIVE else time.time())
         duration = max(0.0, (end or started) - started)
     else:
@@ -63,6 +74,7 @@ def summarize(run: Any) -> RunSummary:
         processes=int(data.processes or 1), epoch=epoch, step=step,
         metrics=dict(data.metrics or {}), message=str(data.message or ""),
         exports=tuple(dict.fromkeys(str(r.get("format")) for r in read_exports(path))),
+        training_seconds=data.training_seconds,
     )
 
 

@@ -158,3 +158,22 @@ def test_empty_states_say_why_the_table_is_empty(qtbot, window, tmp_path):
     assert page.table_stack.currentWidget() is page.empty and "No run matches the filter" in page.empty.text()
     page.filter_edit.clear()
     assert page.table_stack.currentWidget() is page.table
+
+
+def test_wall_and_training_time_are_labelled_and_agree_with_the_monitor(qtbot, window, tmp_path):
+    from app.pages.runs import HEADER_TIPS
+
+    path = make_run(tmp_path / "runs", "timed", 10)
+    runs.write_status(path, "completed", training_seconds=72.0, wall_seconds=95.0)  # as a session's end records them
+    page = show_runs(qtbot, window, 1)
+    headers = [c[0] for c in COLUMNS]
+    assert "Duration" not in headers
+    assert table_column(page, headers.index("Wall time")) == ["1:35"]
+    assert table_column(page, headers.index("Training time")) == ["1:12"]
+    tip = page.model.horizontalHeaderItem(headers.index("Wall time")).toolTip()
+    assert tip == HEADER_TIPS["Wall time"] and "start-up included" in tip
+    page.select_paths([path])
+    qtbot.mouseClick(page.open_button, Qt.MouseButton.LeftButton)
+    monitor = window.page("monitor")
+    qtbot.waitUntil(lambda: monitor.status == "completed", timeout=10_000)
+    qtbot.waitUntil(lambda: "training 1:12 · wall 1:35" in monitor.progress_info.text(), timeout=5_000)

@@ -189,10 +189,16 @@ def test_runs_lists_and_json(capsys):
     assert main(["runs"]) == 0
     assert "no runs" in capsys.readouterr().out
     main(["train", DIGITS, *QUICK, "--quiet"])
-    capsys.readouterr()
+    summary = last_json(capsys.readouterr().out)
     assert main(["runs", "--json"]) == 0
     row = last_json(capsys.readouterr().out)
     assert row["status"] == "completed" and row["name"] == "digits_mlp" and "val_accuracy" in row["metrics"]
+    # one definition of each duration: the summary, `runs` and the app's Runs page show the same figures
+    assert 0 < summary["training_seconds"] <= summary["wall_seconds"]
+    assert row["wall_seconds"] == summary["wall_seconds"] and row["training_seconds"] == summary["training_seconds"]
+    assert main(["runs"]) == 0
+    table = capsys.readouterr().out
+    assert "wall" in table.splitlines()[0] and "training" in table.splitlines()[0]
 
 
 @pytest.mark.slow
