@@ -26,7 +26,10 @@ class _Task(QRunnable):
             result, error = self.fn(*self.args), ""
         except Exception as err:  # reported to the caller, never raised into Qt
             result, error = None, f"{err}\n{traceback.format_exc(limit=4)}"
-        self.signals.done.emit(self.ticket, result, error)
+        try:
+            self.signals.done.emit(self.ticket, result, error)
+        except RuntimeError:  # "Signal source has been deleted": the app closed meanwhile, nobody waits
+            pass
 
 
 class BackgroundCall(QObject):
