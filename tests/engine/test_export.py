@@ -181,6 +181,24 @@ def test_script_export_writes_nested_blocks_as_code(tmp_path):
         e["train_loss"] for e in events if e["type"] == "metric"]
 
 
+def test_script_export_retraces_accumulation_l1_l2_decay_and_plateau(tmp_path):
+    """The options the script must write out as code: gradient accumulation (a partial last group),
+    an L1 penalty, coupled (l2) weight decay, the plateau schedule, two epochs."""
+    run_dir = trained_run(tmp_path, "wine_mlp", [
+        "training.epochs=2", "training.max_steps=0", "data.batch_size=16", "training.grad_accumulation=3",
+        "regularization.l1=0.001", "regularization.weight_decay_mode=l2", "optimizer.weight_decay=0.01",
+        "scheduler.name=plateau", "scheduler.patience=0"])
+    assert export_run(run_dir, "script", tmp_path / "wine").passed
+    train_py = (tmp_path / "wine" / "train.py").read_text()
+    assert "ReduceLROnPlateau" in train_py and "scheduler.step(val_loss)" in train_py
+    done = run_without_netwright(tmp_path / "wine", "train.py")
+    assert done.returncode == 0, done.stderr
+    events, _ = read_events(run_dir / "events.jsonl")
+    netwright = [e["train_loss"] for e in events if e["type"] == "metric"]
+    assert len(netwright) == 6  # 142 samples: 9 batches of 16, 3 steps an epoch
+    assert [float(line.split()[3]) for line in done.stdout.splitlines() if line.startswith("step ")] == netwright
+
+
 @pytest.mark.slow
 def test_script_export_of_tiny_gpt_retraces_the_run(tmp_path):
     """Text data (saved as data.npz), TransformerBlocks copied as source, warm-up cosine schedule,

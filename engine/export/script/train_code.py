@@ -118,9 +118,13 @@ def train_source(spec: Any, raw: Any, model_class: str, run_id: str) -> tuple[st
                    "    return F.cross_entropy(out, y, label_smoothing=LABEL_SMOOTHING)\n")
     else:
         loss_fn = f"loss_fn = F.{REGRESSION_LOSSES[loss]}\n"
+    metric = "val_error" if task == "regression" else "val_accuracy"
+    watched = {"val_loss": "val_loss", metric: "quality"}.get(plan_opts.get("metric", ""), "") if plateau else ""
+    plateau_step = (f"        scheduler.step({watched})  # the plateau schedule watches {plan_opts['metric']}" if watched
+                    else f"        # (the plateau schedule watches {plan_opts.get('metric')}, which this task does not report)"
+                    if plateau else "")
     device = ('"cuda" if torch.cuda.is_available() else "cpu"' if spec.training.device == "auto"
               else repr(spec.training.device))
-    metric = "val_error" if task == "regression" else "val_accuracy"
     lines = [f'''"""Train "{spec.name}" as Netwright run {run_id} did, in plain PyTorch.
 
     python train.py            # trains from scratch and prints the loss of every step
@@ -258,7 +262,7 @@ def main():
             if MAX_STEPS and step >= MAX_STEPS:
                 break
         val_loss, quality = evaluate(model, x_val, y_val)
-{"        scheduler.step(val_loss if " + repr(plan_opts.get("metric")) + " == 'val_loss' else quality)" if plateau else ""}
+{plateau_step}
         print(f"epoch {{epoch + 1}} val_loss {{val_loss:.4f}} {metric} {{quality:.4f}}", flush=True)
         if MAX_STEPS and step >= MAX_STEPS:
             break
