@@ -42,7 +42,13 @@ def test_train_default_experiment_until_completed(qtbot, main_window):
     assert window.document.spec.data.source == "digits"
     window.document.edit(short(window.document.spec, epochs=1, log_every=1), "one epoch")
     monitor = press_train(qtbot, window)
-    qtbot.waitUntil(lambda: monitor.status == "completed", timeout=START_TIMEOUT)
+    seen = []  # the real worker's start-up phases, each shown before the first point
+    qtbot.waitUntil(lambda: seen.append((monitor.phases.current, points(monitor))) or monitor.status == "completed",
+                    timeout=START_TIMEOUT)
+    shown = [name for name, n in seen if name and n == 0]
+    assert shown[0] == "starting worker" and "first step" in shown, seen[:5]
+    assert all(n == 0 for name, n in seen if name)  # the strip goes once the curves start
+    assert "loading data…" in monitor.console.text() and "completed" in monitor.console.text()
     steps = monitor.plots.store().progress().total_steps
     qtbot.waitUntil(lambda: steps > 5 and points(monitor) == steps, timeout=5_000)
     monitor.plots.flush()
