@@ -305,6 +305,7 @@ def run_worker(run_dir: str | Path, *, resume: bool = False, context: str = DEFA
         if par.node_rank == 0:  # rank 0's node reports (the GUI shows the start-up phases)
             report(PhaseEvent(phase="starting worker", processes=par.processes * par.nnodes))
         final, message, code, fields = None, "", 0, {}
+        crashed = False  # a rank was killed: that, not rank 0's "failed" from losing its peer, is how it ended
         before = _children()
         job_started = time.time()
         watchdog = _TeardownWatchdog(run, job_started, before, say)
@@ -325,7 +326,8 @@ def run_worker(run_dir: str | Path, *, resume: bool = False, context: str = DEFA
                 report(LogEvent(level="warning", message=f"{lost} during shutdown, after the run was {done}"))
             else:
                 # a killed rank is the cause; the errors of the ranks that lost it are consequences
-                final = "crashed" if any(f.killed for f in failure.failures) else "failed"
+                crashed = any(f.killed for f in failure.failures)
+                final = "crashed" if crashed else "failed"
                 message, code = str(failure), 1
                 report(*(ErrorEvent(message=f.describe(), traceback=f.traceback, rank=f.rank, exitcode=f.exitcode)
                          for f in failure.failures))
@@ -341,7 +343,9 @@ def run_worker(run_dir: str | Path, *, resume: bool = False, context: str = DEFA
         if final is None and status in ("running", "paused", "created"):
             final, message, code = "failed", "the ranks ended without reporting a final status (see log.txt)", 1
         if final is not None:
-            written = end_session(run, final, message=message, **fields) if message else end_session(run, final, **fields)
+            if message:
+                fields["message"] = message
+            written = end_session(run, final, force=crashed, **fields)
             code = 1 if written["status"] == "failed" or (code and written["status"] not in ("completed", "stopped")) else 0
         elif status == "failed":
             code = 1
