@@ -118,7 +118,7 @@ class MonitorPage(QWidget):
         self.resume_button.clicked.connect(self.resume_from_checkpoint)
         self.folder_button = QPushButton("Open folder", objectName="openFolderButton")
         self.folder_button.clicked.connect(self.open_folder)
-        self.export_button = QPushButton("Export…", objectName="exportRunButton")
+        self.export_button = QPushButton("Export model…", objectName="exportRunButton")
         self.export_button.setToolTip("ONNX, torch.export, a plain PyTorch project or a weights + spec bundle")
         self.export_button.clicked.connect(self.export_run)
         for button in (self.pause_button, self.stop_button, self.resume_button, self.folder_button, self.export_button):

@@ -127,7 +127,7 @@ class RunsPage(QWidget):
         bar.addWidget(self.status_combo)
         self.open_button = QPushButton("Open in Monitor", objectName="openRunButton")
         self.clone_button = QPushButton("Clone and edit", objectName="cloneButton")
-        self.export_button = QPushButton("Export…", objectName="exportRunButton")
+        self.export_button = QPushButton("Export model…", objectName="exportRunButton")
         self.export_button.setToolTip("ONNX, torch.export, a plain PyTorch project or a weights + spec bundle")
         self.export_button.clicked.connect(self.export_selected)
         self.delete_button = QPushButton("Delete…", objectName="deleteButton")
