@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from engine.atomic import atomic_write_text
 from engine.export.base import CHECK_SAMPLES, FORMATS, ExportError, ExportFormat, ExportJob
+from engine.folders import ensure_folder
 from engine.problems import Problem, SpecError
 from engine.runs import RunDir, owned
 from engine.runs import read_exports as read_records  # the records are the run directory's: one reader
@@ -84,11 +85,16 @@ def _export(run_dir: Path, fmt: "ExportFormat", opts: dict[str, Any], out: str |
         kind = "a folder" if target.is_dir() else "a file"
         raise ExportError(str(target), f"is {kind}; {format} writes {'a folder' if not fmt.suffix else 'a file'} — "
                                        "choose another --out")
+    ensure_folder(target.parent if fmt.suffix else target, "export folder", "choose another --out")
     x = torch.as_tensor(run.data.x_val[:CHECK_SAMPLES] if len(run.data.x_val) else run.data.x_train[:CHECK_SAMPLES])
     if len(x) < 2:
         x = torch.cat([x, x])  # two samples: a batch dimension the exporters cannot specialise to 1
     job = ExportJob(run, target, opts, x, checkpoint)
-    check = fmt.write(job)
+    try:
+        check = fmt.write(job)
+    except OSError as err:  # a full disk, a file vanishing under us: name the output
+        raise ExportError(str(getattr(err, "filename", None) or target),
+                          f"cannot be written ({err.strerror or err}) — choose another --out or free some space") from None
     record = ExportRecord(format, str(target), run.checkpoint.name, check.tolerance, check.max_abs_diff, check.passed,
                           check.samples, check.method, round(time.perf_counter() - start, 3), opts, check.notes,
                           time.time())

@@ -107,6 +107,11 @@ def test_cli_bad_format_and_option_are_named(tmp_path, capsys):
     assert "export.opset" in capsys.readouterr().err
     assert cli(["export", str(tmp_path / "nowhere"), "--format", "onnx"]) == 2
     assert "run directory not found" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("x")
+    assert cli(["export", str(run_dir), "--format", "bundle", "--out", str(tmp_path / "a_file" / "bundle")]) == 2
+    assert f"{tmp_path / 'a_file' / 'bundle'}" in capsys.readouterr().err
+    assert cli(["export", str(run_dir), "--format", "script", "--out", str(tmp_path / "a_file")]) == 2
+    assert "is a file; script writes a folder" in capsys.readouterr().err
 
 
 def test_export_refuses_a_run_another_process_owns(tmp_path, capsys):
@@ -122,6 +127,16 @@ def test_export_refuses_a_run_another_process_owns(tmp_path, capsys):
     finally:
         _end(proc)
     assert read_records(run_dir) == [] and not (run_dir / "exports").exists()
+
+
+def test_onnx_without_its_packages_says_what_to_install(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    run_dir = trained_run(tmp_path, "wine_mlp")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    assert cli(["export", str(run_dir), "--format", "onnx"]) == 2
+    assert "onnx needs onnxruntime — pip install 'netwright[export]'" in capsys.readouterr().err
 
 
 def test_formats_listed_with_their_options(capsys):

@@ -1,6 +1,7 @@
 """ONNX through torch.onnx.export, checked in ONNX Runtime."""
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 from engine.export.base import ExportError, ExportFormat, ExportJob, Verification, max_abs_diff, register
@@ -48,8 +49,12 @@ class OnnxFormat(ExportFormat):
     )
 
     def write(self, job: ExportJob) -> Verification:
-        import onnxruntime
         import torch
+
+        missing = [name for name in ("onnx", "onnxruntime", "onnxscript") if importlib.util.find_spec(name) is None]
+        if missing:
+            raise ExportError("--format", f"onnx needs {', '.join(missing)} — pip install 'netwright[export]'")
+        import onnxruntime
 
         model, x, opts = job.run.model, job.inputs, job.options
         job.out.parent.mkdir(parents=True, exist_ok=True)
