@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from app.services.tasks import BackgroundCall
 from app.services.window_services import services_of
 from app.widgets.feature_bars import FeatureBars
+from app.widgets.schema_form import SchemaForm
 from app.widgets.sweep_params import SweepParamsTable
 from app.widgets.sweep_plots import BEST_COLOR, ParallelCoordinates, SweepCurves, short_name
 from engine.sweep.config import METRICS
@@ -88,6 +89,12 @@ class SweepsPage(QWidget):
         split.setSizes([470, 780])
         outer.addWidget(split, 1)
 
+    @staticmethod
+    def _show_options(form: SchemaForm, registry: Any, combo: QComboBox, values: dict | None = None) -> None:
+        params = registry.get(combo.currentData()).params if combo.currentData() in registry else ()
+        form.set_params(params, values or {})
+        form.setVisible(bool(params))
+
     def _panel(self, heading: str) -> tuple[QFrame, QVBoxLayout]:
         frame = QFrame(objectName="panel")
         lay = QVBoxLayout(frame)
@@ -118,6 +125,11 @@ class SweepsPage(QWidget):
             self.sampler.addItem(entry.name, entry.name)
             self.sampler.setItemData(self.sampler.count() - 1, entry.description, Qt.ItemDataRole.ToolTipRole)
         self.sampler.setCurrentIndex(self.sampler.findData("tpe"))
+        # each sampler's and pruner's options, from its registry entry's schema
+        self.sampler_form = SchemaForm(show_help=False)  # the help is each field's tooltip
+        self.pruner_form = SchemaForm(show_help=False)
+        self.sampler_form.setObjectName("samplerOptions")
+        self.pruner_form.setObjectName("prunerOptions")
         self.pruner = QComboBox(objectName="sweepPruner")
         for entry in PRUNERS:
             self.pruner.addItem(entry.name.replace("_", " "), entry.name)
@@ -132,7 +144,13 @@ class SweepsPage(QWidget):
         self.minutes.setSpecialValueText("no limit")
         self.concurrency = QSpinBox(objectName="sweepConcurrency", minimum=1, maximum=256, value=2)
         form.addRow("Sampler", self.sampler)
+        form.addRow(self.sampler_form)
         form.addRow("Pruner", self.pruner)
+        form.addRow(self.pruner_form)
+        self.sampler.currentIndexChanged.connect(lambda *_: self._show_options(self.sampler_form, SAMPLERS, self.sampler))
+        self.pruner.currentIndexChanged.connect(lambda *_: self._show_options(self.pruner_form, PRUNERS, self.pruner))
+        self._show_options(self.sampler_form, SAMPLERS, self.sampler)
+        self._show_options(self.pruner_form, PRUNERS, self.pruner)
         form.addRow("Metric", self.metric)
         form.addRow("Trials", self.trials)
         form.addRow("Minutes", self.minutes)
@@ -230,6 +248,7 @@ class SweepsPage(QWidget):
     def sweep_table(self) -> dict[str, Any]:
         """The [sweep] table the setup describes."""
         return {"sampler": self.sampler.currentData(), "pruner": self.pruner.currentData(),
+                "sampler_options": self.sampler_form.values(), "pruner_options": self.pruner_form.values(),
                 "metric": self.metric.currentData(), "trials": self.trials.value(), "minutes": self.minutes.value(),
                 "concurrency": self.concurrency.value(), "params": self.params.table()}
 
@@ -307,6 +326,8 @@ class SweepsPage(QWidget):
         self.params.set_table({d.path: d.to_dict() for d in sweep.dimensions})
         for combo, value in ((self.sampler, sweep.sampler), (self.pruner, sweep.pruner), (self.metric, sweep.metric)):
             combo.setCurrentIndex(max(0, combo.findData(value)))
+        self._show_options(self.sampler_form, SAMPLERS, self.sampler, dict(sweep.sampler_options))
+        self._show_options(self.pruner_form, PRUNERS, self.pruner, dict(sweep.pruner_options))
         self.trials.setValue(sweep.trials)
         self.minutes.setValue(sweep.minutes)
         self.concurrency.setValue(sweep.concurrency)

@@ -74,3 +74,14 @@ def test_a_sweep_runs_in_the_background_and_its_trials_open(page, window, qtbot)
     page.open_in_monitor()
     monitor = window.page("monitor")
     qtbot.waitUntil(lambda: str(getattr(monitor, "run_dir", "")) == str(page.watch.run_path(best.number)), timeout=30_000)
+
+
+def test_sampler_and_pruner_options_come_from_their_schemas(page):
+    page.pruner.setCurrentIndex(page.pruner.findData("median"))
+    assert set(page.pruner_form.values()) == {"n_startup_trials", "n_warmup_steps", "interval_steps"}
+    page.pruner_form.set_values({"n_startup_trials": 2})
+    page.sampler.setCurrentIndex(page.sampler.findData("random"))
+    assert page.sampler_form.isHidden()  # random has no options
+    table = page.sweep_table()
+    assert table["pruner"] == "median" and table["pruner_options"]["n_startup_trials"] == 2
+    assert table["sampler"] == "random" and table["sampler_options"] == {}

@@ -123,7 +123,7 @@ pruner_options = {n_startup_trials = 2, n_warmup_steps = 0}
     assert " pruned " in err
 
 
-def test_a_grid_sweep_enumerates_exactly_its_grid(tmp_path):
+def test_a_grid_sweep_enumerates_exactly_its_grid_and_records_invalid_trials(tmp_path):
     spec = write_sweep(tmp_path, """
 [sweep]
 sampler = "grid"
@@ -131,13 +131,20 @@ sampler = "grid"
 [sweep.params]
 "optimizer.lr" = {values = [0.001, 0.01]}
 "model.layers[1].out_features" = {low = 8, high = 24, step = 8}
-""", epochs=1, max_steps=3)
+"optimizer.name" = {values = ["adam", "adamm"]}
+""", epochs=1, max_steps=3)  # "adamm" is no optimizer: those trials are invalid (recorded, never launched)
     code, out, err = run_sweep(str(spec), "--parallel", "2", "--sweeps-dir", str(tmp_path / "sweeps"))
     assert code == 0, err
-    trials = study(sweep_dirs(tmp_path / "sweeps")[0]).trials
-    points = sorted((t.params["optimizer.lr"], t.params["model.layers[1].out_features"]) for t in trials)
-    assert points == [(lr, w) for lr in (0.001, 0.01) for w in (8, 16, 24)]
-    assert out["completed"] == 6
+    sweep_dir = sweep_dirs(tmp_path / "sweeps")[0]
+    trials = study(sweep_dir).trials
+    points = sorted((t.params["optimizer.lr"], t.params["model.layers[1].out_features"], t.params["optimizer.name"])
+                    for t in trials)
+    assert points == [(lr, w, name) for lr in (0.001, 0.01) for w in (8, 16, 24) for name in ("adam", "adamm")]
+    assert (out["completed"], out["invalid"]) == (6, 6)
+    invalid = [t for t in trials if t.user_attrs["outcome"] == "invalid"]
+    assert all(t.params["optimizer.name"] == "adamm" and "optimizer.name" in t.user_attrs["message"] for t in invalid)
+    assert len(trial_runs(sweep_dir)) == 6  # no run directory for a trial that could not start
+    assert " invalid " in err
 
 
 def test_stop_ends_the_sweep_and_resume_finishes_it(tmp_path):
