@@ -86,7 +86,7 @@ class SweepsPage(QWidget):
         split.addWidget(self._watch_panel())
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
-        split.setSizes([470, 780])
+        split.setSizes([520, 730])
         outer.addWidget(split, 1)
 
     @staticmethod

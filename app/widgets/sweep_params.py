@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from typing import Any, Mapping
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QLineEdit, QTableWidget
 
 from engine.registry import Param
@@ -32,7 +32,7 @@ class SweepParamsTable(QTableWidget):
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         header = self.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((1, 104), (2, 72), (3, 72), (4, 96)):
+        for column, width in ((1, 96), (2, 64), (3, 64), (4, 84)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
             self.setColumnWidth(column, width)
         self.offer: list[tuple[str, Param, Any]] = []  # (path, schema, current value)
@@ -54,7 +54,8 @@ class SweepParamsTable(QTableWidget):
         combo.blockSignals(True)
         combo.clear()
         for path, param, _ in self.offer:
-            combo.addItem(f"{param.label} ({path})", path)
+            combo.addItem(path, path)
+            combo.setItemData(combo.count() - 1, f"{param.label}: {param.help}", Qt.ItemDataRole.ToolTipRole)
         index = combo.findData(current) if current else -1
         if index < 0 and current:
             combo.addItem(current, current)  # a path this spec does not have: validation names it

@@ -41,21 +41,27 @@ def _hyperband(options: dict[str, Any], epochs: int) -> Any:
                            reduction_factor=options["reduction_factor"])
 
 
-_STARTUP = Param("n_startup_trials", "int", 5, "Trials that run to the end before any is pruned", min=0)
-_FACTOR = Param("reduction_factor", "int", 3, "Keep the best 1/N of the trials at each rung", min=2, max=100)
+_STARTUP = Param("n_startup_trials", "int", 5, "Trials that run to the end before any is pruned", min=0,
+                 label="Unpruned trials first")
+_FACTOR = Param("reduction_factor", "int", 3, "Keep the best 1/N of the trials at each rung", min=2, max=100,
+                label="Keep 1 in N")
 
 PRUNERS.add("none", _none, description="Every trial runs all its epochs")
 PRUNERS.add("median", _median, description="Stop a trial whose epoch value is worse than the median of earlier trials at that epoch",
             params=(_STARTUP,
-                    Param("n_warmup_steps", "int", 0, "Epochs a trial runs before it can be pruned", min=0),
-                    Param("interval_steps", "int", 1, "Check every N epochs", min=1)))
+                    Param("n_warmup_steps", "int", 0, "Epochs a trial runs before it can be pruned", min=0,
+                          label="Warm-up epochs"),
+                    Param("interval_steps", "int", 1, "Check every N epochs", min=1, label="Check every (epochs)")))
 PRUNERS.add("successive_halving", _successive_halving, description="Asynchronous successive halving: only the best "
             "trials at each rung go on",
-            params=(Param("min_resource", "int", 0, "Epochs before the first rung (0 = chosen from the first trial)", min=0),
-                    _FACTOR, Param("min_early_stopping_rate", "int", 0, "Skip this many lowest rungs", min=0)))
+            params=(Param("min_resource", "int", 0, "Epochs before the first rung (0 = chosen from the first trial)", min=0,
+                          label="Epochs before the first rung"),
+                    _FACTOR, Param("min_early_stopping_rate", "int", 0, "Skip this many lowest rungs", min=0,
+                                   label="Skipped rungs")))
 PRUNERS.add("hyperband", _hyperband, description="Hyperband: several successive-halving brackets with different budgets",
-            params=(Param("min_resource", "int", 1, "Epochs before the first rung", min=1),
-                    Param("max_resource", "int", 0, "Most epochs a trial runs (0 = training.epochs)", min=0), _FACTOR))
+            params=(Param("min_resource", "int", 1, "Epochs before the first rung", min=1, label="Epochs before the first rung"),
+                    Param("max_resource", "int", 0, "Most epochs a trial runs (0 = training.epochs)", min=0,
+                          label="Most epochs per trial"), _FACTOR))
 
 
 def check_pruner(name: str, options: dict[str, Any]) -> tuple[dict[str, Any], list[Problem]]:

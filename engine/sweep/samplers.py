@@ -78,11 +78,15 @@ def _check_cmaes(dimensions: Sequence[Dimension], where: str) -> list[Problem]:
 SAMPLERS.add("grid", _grid, description="Every combination of the listed points, once each", check=_check_grid)
 SAMPLERS.add("random", _random, description="Independent uniform (or log-uniform) draws")
 SAMPLERS.add("tpe", _tpe, description="Tree-structured Parzen estimator: random at first, then near the best trials",
-             params=(Param("n_startup_trials", "int", 10, "Random trials before the model guides the search", min=0),
-                     Param("multivariate", "bool", False, "Model the options jointly (better when they interact)")))
+             params=(Param("n_startup_trials", "int", 10, "Random trials before the model guides the search", min=0,
+                           label="Random trials first"),
+                     Param("multivariate", "bool", False, "Model the options jointly (better when they interact)",
+                           label="Model options jointly")))
 SAMPLERS.add("cmaes", _cmaes, description="CMA-ES evolution strategy over number ranges", check=_check_cmaes,
-             params=(Param("n_startup_trials", "int", 1, "Random trials before CMA-ES starts", min=0),
-                     Param("sigma0", "float", 0.0, "Initial step size (0 = a sixth of the ranges)", min=0.0)))
+             params=(Param("n_startup_trials", "int", 1, "Random trials before CMA-ES starts", min=0,
+                           label="Random trials first"),
+                     Param("sigma0", "float", 0.0, "Initial step size (0 = a sixth of the ranges)", min=0.0,
+                           label="Initial step size")))
 
 
 def check_sampler(name: str, options: dict[str, Any], dimensions: Sequence[Dimension]) -> tuple[dict[str, Any], list[Problem]]:
