@@ -119,7 +119,6 @@ class MonitorPage(QWidget):
         self.folder_button = QPushButton("Open folder", objectName="openFolderButton")
         self.folder_button.clicked.connect(self.open_folder)
         self.export_button = QPushButton("Export model…", objectName="exportRunButton")
-        self.export_button.setToolTip("ONNX, torch.export, a plain PyTorch project or a weights + spec bundle")
         self.export_button.clicked.connect(self.export_run)
         for button in (self.pause_button, self.stop_button, self.resume_button, self.folder_button, self.export_button):
             header.addWidget(button)
@@ -370,7 +369,10 @@ class MonitorPage(QWidget):
                                                    or status == "failed" and has_checkpoint(self.run_dir))
         self.resume_button.setVisible(can_resume)
         self.folder_button.setEnabled(self.run_dir is not None)
-        self.export_button.setEnabled(self.run_dir is not None)
+        # export writes into the run (export.json), which its training process owns until it ends
+        self.export_button.setEnabled(self.run_dir is not None and not (live or starting))
+        self.export_button.setToolTip("Export the trained model (ONNX, torch.export, a PyTorch project, a bundle)"
+                                      if not (live or starting) else "Available once the run has ended")
         for widget in (self.status_label, self.folder_button, self.export_button, self.progress, self.progress_info):
             widget.setVisible(self.run_dir is not None)  # the empty state has nothing to control
         if status in FINAL_STATUSES:

@@ -75,3 +75,13 @@ def test_export_failure_names_the_problem(qtbot, window, trained):
     assert dialog.status.text().startswith("<b>Export failed.</b>")
     assert "keeps no best checkpoint" in dialog.status.text()
     dialog.close()
+
+
+def test_monitor_opens_the_dialog_for_an_ended_run(qtbot, window, trained):
+    monitor = window.show_page("monitor")
+    monitor.attach(trained)
+    qtbot.waitUntil(lambda: monitor.export_button.isEnabled(), timeout=10_000)
+    qtbot.mouseClick(monitor.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitExposed(monitor.export_dialog)
+    assert monitor.export_dialog.run_dir == trained
+    monitor.export_dialog.close()
