@@ -26,6 +26,11 @@ FORMATS: Registry[type["ExportFormat"]] = Registry("export format", load="engine
 CHECK_SAMPLES = 64
 
 
+def tolerance(default: float) -> Param:
+    """The `tolerance` option every checked format has."""
+    return Param("tolerance", "float", default, "Largest allowed absolute difference from PyTorch", min=0.0)
+
+
 class ExportError(SpecError):
     """An export that cannot be done; its problem names the layer (or file) and why."""
 

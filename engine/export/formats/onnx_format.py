@@ -4,7 +4,8 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from engine.export.base import ExportError, ExportFormat, ExportJob, Verification, max_abs_diff, register
+from engine.export.base import (ExportError, ExportFormat, ExportJob, Verification, max_abs_diff, register,
+                                tolerance)
 from engine.export.probe import name_failure, quiet
 from engine.registry import Param
 
@@ -45,7 +46,7 @@ class OnnxFormat(ExportFormat):
         Param("opset", "int", 18, "ONNX opset version", min=9, max=23),
         Param("exporter", "choice", "auto", "auto = the dynamo exporter, else the TorchScript-based one",
               choices=EXPORTERS),
-        Param("tolerance", "float", 1e-4, "Largest allowed absolute difference from PyTorch", min=0.0),
+        tolerance(1e-4),
     )
 
     def write(self, job: ExportJob) -> Verification:

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.export.base import ExportError, ExportFormat, ExportJob, Verification, max_abs_diff, register
-from engine.registry import Param
+from engine.export.base import ExportError, ExportFormat, ExportJob, Verification, max_abs_diff, register, tolerance
 
 
 def _import_model(folder: Path, class_name: str) -> Any:
@@ -67,7 +66,7 @@ class ScriptFormat(ExportFormat):
     name = "script"
     suffix = ""
     description = "Folder: model.py (readable nn.Module), train.py (the run's loop), weights.safetensors, README"
-    params = (Param("tolerance", "float", 1e-5, "Largest allowed absolute difference from PyTorch", min=0.0),)
+    params = (tolerance(1e-5),)
 
     def write(self, job: ExportJob) -> Verification:
         import numpy as np

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.export.base import ExportFormat, ExportJob, Verification, max_abs_diff, register
+from engine.export.base import ExportFormat, ExportJob, Verification, max_abs_diff, register, tolerance
 from engine.export.probe import name_failure, quiet
-from engine.registry import Param
 
 
 def export_program(model: Any, x: Any) -> Any:
@@ -20,7 +19,7 @@ class TorchExportFormat(ExportFormat):
     name = "torch_export"
     suffix = ".pt2"
     description = "torch.export ExportedProgram (.pt2, dynamic batch), reloaded with torch.export.load and checked"
-    params = (Param("tolerance", "float", 1e-5, "Largest allowed absolute difference from PyTorch", min=0.0),)
+    params = (tolerance(1e-5),)
 
     def write(self, job: ExportJob) -> Verification:
         import torch
