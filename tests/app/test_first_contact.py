@@ -9,7 +9,7 @@ import psutil
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.app.test_monitor_page import fake_launcher
+from tests.app.test_monitor_page import fake_launcher, loss_points
 
 
 @pytest.fixture
@@ -25,11 +25,6 @@ def window(window):
 
 def run_dirs(window) -> list:
     return sorted(p for p in window.runs_dir.glob("*") if (p / "spec.toml").is_file()) if window.runs_dir.is_dir() else []
-
-
-def loss_points(monitor) -> int:
-    series = monitor.plots.store().series.get("train_loss")
-    return len(series) if series else 0
 
 
 def test_train_says_planning_until_ready_then_one_click_starts_one_run_with_its_phases(qtbot, window):
