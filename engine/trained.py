@@ -41,15 +41,36 @@ def load_run_model(run_dir: str | Path, checkpoint: str = "latest", *, device: s
     data = load_data(spec.data, spec.seed)
     info = data.info
     model = build_model(spec, info.input_shape, info.input_dtype, info.num_classes)
-    state = {strip_prefixes(k): v for k, v in load_weights(folder / WEIGHTS).items()}
+    state, quantized = read_weights(folder / WEIGHTS, load_weights)
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, assign=quantized)
     except RuntimeError as err:
         first = str(err).splitlines()[0]
         raise SpecError([Problem(str(folder / WEIGHTS), f"does not fit the model in spec.toml ({first}) — "
                                                         "was spec.toml edited after training?")]) from None
     model.to(torch.device(device)).eval()
     return RunModel(run.path, spec, data, folder, model)
+
+
+def read_weights(path: Path, load_weights: Any) -> tuple[dict[str, Any], bool]:
+    """(state dict, quantized) of a weights file: a compressed run's torchao-quantized weights
+    (safetensors with torchao metadata) come back as torchao tensors, loaded with assign=True."""
+    from safetensors import safe_open
+
+    state = {strip_prefixes(k): v for k, v in load_weights(path).items()}
+    with safe_open(str(path), "pt") as f:
+        metadata = f.metadata() or {}
+    if "tensor_names" not in metadata:
+        return state, False
+    import contextlib
+    import io
+    import logging
+
+    logging.getLogger("torchao").setLevel(logging.ERROR)  # CUDA kernels a CPU build cannot load
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        from torchao.prototype.safetensors.safetensors_support import unflatten_tensor_state_dict
+    unflat = unflatten_tensor_state_dict(state, metadata)
+    return (unflat[0] if isinstance(unflat, tuple) else unflat), True
 
 
 def strip_prefixes(key: str) -> str:

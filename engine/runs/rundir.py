@@ -66,6 +66,7 @@ class RunDir:
     export_record = property(lambda self: self.path / "export.json")  # every export and its check
     tensorboard = property(lambda self: self.path / "tensorboard")  # TensorBoard event files
     tracking_record = property(lambda self: self.path / "tracking.json")  # the MLflow run this run logs to
+    compress_record = property(lambda self: self.path / "compress.json")  # a compressed run: source, steps, measures
 
     def rank_pid_path(self, rank: int | str) -> Path:
         """ranks/rank-<rank>.pid: the pid of that rank's latest attempt on this machine."""

@@ -1,0 +1,81 @@
+"""`compress RUN_DIR --step NAME:KEY=VALUE,... [--step ...] [--runs-dir DIR] [--checkpoint C]`."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine.commands._common import invalid, print_json
+
+HELP = "Compress a trained run (prune, fine-tune, quantize) into a new run and print the before/after table"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", nargs="?", help="the trained run directory (see `runs`)")
+    parser.add_argument("--step", action="append", default=[], metavar="NAME:KEY=VALUE,...",
+                        help="a step, in order (repeatable), e.g. prune:sparsity=0.5,structured=true, "
+                             "finetune:epochs=2, quantize:scheme=int8_dynamic (see --list-steps)")
+    parser.add_argument("--runs-dir", metavar="DIR", default=None,
+                        help="where the new run goes (default: the source run's folder)")
+    parser.add_argument("--checkpoint", default="latest", help="latest, best or a folder name under checkpoints/")
+    parser.add_argument("--list-steps", action="store_true", help="list the steps and their options, then exit")
+
+
+def _list_steps() -> int:
+    from engine.compress import STEPS
+
+    for entry in STEPS:
+        print(f"{entry.name:10s} {entry.description}")
+        for p in entry.params:
+            choices = f" ({'|'.join(p.choices)})" if p.choices else ""
+            print(f"{'':12s}{p.name} = {p.default!r}{choices}: {p.help}")
+    return 0
+
+
+def table(result) -> str:
+    """The before/after table of a CompressResult (one row per measure)."""
+    b, a, d = result.before, result.after, result.deltas
+
+    def num(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    rows = [("parameters", num(b.params, ","), num(a.params, ","), num(d["params_ratio"], ".3f") + "x"),
+            ("non-zero parameters", num(b.nonzero, ","), num(a.nonzero, ","), num(d["nonzero_ratio"], ".3f") + "x"),
+            ("weights file (bytes)", num(b.weights_bytes, ","), num(a.weights_bytes, ","), num(d["size_ratio"], ".3f") + "x"),
+            (f"CPU latency / batch of {a.batch_size} (ms)", num(b.latency_ms, ".2f"), num(a.latency_ms, ".2f"),
+             num(d["latency_ratio"], ".3f") + "x"),
+            ("val_loss", num(b.val_loss, ".4f"), num(a.val_loss, ".4f"), num(d["val_loss_delta"], "+.4f")),
+            (a.quality_name, num(b.val_quality, ".4f"), num(a.quality_name and a.val_quality, ".4f"),
+             num(d["val_quality_delta"], "+.4f"))]
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'':{width}s}  {'source':>12s}  {'compressed':>12s}  {'change':>9s}"]
+    lines += [f"{r[0]:{width}s}  {r[1]:>12s}  {r[2]:>12s}  {r[3]:>9s}" for r in rows]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list_steps:
+        return _list_steps()
+    if not args.run_dir:
+        print("error: RUN_DIR is required (see `runs` for the list of runs)", file=sys.stderr)
+        return 2
+    from engine.compress import CompressError, compress_run, parse_step
+    from engine.problems import SpecError
+
+    try:
+        steps = [parse_step(text, f"--step {i + 1}") for i, text in enumerate(args.step)]
+        if not steps:
+            raise CompressError("--step", "give at least one step, e.g. --step prune:sparsity=0.5 (see --list-steps)")
+
+        def progress(fraction: float, text: str) -> None:
+            print(f"[{fraction:4.0%}] {text}", file=sys.stderr, flush=True)
+
+        result = compress_run(args.run_dir, steps, runs_dir=args.runs_dir, checkpoint=args.checkpoint,
+                              progress=progress)
+    except SpecError as err:
+        return invalid(err, "cannot compress")
+    print(f"{result.source.name} -> {result.run_dir.name}: " + " -> ".join(result.steps))
+    print(table(result))
+    for note in result.notes:
+        print(f"  note: {note}")
+    print_json({"status": "compressed", **result.to_dict()})
+    return 0

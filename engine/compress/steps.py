@@ -1,0 +1,212 @@
+"""The compression steps: prune (torch.nn.utils.prune / torch-pruning), quantize (torchao) and
+finetune (an ordinary training run from the compressed weights)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+from engine.compress.architecture import WIDTHS, prunable, shrunk_spec
+from engine.compress.base import CompressError, CompressState, CompressStep, register
+from engine.compress.weights import quiet_torchao
+from engine.registry import Param
+
+
+@register
+class Prune(CompressStep):
+    name = "prune"
+    description = ("L1-magnitude pruning of Conv/Linear weights: unstructured (zeros, made permanent) or "
+                   "structured (whole channels/neurons removed through torch-pruning's dependency graph)")
+    params = (
+        Param("sparsity", "float", 0.5, "Fraction of weights (unstructured) or channels (structured) to remove",
+              min=0.0, max=1.0, exclusive_min=True),
+        Param("structured", "bool", False, "Remove whole channels/neurons, so layers really shrink"),
+        Param("scope", "choice", "global", "global: one threshold over all layers; layer: the same fraction per layer",
+              choices=("global", "layer")),
+    )
+
+    def apply(self, state: CompressState, options: Mapping[str, Any], where: str) -> None:
+        if state.quantized:
+            raise CompressError(where, f"the model is already quantized ({state.quantized}) — prune before quantize")
+        if options["sparsity"] >= 1.0:
+            raise CompressError(f"{where}.sparsity", "must be below 1 (1 would remove every weight)")
+        layers = prunable(state.spec, state.model)
+        if options["structured"]:
+            self._structured(state, options, where, layers)
+        else:
+            self._unstructured(state, options, where, layers)
+
+    @staticmethod
+    def _unstructured(state: CompressState, options: Mapping[str, Any], where: str, layers: list) -> None:
+        from torch.nn.utils import prune
+
+        if not layers:
+            raise CompressError(where, "the model has no Conv or Linear layer to prune")
+        targets = [(module, "weight") for _path, module in layers]
+        if options["scope"] == "global":
+            prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=options["sparsity"])
+        else:
+            for module, name in targets:
+                prune.l1_unstructured(module, name, amount=options["sparsity"])
+        for module, name in targets:
+            prune.remove(module, name)  # permanent: the zeros are in the weight itself
+
+    @staticmethod
+    def _structured(state: CompressState, options: Mapping[str, Any], where: str, layers: list) -> None:
+        import torch
+        import torch_pruning as tp
+
+        if len(layers) < 2:
+            raise CompressError(where, "structured pruning needs a hidden Conv or Linear layer; this model has only "
+                                       "its output layer, which keeps one output per class — use structured=false")
+        output_path, output = layers[-1]
+        before = {name: tuple(p.shape) for name, p in state.model.named_parameters()}
+        x = torch.as_tensor(state.data.x_train[:2])
+        pruner = tp.pruner.MetaPruner(state.model, x, importance=tp.importance.MagnitudeImportance(p=1),
+                                      pruning_ratio=options["sparsity"], ignored_layers=[output],
+                                      global_pruning=options["scope"] == "global")
+        pruner.step()
+        after = {name: tuple(p.shape) for name, p in state.model.named_parameters()}
+        if after == before:
+            raise CompressError(where, f"no layer could shrink at sparsity {options['sparsity']:g} (each hidden layer "
+                                       "has too few channels to remove one) — raise sparsity or use structured=false")
+        known = {id(m) for _p, m in layers}
+        for name, module in state.model.named_modules():
+            own = [p for p in module.parameters(recurse=False)]
+            if own and id(module) not in known and not _follows(module) and any(
+                    before[f"{name}.{n}"] != after[f"{name}.{n}"] for n, _p in module.named_parameters(recurse=False)):
+                raise CompressError(where, f"layer {name} ({type(module).__name__}) cannot shrink: the spec has no "
+                                           "width option for it — use structured=false")
+        for path, module in layers:
+            if min(module.weight.shape[:2]) < 1:
+                raise CompressError(path, "would lose every channel — lower sparsity")
+        state.spec = shrunk_spec(state.spec, state.model, state.data.info.num_classes)
+        state.notes.append(f"structured prune: {sum(before[n][0] for n in before if n.endswith('weight'))} -> "
+                           f"{sum(after[n][0] for n in after if n.endswith('weight'))} output channels/neurons")
+
+
+def _follows(module: Any) -> bool:
+    """Layers whose size follows the layer before them (norms, a residual's projection shortcut)."""
+    import torch.nn as nn
+
+    return isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm, nn.Conv1d, nn.Conv2d,
+                               nn.Linear))
+
+
+#: scheme -> (torchao config factory, description); names are the CLI's scheme=...
+def _schemes() -> dict[str, Any]:
+    from torchao.quantization import (Int4WeightOnlyConfig, Int8DynamicActivationInt8WeightConfig,
+                                      Int8WeightOnlyConfig)
+
+    return {"int8_dynamic": lambda o: Int8DynamicActivationInt8WeightConfig(),
+            "int8_weight_only": lambda o: Int8WeightOnlyConfig(),
+            "int4_weight_only": lambda o: Int4WeightOnlyConfig(group_size=o["group_size"])}
+
+
+SCHEMES = ("int8_dynamic", "int8_weight_only", "int4_weight_only")
+
+
+@register
+class Quantize(CompressStep):
+    name = "quantize"
+    description = ("Post-training quantization of Linear layers through torchao: int8 dynamic activations + int8 "
+                   "weights, or weight-only int8/int4")
+    params = (
+        Param("scheme", "choice", "int8_dynamic", "int8_dynamic, int8_weight_only or int4_weight_only", choices=SCHEMES),
+        Param("group_size", "int", 128, "Weights per scale (int4_weight_only)", min=16, max=1024),
+    )
+
+    def apply(self, state: CompressState, options: Mapping[str, Any], where: str) -> None:
+        import torch.nn as nn
+
+        scheme = options["scheme"]
+        if state.quantized:
+            raise CompressError(where, f"the model is already quantized ({state.quantized})")
+        linears = [m for m in state.model.modules() if type(m) is nn.Linear]
+        if not linears:
+            raise CompressError(where, "the model has no Linear layer; torchao quantizes Linear layers only")
+        with quiet_torchao():
+            from torchao.quantization import quantize_
+
+            config = _schemes()[scheme](options)
+            try:
+                quantize_(state.model, config)
+                state.model.eval()
+                state.model(_probe(state))
+            except (ImportError, ValueError, AssertionError, RuntimeError, NotImplementedError) as err:
+                reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise CompressError(f"{where}.scheme", f"{scheme} is not supported by this CPU build of torch/torchao "
+                                                       f"({reason}) — use int8_dynamic or int8_weight_only") from None
+        for module in state.model.modules():  # quantized weights are not trained further
+            for p in module.parameters(recurse=False):
+                p.requires_grad_(False)
+        state.quantized = scheme
+        others = sum(1 for m in state.model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d)))
+        if others:
+            state.notes.append(f"quantize: {others} convolution layer(s) stay float32 (torchao quantizes Linear only)")
+
+
+def _probe(state: CompressState) -> Any:
+    import torch
+
+    return torch.as_tensor(state.data.x_val[:2] if len(state.data.x_val) else state.data.x_train[:2])
+
+
+@register
+class Finetune(CompressStep):
+    name = "finetune"
+    description = "Train the compressed model further as an ordinary run (pruned weights stay zero)"
+    params = (
+        Param("epochs", "int", 2, "Passes over the training data", min=1, max=10_000),
+        Param("lr", "float", 0.0, "Learning rate (0 = the source run's optimizer.lr)", min=0.0),
+    )
+
+    def apply(self, state: CompressState, options: Mapping[str, Any], where: str) -> None:
+        from engine.reporting import RunReporter, TeeReporter
+        from engine.trainer import train
+
+        if state.quantized:
+            raise CompressError(where, f"a quantized model ({state.quantized}) cannot be fine-tuned — put finetune "
+                                       "before quantize")
+        spec = state.spec
+        lr = {"lr": options["lr"]} if options["lr"] else {}
+        optimizer = dataclasses.replace(spec.optimizer, options={**spec.optimizer.options, **lr})
+        training = dataclasses.replace(spec.training, epochs=options["epochs"])
+        state.spec = spec = dataclasses.replace(spec, optimizer=optimizer, training=training)
+        state.run.save_spec(spec)
+        hooks = _keep_zeros(state.model)
+        reporter = RunReporter(state.run)
+        try:
+            state.model.train()
+            result = train(spec, state.data, state.model, TeeReporter(reporter, _Progress(state, options["epochs"])),
+                           run=state.run)
+        finally:
+            reporter.close()
+            for hook in hooks:
+                hook.remove()
+            state.model.eval()
+        if result.status != "completed":
+            raise CompressError(where, f"fine-tuning ended {result.status}: {result.message}")
+        state.notes.append(f"finetune: {result.steps} steps, {result.epochs:g} epochs")
+
+
+def _keep_zeros(model: Any) -> list[Any]:
+    """Gradient hooks that keep pruned (zero) weights of Conv/Linear layers at zero while training."""
+    hooks = []
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if type(module).__name__ in WIDTHS and weight is not None and bool((weight == 0).any()):
+            mask = (weight.detach() != 0).to(weight.dtype)
+            hooks.append(weight.register_hook(lambda grad, mask=mask: grad * mask))
+    return hooks
+
+
+class _Progress:
+    """Reports fine-tuning epochs to the caller's progress callback."""
+
+    def __init__(self, state: CompressState, epochs: int):
+        self.state, self.epochs = state, epochs
+
+    def event(self, type: str, **fields: Any) -> None:
+        if type == "epoch":
+            epoch = int(fields.get("epoch", 0))
+            self.state.progress(min(1.0, epoch / self.epochs), f"fine-tuning: epoch {epoch}/{self.epochs} done")

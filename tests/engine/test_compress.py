@@ -1,0 +1,141 @@
+"""Compression (engine/compress): prune (unstructured / structured), quantize (torchao int8),
+fine-tune; each result a new run directory linked to its source, re-loadable; bad requests named."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.cli import main as cli
+from engine.compress import STEPS, compress_run, parse_step
+from engine.paths import EXAMPLES
+from engine.problems import SpecError
+from engine.runs import RunDir, read_status
+from engine.session import run_training
+from engine.spec import apply_overrides, load_spec
+from engine.trained import load_run_model
+
+pytest.importorskip("torchao")
+pytest.importorskip("torch_pruning")
+
+
+def trained_run(tmp_path: Path, example: str, overrides: list[str]) -> Path:
+    """A run of `example` trained in this process with `overrides`; its folder."""
+    spec = apply_overrides(load_spec(EXAMPLES / f"{example}.toml"), overrides)
+    run = RunDir.create(tmp_path / "runs", spec)
+    assert run_training(run).status == "completed"
+    return run.path
+
+
+def test_steps_are_registered_with_schemas():
+    assert {"prune", "quantize", "finetune"} <= set(STEPS.names())
+    assert [p.name for p in STEPS.get("prune").params] == ["sparsity", "structured", "scope"]
+    request = parse_step("prune:sparsity=0.25,structured=true")
+    assert request.options == {"sparsity": 0.25, "structured": True, "scope": "global"}
+    assert request.label() == "prune:sparsity=0.25,structured=true,scope=global"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("prun:sparsity=0.5", "did you mean 'prune'"),
+    ("prune:sparsty=0.5", "did you mean 'sparsity'"),
+    ("prune:sparsity=2", "sparsity"),
+    ("quantize:scheme=int3", "int3"),
+    ("prune:0.5", "expected KEY=VALUE"),
+])
+def test_bad_requests_are_named(text, expected):
+    with pytest.raises(SpecError) as err:
+        parse_step(text)
+    assert expected in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def digits_cnn(tmp_path_factory) -> Path:
+    return trained_run(tmp_path_factory.mktemp("cnn"), "digits_cnn", ["training.epochs=4", "training.log_every=50"])
+
+
+@pytest.mark.slow
+def test_global_prune_and_finetune_keeps_accuracy_and_sparsity(digits_cnn, tmp_path):
+    result = compress_run(digits_cnn, ["prune:sparsity=0.5", "finetune:epochs=2"], runs_dir=tmp_path, timed=False)
+    assert result.before.val_quality > 0.9
+    assert result.after.val_quality >= result.before.val_quality - 0.02
+    assert result.after.nonzero <= 0.55 * result.before.nonzero  # fine-tuning kept the pruned weights at zero
+    record = json.loads(RunDir(result.run_dir).compress_record.read_text())
+    assert record["source"] == str(digits_cnn) and record["steps"][1] == "finetune:epochs=2,lr=0.0"
+    assert read_status(result.run_dir)["status"] == "completed"
+    reloaded = load_run_model(result.run_dir)  # an ordinary run: it opens like any other
+    total, nonzero = sum(p.numel() for p in reloaded.model.parameters()), sum(
+        int((p != 0).sum()) for p in reloaded.model.parameters())
+    assert (total, nonzero) == (result.after.params, result.after.nonzero)
+
+
+@pytest.mark.slow
+def test_per_layer_prune_prunes_each_layer(digits_cnn, tmp_path):
+    result = compress_run(digits_cnn, ["prune:sparsity=0.3,scope=layer"], runs_dir=tmp_path, timed=False)
+    model = load_run_model(result.run_dir).model
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            zeros = float((module.weight == 0).float().mean())
+            assert 0.29 <= zeros <= 0.31, module
+
+
+@pytest.mark.slow
+def test_structured_prune_of_resnet_shrinks_layers(tmp_path):
+    import torch_pruning as tp
+
+    source = trained_run(tmp_path, "resnet_mini", ["training.epochs=1", "training.max_steps=3"])
+    result = compress_run(source, ["prune:sparsity=0.5,structured=true,scope=layer"], runs_dir=tmp_path, timed=False)
+    assert result.after.params < 0.5 * result.before.params
+    before, after = load_run_model(source), load_run_model(result.run_dir)  # the new spec.toml builds the shrunk model
+    x = torch.as_tensor(before.data.x_val[:1])
+    macs_before, _ = tp.utils.count_ops_and_params(before.model, x)
+    macs_after, _ = tp.utils.count_ops_and_params(after.model, x)
+    assert macs_after < 0.5 * macs_before  # fewer multiply-adds: the deterministic side of "faster"
+    widths = [layer.params.get("out_channels") for layer in after.spec.model.layers if layer.type == "Conv2d"]
+    assert widths == [8]
+    assert after.model(x).shape == before.model(x).shape
+
+
+@pytest.mark.slow
+def test_structured_prune_of_output_only_model_is_refused(tmp_path):
+    source = trained_run(tmp_path, "digits_mlp", ["training.epochs=1", "training.max_steps=2",
+                                                  "model.layers=[{type='Flatten'},{type='Linear',out_features=0}]"])
+    with pytest.raises(SpecError, match="only its output layer"):
+        compress_run(source, ["prune:structured=true"], runs_dir=tmp_path / "out", timed=False)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # a refused request leaves no run
+
+
+@pytest.mark.slow
+def test_int8_dynamic_quantization_of_bigmodel(tmp_path):
+    source = trained_run(tmp_path, "seed_bigmodel", ["training.max_steps=4", "data.samples=640"])
+    result = compress_run(source, ["quantize:scheme=int8_dynamic"], runs_dir=tmp_path, timed=False)
+    assert result.before.weights_bytes / result.after.weights_bytes >= 3.5
+    assert result.after.val_quality >= result.before.val_quality - 0.01
+    loaded = load_run_model(result.run_dir)  # safetensors + torchao metadata, no pickle
+    assert type(loaded.model[0].weight).__name__ == "Int8Tensor"
+    with pytest.raises(SpecError, match="cannot be fine-tuned"):
+        compress_run(result.run_dir, ["finetune:epochs=1"], runs_dir=tmp_path / "again", timed=False)
+
+
+@pytest.mark.slow
+def test_unsupported_scheme_is_named(digits_cnn, tmp_path):
+    try:
+        compress_run(digits_cnn, ["quantize:scheme=int4_weight_only"], runs_dir=tmp_path, timed=False)
+    except SpecError as err:
+        assert "quantize.scheme: int4_weight_only is not supported" in str(err)
+    else:  # a build that supports it: the run is written and loads
+        assert load_run_model(next(tmp_path.iterdir())).model is not None
+
+
+@pytest.mark.slow
+def test_cli_prints_table_and_writes_run(digits_cnn, tmp_path, capsys):
+    code = cli(["compress", str(digits_cnn), "--step", "prune:sparsity=0.5", "--step", "quantize",
+                "--runs-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "weights file (bytes)" in out and "val_accuracy" in out
+    record = json.loads(out.strip().splitlines()[-1])
+    assert record["status"] == "compressed" and Path(record["run_dir"]).parent == tmp_path
+    assert cli(["compress", str(digits_cnn), "--step", "quantise"]) == 2
+    assert "did you mean 'quantize'" in capsys.readouterr().out
