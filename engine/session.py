@@ -101,6 +101,9 @@ def _start_tracking(spec: "ExperimentSpec", run: RunDir, model: "nn.Module", dat
 
     from engine.tracking import start_tracking
 
+    from engine.threaderrors import route_to_run_log
+
+    route_to_run_log(run)  # a writer thread of a tracking library that fails must not print a raw traceback
     tracker = start_tracking(spec, run)
     if tracker is not None:
         samples = dataset.x_val if len(dataset.x_val) else dataset.x_train
