@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     time.sleep(args.startup_delay)  # like importing torch: SIGTERM now simply ends the process
     run = runs.RunDir.open(args.run_dir)
+    runs.claim(run, "worker")  # like the real worker: own the run directory before writing into it
     reporter = RunReporter(run)
     code = train(args, run, reporter)
     time.sleep(args.exit_delay)

@@ -208,6 +208,23 @@ def test_tailer_reads_complete_lines_incrementally_and_reports_status(qtbot, tmp
     tailer.wait_idle()
 
 
+def test_tailer_counts_and_reports_unreadable_event_lines(qtbot, tmp_path):
+    from engine import runs
+    from engine.spec import ExperimentSpec
+
+    run = runs.RunDir.create(tmp_path, ExperimentSpec(name="t"))
+    run.events_path.write_text('{"v": 1, "seq": 0, "type": "log", "message": "a"}\nnot an event\n')
+    tailer = EventTailer(interval_ms=20, status_every_s=0.05)
+    got, errors = [], []
+    tailer.events.connect(got.extend)
+    tailer.readError.connect(errors.append)
+    tailer.attach(run.path)
+    qtbot.waitUntil(lambda: len(got) == 1 and bool(errors), timeout=5000)
+    assert tailer.skipped_lines == 1 and "skipped 1 unreadable line(s) of events.jsonl" in errors[0]
+    tailer.detach()
+    tailer.wait_idle()
+
+
 def test_read_log_lines_keeps_a_partial_line_for_later(tmp_path):
     path = tmp_path / "log.txt"
     path.write_text("one\ntwo\nthr")
