@@ -358,7 +358,7 @@ class MonitorPage(QWidget):
         starting = status in ("", "created") and self.run_dir is not None and self.run_dir in self.run_service.active_runs()
         self.stop_button.setEnabled(live or starting)
         self.stop_button.setText("Stop")
-        self.pause_button.setEnabled(live)
+        self.pause_button.setEnabled(live and not starting_up)  # nothing to hold before the first step
         self.pause_button.setText("Resume" if status == "paused" else "Pause")
         ended = status in FINAL_STATUSES  # read-only: no controls that cannot act
         self.pause_button.setVisible(not ended and self.run_dir is not None)

@@ -51,6 +51,7 @@ def test_train_says_planning_until_ready_then_one_click_starts_one_run_with_its_
     assert all(points == 0 for _, points in seen)  # every phase shows before the first point
     assert "✓ loading data" in phases.text() and "since Train" in phases.elapsed.text()
     assert "first step…" in monitor.console.text()
+    assert not monitor.pause_button.isEnabled() and monitor.stop_button.isEnabled()  # stop, but nothing to pause yet
     qtbot.waitUntil(lambda: monitor.status == "completed", timeout=20_000)
     assert phases.isHidden() and monitor.status_label.text() == "completed"
     assert len(run_dirs(window)) == 1

@@ -86,7 +86,7 @@ def test_stop_midway_checkpoints_and_shows_stopped(page, qtbot):
 def test_pause_and_resume(page, qtbot):
     monitor = page("--steps", "100000", "--delay", "0.005")
     monitor.start_run(ExperimentSpec(name="pauseme"))
-    qtbot.waitUntil(lambda: monitor.status == "running", timeout=20_000)
+    qtbot.waitUntil(lambda: monitor.status == "running" and monitor.pause_button.isEnabled(), timeout=20_000)
     qtbot.mouseClick(monitor.pause_button, monitor_mod.Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: monitor.status == "paused", timeout=10_000)
     assert monitor.pause_button.text() == "Resume"
