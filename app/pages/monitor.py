@@ -414,8 +414,9 @@ class MonitorPage(QWidget):
         start-up included (status.json's `wall_seconds` once ended)."""
         info, now = self._status_info, time.time()
         ended = self.status in FINAL_STATUSES
-        training: float | None = loop_seconds if self.plots.store().t0 is not None else None
-        if self.status in ("running", "paused") and self.plots.store().t0 is not None:
+        starting = not self.phases.done and self.phases.t0 is not None
+        training: float | None = loop_seconds if self.plots.store().t0 is not None and not starting else None
+        if self.status in ("running", "paused") and self.plots.store().t0 is not None and not starting:
             training = max(loop_seconds, now - self.plots.store().t0)
         if ended and isinstance(info.get("training_seconds"), (int, float)):
             training = float(info["training_seconds"])

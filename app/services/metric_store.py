@@ -229,7 +229,7 @@ class MetricStore:
             self.event_count += 1
             t = _number(event.get("time"))
             if t is not None:
-                if self.t0 is None:
+                if self.t0 is None and event.get("type") != "phase":  # time 0 is training's start, not start-up's
                     self.t0 = t
                 self._last_time = t
             for key in ("total_steps", "total_epochs", "epochs", "max_steps", "steps_per_epoch"):

@@ -28,6 +28,8 @@ def run_dirs(window) -> list:
 
 
 def test_train_says_planning_until_ready_then_one_click_starts_one_run_with_its_phases(qtbot, window):
+    from engine.runs import read_events
+
     page = window.show_page("train")  # as soon as the window shows
     window.services.runs.launcher = fake_launcher("--steps", "40", "--delay", "0.005", "--phase-delay", "0.5")
     button = page.train_button
@@ -52,8 +54,11 @@ def test_train_says_planning_until_ready_then_one_click_starts_one_run_with_its_
     assert "✓ loading data" in phases.text() and "since Train" in phases.elapsed.text()
     assert "first step…" in monitor.console.text()
     assert not monitor.pause_button.isEnabled() and monitor.stop_button.isEnabled()  # stop, but nothing to pause yet
+    assert monitor.progress_info.text().startswith("training — · wall 0:")  # no training time before the first step
     qtbot.waitUntil(lambda: monitor.status == "completed", timeout=20_000)
     assert phases.isHidden() and monitor.status_label.text() == "completed"
+    assert monitor.plots.store().t0 == next(e["time"] for e in read_events(monitor.run_dir / "events.jsonl")[0]
+                                            if e["type"] == "start")  # time 0 of the curves: training's start
     assert len(run_dirs(window)) == 1
 
 
