@@ -2,8 +2,10 @@
 their per-epoch reports with prune decisions, and records how each ended.
 
 Each trial is an ordinary run directory under SWEEP_DIR/trials/, trained by
-``python -m engine.sweep.trial`` (see trial.py) in its own process session; it dies with the
-driver (PR_SET_PDEATHSIG), so a SIGKILLed sweep leaves no trial running. A trial sends one line
+``python -m engine.sweep.trial`` (see trial.py) in its own process session; one such process is
+kept waiting ahead of time (a standby: it imports torch while the study opens or the previous
+trial trains) and is handed the next run. Trial processes die with the driver
+(PR_SET_PDEATHSIG), so a SIGKILLed sweep leaves no trial running. A trial sends one line
 per epoch over a pipe (``{"epoch": 3, "value": 0.91}``); the driver reports it to the study,
 asks the pruner and answers ``prune`` or ``run`` at once, so a pruned trial stops within the
 next step (status "pruned", checkpoint kept).
@@ -57,6 +59,15 @@ class RunningTrial:
 
 
 @dataclass(frozen=True)
+class Standby:
+    """A trial process started ahead of time, importing torch while it waits for its run."""
+
+    proc: subprocess.Popen
+    reply_fd: int
+    report_fd: int
+
+
+@dataclass(frozen=True)
 class SweepResult:
     """How a sweep ended."""
 
@@ -82,6 +93,7 @@ class SweepDriver:
         self.stop_event = stop_event or threading.Event()
         self.stopping = False
         self.running: dict[int, RunningTrial] = {}
+        self.standby: Standby | None = None
         self.selector = selectors.DefaultSelector()
         self.importances: dict[str, float] = {}
         self._importance_thread: threading.Thread | None = None
@@ -95,6 +107,7 @@ class SweepDriver:
         acquire(self.dir, "sweep")  # one driver per sweep: a second is refused, naming this one
         try:
             self.dir.clear_control()
+            self.standby = self._spawn()  # the first trial's process imports torch while the study opens
             self.study = studies.open_study(self.dir, self.sweep)
             self.started = time.monotonic()
             self.dir.write_status("running", pid=os.getpid(), started=time.time(), metric=self.metric,
@@ -105,6 +118,7 @@ class SweepDriver:
                          f"{self.sweep.concurrency} at once, sampler {self.sweep.sampler}, pruner {self.sweep.pruner}")
             self._recover()
             self._loop()
+            self._drop_standby()
             status = "stopped" if self.stopping else "completed"
             self._compute_importances(wait=True)
             result = self.result(status)
@@ -125,6 +139,7 @@ class SweepDriver:
                 self._stop_all()
             while self._can_launch():
                 self._launch_next()
+            self._keep_standby()
             if not self.running:
                 if not self._can_launch():
                     return
@@ -198,23 +213,58 @@ class SweepDriver:
                                "run": str(run.path.relative_to(self.dir.path))})
         self._write_status("running")
 
-    def _start(self, number: int, run: RunDir, params: dict[str, Any]) -> RunningTrial:
+    def _spawn(self) -> Standby:
+        """Start a trial process that imports torch and the engine, then waits for its run."""
         to_trial_r, to_trial_w = os.pipe()
         from_trial_r, from_trial_w = os.pipe()
         env = child_env()
         threads = trial_threads(self.sweep.concurrency, self.sweep.base.parallel.processes)
         if threads and "OMP_NUM_THREADS" not in os.environ:
             env["OMP_NUM_THREADS"] = str(threads)
-        cmd = [sys.executable, "-m", "engine.sweep.trial", str(run.path), "--metric", self.metric,
+        cmd = [sys.executable, "-m", "engine.sweep.trial", "--metric", self.metric,
                "--channel", f"{to_trial_r},{from_trial_w}"]
-        with open(run.log_path, "ab") as log:
+        with open(self.dir.log_path, "ab") as log:  # until it has a run (then the run's log.txt)
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     cwd=str(REPO_ROOT), env=env, start_new_session=True,
                                     pass_fds=(to_trial_r, from_trial_w))
         os.close(to_trial_r)
         os.close(from_trial_w)
-        self.selector.register(from_trial_r, selectors.EVENT_READ, number)
-        return RunningTrial(number, run, proc, to_trial_w, from_trial_r, params)
+        return Standby(proc, to_trial_w, from_trial_r)
+
+    def _start(self, number: int, run: RunDir, params: dict[str, Any]) -> RunningTrial:
+        """Give the run to the waiting trial process (or a new one) and start the next standby."""
+        standby, self.standby = self.standby or self._spawn(), None
+        message = (json.dumps({"run": str(run.path)}) + "\n").encode()
+        try:
+            os.write(standby.reply_fd, message)
+        except OSError:  # the waiting process died (see the sweep's log.txt): a fresh one takes the run
+            os.close(standby.reply_fd)
+            os.close(standby.report_fd)
+            standby.proc.wait()
+            standby = self._spawn()
+            os.write(standby.reply_fd, message)
+        self.selector.register(standby.report_fd, selectors.EVENT_READ, number)
+        return RunningTrial(number, run, standby.proc, standby.reply_fd, standby.report_fd, params)
+
+    def _keep_standby(self) -> None:
+        """One trial process waits, warmed up, while another trial may still be launched."""
+        more = not self.stopping and (not self.budget or studies.counted(self.study) + len(self.running) < self.budget)
+        if more and self.standby is None:
+            self.standby = self._spawn()
+        elif not more and self.standby is not None:
+            self._drop_standby()
+
+    def _drop_standby(self) -> None:
+        standby, self.standby = self.standby, None
+        if standby is None:
+            return
+        os.close(standby.reply_fd)  # end of file: the waiting process exits
+        os.close(standby.report_fd)
+        try:
+            standby.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            standby.proc.kill()
+            standby.proc.wait()
 
     # ------------------------------------------------------------------ reports
     def _read_reports(self, trial: RunningTrial) -> None:
@@ -306,6 +356,8 @@ class SweepDriver:
         self._write_status("running")
 
     def _kill_all(self) -> None:
+        if self.standby is not None:
+            self.standby.proc.kill()
         for trial in self.running.values():
             try:
                 os.killpg(trial.proc.pid, signal.SIGTERM)

@@ -1,6 +1,9 @@
-"""One sweep trial's process: ``python -m engine.sweep.trial RUN_DIR --metric M --channel R,W``.
+"""One sweep trial's process: ``python -m engine.sweep.trial --metric M --channel R,W``.
 
-Trains the run directory like `train` does and, after each epoch, sends the epoch's value of the
+The driver starts it ahead of time (while the previous trial trains, so torch is already
+imported when its turn comes); its first line on the channel names the run directory
+(``{"run": RUN_DIR}``; end of file = not needed, exit). It then trains the run directory like
+`train` does (its output goes to the run's log.txt) and, after each epoch, sends the epoch's value of the
 sweep's metric to the driver over the channel (one JSON line) and waits for its answer: ``prune``
 asks the trainer to stop after the current step with status "pruned" (checkpoint kept). The
 process dies with the driver (PR_SET_PDEATHSIG): a killed sweep leaves no trial behind.
@@ -30,6 +33,16 @@ class Channel:
         self.read_fd, self.write_fd = read_fd, write_fd
         self.buffer = b""
         self.lock = threading.Lock()
+
+    def receive(self) -> str:
+        """The next line from the driver, waiting as long as it takes ('' at end of file)."""
+        while b"\n" not in self.buffer:
+            chunk = os.read(self.read_fd, 4096)
+            if not chunk:
+                return ""
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line.decode()
 
     def ask(self, report: dict[str, Any]) -> str:
         with self.lock:
@@ -72,7 +85,6 @@ class EpochReporter:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.sweep.trial", description=__doc__)
-    parser.add_argument("run_dir")
     parser.add_argument("--metric", required=True)
     parser.add_argument("--channel", required=True, help="READ_FD,WRITE_FD of the pipes to the driver")
     args = parser.parse_args(argv)
@@ -81,11 +93,35 @@ def main(argv: list[str] | None = None) -> int:
     _die_with_parent()
     read_fd, write_fd = (int(x) for x in args.channel.split(","))
     channel = Channel(read_fd, write_fd)
-    run = RunDir.open(args.run_dir)
+    _warm_up()
+    line = channel.receive()
+    if not line:  # the sweep ended (or stopped) before this standby process got a trial
+        return 0
+    run = RunDir.open(json.loads(line)["run"])
+    _output_into(run)
     spec = run.load_spec()
     if spec.parallel.processes > 1 or spec.parallel.nnodes > 1:
         return _parallel(run, EpochReporter(channel, args.metric, lambda: request_control(run, "prune")))
     return _single(run, EpochReporter(channel, args.metric))
+
+
+def _warm_up() -> None:
+    """Import what training needs while the driver has no trial for this process yet."""
+    import engine.data  # noqa: F401  (torch, numpy and the engine's training modules)
+    import engine.model  # noqa: F401
+    import engine.session  # noqa: F401
+    import engine.trainer  # noqa: F401
+    import engine.validation  # noqa: F401
+
+
+def _output_into(run: RunDir) -> None:
+    """From now on this process's stdout and stderr go to the run's log.txt."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(run.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 def _single(run: RunDir, observer: EpochReporter) -> int:
