@@ -36,8 +36,12 @@ def trial_runs(sweep_dir: Path) -> list[tuple[int, dict[str, Any]]]:
     """(trial number, status.json) of every run directory under the sweep's trials/."""
     out = []
     for path in sorted((sweep_dir / "trials").iterdir()):
-        status = json.loads((path / "status.json").read_text())
-        out.append((status["trial"], status))
+        try:
+            status = json.loads((path / "status.json").read_text())
+        except (OSError, ValueError):  # being created this very moment
+            continue
+        if "trial" in status:
+            out.append((status["trial"], status))
     return out
 
 
