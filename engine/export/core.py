@@ -48,6 +48,10 @@ class ExportRecord:
         return f"{self.format}: {self.file} — {check}; {self.seconds:.1f} s"
 
 
+#: formats that write the weights as plain tensors (a torchao-quantized run cannot be written by them)
+PLAIN_TENSOR_FORMATS = ("script", "bundle")
+
+
 def resolve_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """The format's options with defaults filled in; SpecError naming `export.<option>` if bad."""
     resolved, problems = FORMATS.check(name, options, "format")
@@ -80,6 +84,11 @@ def _export(run_dir: Path, fmt: "ExportFormat", opts: dict[str, Any], out: str |
     format = fmt.name
     start = time.perf_counter()
     run = load_run_model(run_dir, checkpoint, purpose="exporting")
+    if format in PLAIN_TENSOR_FORMATS and any(type(p) not in (torch.Tensor, torch.nn.Parameter) and
+                                              type(p.data) is not torch.Tensor for p in run.model.parameters()):
+        raise ExportError(str(run.run_dir), f"holds quantized weights (a compressed run, torchao tensors) that {format} "
+                                            "cannot write as plain tensors — export it as torch_export (or onnx where "
+                                            "it converts), or export the run before quantization")
     target = Path(out).expanduser().resolve() if out else fmt.default_out(run)
     if target.exists() and target.is_dir() != (not fmt.suffix):
         kind = "a folder" if target.is_dir() else "a file"

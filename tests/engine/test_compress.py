@@ -10,6 +10,7 @@ import torch
 
 from engine.cli import main as cli
 from engine.compress import STEPS, compress_run, parse_step
+from engine.export import export_run
 from engine.paths import EXAMPLES
 from engine.problems import SpecError
 from engine.runs import RunDir, read_status
@@ -114,6 +115,8 @@ def test_int8_dynamic_quantization_of_bigmodel(tmp_path):
     assert result.after.val_quality >= result.before.val_quality - 0.01
     loaded = load_run_model(result.run_dir)  # safetensors + torchao metadata, no pickle
     assert type(loaded.model[0].weight).__name__ == "Int8Tensor"
+    with pytest.raises(SpecError, match="holds quantized weights"):  # named, not a crash in the writer
+        export_run(result.run_dir, "bundle", tmp_path / "bundle")
     with pytest.raises(SpecError, match="cannot be fine-tuned"):
         compress_run(result.run_dir, ["finetune:epochs=1"], runs_dir=tmp_path / "again", timed=False)
 
