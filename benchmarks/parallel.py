@@ -185,36 +185,56 @@ def ddp_overhead(rounds: int, steps: int, device: str, processes: int = 2) -> bo
 
 # ----------------------------------------------------------------------------- same ranks, alternating
 
-class _WindowReporter:
-    """Times the windows between metric events (a reporter for engine.trainer.train)."""
+class _LossReporter:
+    """Keeps the trainer's metric losses (a reporter for engine.trainer.train; control: run)."""
 
-    def __init__(self, every: int):
-        self.every = every
-        self.windows, self.losses, self.last = [], [], None
+    def __init__(self):
+        self.losses: list[float] = []
 
     def event(self, type, **fields):
         if type == "metric":
-            now = time.perf_counter()
-            if self.last is not None:
-                self.windows.append((now - self.last) / self.every)
-            self.last = now
             self.losses.append(fields["train_loss"])
 
     def control(self):
         return "run"
 
 
-def same_ranks_rank(spec_toml: str, rounds: int, out_path: str) -> None:
-    """In the same 2 ranks, alternately: the hand-written DDP loop and engine.trainer.train with
-    a DistributedContext (no run directory). Isolates our per-step overhead from the noise of
-    separate process launches on a busy machine."""
-    import json
-
+def plain_ddp_steps(spec: ExperimentSpec, data, model, losses: list):
+    """The hand-written DDP loop of `plain_rank` as a generator: yields the DDP module after each
+    optimizer step (so it can run interleaved with ours, step by step)."""
     import torch
     import torch.distributed as dist
     import torch.nn.functional as F
     from torch.nn.parallel import DistributedDataParallel
 
+    rank, world = dist.get_rank(), dist.get_world_size()
+    x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
+    net = DistributedDataParallel(model, gradient_as_bucket_view=True)
+    opt = torch.optim.Adam(net.parameters(), lr=spec.optimizer.options.get("lr", 1e-3))
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(spec.seed * 1_000_003))
+    order = order[: len(x) - len(x) % world][rank::world]
+    b = spec.data.batch_size
+    for step in range(len(order) // b):
+        idx = order[step * b:(step + 1) * b]
+        loss = F.cross_entropy(net(x[idx]), y[idx])
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(loss.detach())
+        yield net
+
+
+def same_ranks_rank(spec_toml: str, rounds: int, out_path: str) -> None:
+    """In the same 2 ranks, interleaved step by step (benchmarks/interleave.py): the trainer with
+    a DistributedContext (no run directory) and the hand-written DDP loop. Isolates our per-step
+    overhead from the noise of separate process launches on a busy machine. Each rank writes its
+    paired step times and whether losses and weights matched."""
+    import json
+
+    import torch
+    import torch.distributed as dist
+
+    from benchmarks.interleave import Interleaver
     from engine.data import load_data
     from engine.model import build_model
     from engine.parallel.context import DistributedContext
@@ -224,41 +244,32 @@ def same_ranks_rank(spec_toml: str, rounds: int, out_path: str) -> None:
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     data = load_data(spec.data, spec.seed)
-    b, every, steps = spec.data.batch_size, spec.training.log_every, spec.training.max_steps
-    x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
+    every, steps = spec.training.log_every, spec.training.max_steps
 
     def model():
         torch.manual_seed(spec.seed)
         return build_model(spec, data.info.input_shape, data.info.input_dtype, num_classes=data.info.num_classes)
 
-    def plain() -> float:
-        net = DistributedDataParallel(model(), gradient_as_bucket_view=True)
-        opt = torch.optim.Adam(net.parameters(), lr=spec.optimizer.options.get("lr", 1e-3))
-        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(spec.seed * 1_000_003))
-        order = order[: len(x) - len(x) % world][rank::world]
-        windows, t0 = [], time.perf_counter()
-        for step in range(steps):
-            idx = order[step * b:(step + 1) * b]
-            F.cross_entropy(net(x[idx]), y[idx]).backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            if (step + 1) % every == 0:
-                now = time.perf_counter()
-                windows.append((now - t0) / every)
-                t0 = now
-        return statistics.median(windows[1:])
-
-    def ours() -> float:
-        reporter = _WindowReporter(every)
-        train(spec, data, model(), reporter, run=None, ctx=DistributedContext(spec))
-        return statistics.median(reporter.windows[1:])
-
-    ratios = []
-    for r in range(rounds):
-        a, c = (plain(), ours()) if r % 2 == 0 else tuple(reversed((ours(), plain())))
-        ratios.append(c / a)
-    if rank == 0:
-        Path(out_path).write_text(json.dumps(ratios))
+    out = {"cpu": [], "wall": [], "match": True}
+    for r in range(rounds + 1):  # round 0 warms up
+        plain_losses: list = []
+        interleaver = Interleaver(plain_ddp_steps(spec, data, model(), plain_losses))
+        reporter, ours = _LossReporter(), model()
+        with interleaver:
+            train(spec, data, ours, reporter, run=None, ctx=DistributedContext(spec))
+        # the plain loop's window losses averaged over ranks, compared outside the timing
+        windows = torch.stack(plain_losses[: steps - steps % every]).double().reshape(-1, every).sum(1)
+        dist.all_reduce(windows)
+        plain_l = (windows / (every * world)).tolist()
+        same_weights = all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(),
+                                                               interleaver.partner_value.module.state_dict().values()))
+        out["match"] &= same_weights and len(plain_l) == len(reporter.losses) and all(
+            abs(a - b) <= 1e-6 * max(1.0, abs(b)) for a, b in zip(reporter.losses, plain_l))
+        if r:
+            for kind in ("cpu", "wall"):
+                o, p = interleaver.times(cpu=kind == "cpu")
+                out[kind].append((o[2:], p[2:]))
+    Path(f"{out_path}.{rank}").write_text(json.dumps(out))
     dist.destroy_process_group()
 
 
@@ -267,15 +278,28 @@ def same_ranks(rounds: int, steps: int) -> None:
 
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+    from benchmarks.interleave import median_ratio
+
     spec = bench_spec(steps, "cpu")
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        out = str(Path(tmp) / "ratios.json")
+        out = str(Path(tmp) / "steps")
         config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=2, run_id="same", rdzv_backend="c10d",
                               rdzv_endpoint="127.0.0.1:0", start_method="spawn", max_restarts=0, monitor_interval=0.1)
         elastic_launch(config, same_ranks_rank)(spec.to_toml(), rounds, out)
-        ratios = json.loads(Path(out).read_text())
-    print(f"same 2 ranks, alternating (trainer + DistributedContext / plain DDP loop): ratios "
-          f"{', '.join(f'{x:.3f}' for x in ratios)}; median {statistics.median(ratios):.3f}")
+        ranks = [json.loads(Path(f"{out}.{r}").read_text()) for r in range(2)]
+
+    def pooled(kind: str) -> float:
+        ours = [t for rk in ranks for o, _ in rk[kind] for t in o]
+        plain = [t for rk in ranks for _, p in rk[kind] for t in p]
+        return median_ratio(ours, plain)
+
+    per_round = [median_ratio(o + o1, p + p1) for (o, p), (o1, p1) in zip(ranks[0]["cpu"], ranks[1]["cpu"])]
+    match = all(rk["match"] for rk in ranks)
+    print(f"same 2 ranks, interleaved step by step (trainer + DistributedContext / plain DDP loop): ratio of median "
+          f"step CPU time {pooled('cpu'):.3f} (target <= 1.02: {'met' if pooled('cpu') <= 1.02 else 'NOT met'}; per round "
+          f"{', '.join(f'{x:.3f}' for x in per_round)}); wall clock {pooled('wall'):.3f}; losses and weights match: {match}; "
+          f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
 
 
 # ----------------------------------------------------------------------------- pipeline bubble
