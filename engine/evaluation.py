@@ -62,14 +62,30 @@ def window_values(losses: list, norm: "torch.Tensor | None") -> list[float]:
     `losses` holds a 0-d loss tensor per step (None on ranks without the loss)."""
     import torch
 
+    tensors = losses if norm is None else [*losses, norm.detach()]
+    try:  # the usual case (every step has a 0-d loss on one device): one op, one transfer, little Python
+        numbers = torch.stack(tensors).tolist() if tensors else []
+    except (TypeError, RuntimeError):  # None losses (ranks without the loss) or tensors on several devices
+        numbers = None
+    if numbers is None or (numbers and isinstance(numbers[0], list)):
+        return _window_values_general(losses, norm)
+    norm_value = numbers.pop() if norm is not None else 0.0
+    total = sum(numbers)
+    if math.isfinite(total):
+        return [total, float(len(numbers)), norm_value, *([0.0] * len(numbers))]
+    flags = [0.0 if math.isfinite(v) else 1.0 for v in numbers]
+    return [sum(v for v, f in zip(numbers, flags) if not f), float(len(numbers)), norm_value, *flags]
+
+
+def _window_values_general(losses: list, norm: "torch.Tensor | None") -> list[float]:
+    """window_values for windows with missing losses or mixed devices/shapes."""
+    import torch
+
     have = [l for l in losses if l is not None]
-    tensors = list(have)
+    tensors = [t.detach().double().reshape(1).cpu() for t in have]
     if norm is not None:
-        tensors.append(norm.detach())
-    if tensors and all(t.dtype == tensors[0].dtype and t.device == tensors[0].device and t.dim() == 0 for t in tensors):
-        numbers = torch.stack(tensors).tolist()  # the usual case: one op, one transfer
-    else:
-        numbers = torch.cat([t.detach().double().reshape(1).cpu() for t in tensors]).tolist() if tensors else []
+        tensors.append(norm.detach().double().reshape(1).cpu())
+    numbers = torch.cat(tensors).tolist() if tensors else []
     norm_value = numbers.pop() if norm is not None else 0.0
     it = iter(numbers)
     per_step = [next(it) if l is not None else 0.0 for l in losses]
