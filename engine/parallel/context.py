@@ -25,8 +25,9 @@ from engine.rank import CONTROL_CODES, LossFn, RankContext
 _CONTROL_NAMES = {v: k for k, v in CONTROL_CODES.items()}
 #: rank 0 spaces control broadcasts about this far apart: a stop, pause or prune request is acted on
 #: within about this long. Each broadcast is an extra collective (a rendezvous of all ranks, ~0.2 ms
-#: of CPU on gloo); at 0.1 s it cost a 2-rank DDP run 3-4% per step on a loaded machine
-CONTROL_PERIOD_S = 0.5
+#: of CPU on gloo): at 0.1 s apart it cost a 2-rank DDP run 3-4% per step on a loaded machine, where
+#: a step takes ~0.3 s of wall-clock time and so every step paid one
+CONTROL_PERIOD_S = 1.0
 MAX_CONTROL_SKIP = 64
 
 
