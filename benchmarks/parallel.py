@@ -84,8 +84,6 @@ def plain_rank(spec_toml: str, out_path: str) -> None:
 
     import torch
     import torch.distributed as dist
-    import torch.nn.functional as F
-    from torch.nn.parallel import DistributedDataParallel
 
     from engine.data import load_data
     from engine.model import build_model
@@ -93,32 +91,18 @@ def plain_rank(spec_toml: str, out_path: str) -> None:
     spec = ExperimentSpec.from_toml(spec_toml)
     cuda = spec.training.device.startswith("cuda")
     dist.init_process_group("nccl" if cuda else "gloo")
-    rank, world = dist.get_rank(), dist.get_world_size()
+    rank = dist.get_rank()
     device = torch.device("cuda", int(os.environ["LOCAL_RANK"])) if cuda else torch.device("cpu")
     data = load_data(spec.data, spec.seed)
     torch.manual_seed(spec.seed)
-    model = build_model(spec, data.info.input_shape, data.info.input_dtype, num_classes=data.info.num_classes).to(device)
-    model = DistributedDataParallel(model, device_ids=[device.index] if cuda else None, gradient_as_bucket_view=True)
-    opt = torch.optim.Adam(model.parameters(), lr=spec.optimizer.options.get("lr", 1e-3))
-    x, y = torch.as_tensor(data.x_train).to(device), torch.as_tensor(data.y_train).to(device)
-    n = len(x)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(spec.seed * 1_000_003))
-    order = order[: n - n % world][rank::world]
-    b, every, steps = spec.data.batch_size, spec.training.log_every, spec.training.max_steps
-    windows, losses, pending = [], [], []
+    model = build_model(spec, data.info.input_shape, data.info.input_dtype, num_classes=data.info.num_classes)
+    every, steps = spec.training.log_every, spec.training.max_steps
+    windows, losses = [], []
+    loop = plain_ddp_steps(spec, data, model, losses, device)
     t0 = time.perf_counter()
     for step in range(steps):
-        idx = order[step * b:(step + 1) * b]
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        pending.append(loss.detach())
-        if (step + 1) % every == 0:
-            total = torch.stack(pending).sum()
-            dist.all_reduce(total)
-            losses.append(total.item() / (every * world))
-            pending.clear()
+        next(loop)
+        if (step + 1) % every == 0:  # the loop logged its loss (one all-reduce and a host sync)
             if cuda:
                 torch.cuda.synchronize()
             now = time.perf_counter()
@@ -202,7 +186,7 @@ class _LossReporter:
         return "run"
 
 
-def plain_ddp_steps(spec: ExperimentSpec, data, model, logged: list):
+def plain_ddp_steps(spec: ExperimentSpec, data, model, logged: list, device=None):
     """The hand-written DDP loop of `plain_rank` as a generator: yields the DDP module after each
     optimizer step (so it can run interleaved with ours, step by step). Like `plain_rank` it
     logs the mean loss over ranks every `log_every` steps (one all-reduce) into `logged`."""
@@ -212,8 +196,10 @@ def plain_ddp_steps(spec: ExperimentSpec, data, model, logged: list):
     from torch.nn.parallel import DistributedDataParallel
 
     rank, world = dist.get_rank(), dist.get_world_size()
-    x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
-    net = DistributedDataParallel(model, gradient_as_bucket_view=True)
+    device = device or torch.device("cpu")
+    x, y = torch.as_tensor(data.x_train).to(device), torch.as_tensor(data.y_train).to(device)
+    net = DistributedDataParallel(model.to(device), device_ids=[device.index] if device.type == "cuda" else None,
+                                  gradient_as_bucket_view=True)
     opt = torch.optim.Adam(net.parameters(), lr=spec.optimizer.options.get("lr", 1e-3))
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(spec.seed * 1_000_003))
     order = order[: len(x) - len(x) % world][rank::world]
