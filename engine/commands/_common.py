@@ -30,6 +30,19 @@ def print_json(obj: Any) -> None:
     print(json.dumps(obj, default=str), flush=True)
 
 
+def print_registry(registry: Any, width: int, extra: Any = None) -> int:
+    """List a registry for a `--list-...` option: each entry's name and description, an optional
+    `extra(entry)` line, then its options with default, choices and help. Returns exit code 0."""
+    for entry in registry:
+        print(f"{entry.name:{width}s} {entry.description}")
+        if extra is not None:
+            print(f"{'':{width}s} {extra(entry)}")
+        for p in entry.params:
+            choices = f" ({'|'.join(p.choices)})" if p.choices else ""
+            print(f"{'':{width + 2}s}{p.name} = {p.default!r}{choices}: {p.help}")
+    return 0
+
+
 SPEC_HELP = "experiment spec: a .toml file, or the name of a shipped example (see `examples`)"
 
 

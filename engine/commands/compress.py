@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.commands._common import invalid, print_json
+from engine.commands._common import invalid, print_json, print_registry
 
 HELP = "Compress a trained run (prune, fine-tune, quantize) into a new run and print the before/after table"
 
@@ -23,12 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _list_steps() -> int:
     from engine.compress import STEPS
 
-    for entry in STEPS:
-        print(f"{entry.name:10s} {entry.description}")
-        for p in entry.params:
-            choices = f" ({'|'.join(p.choices)})" if p.choices else ""
-            print(f"{'':12s}{p.name} = {p.default!r}{choices}: {p.help}")
-    return 0
+    return print_registry(STEPS, 10)
 
 
 def table(result) -> str:

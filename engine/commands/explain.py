@@ -11,6 +11,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from engine.commands._common import print_registry
+
 HELP = "Explain a trained run's predictions with a Captum attribution method (maps as .npy and PNG)"
 
 
@@ -77,14 +79,7 @@ def _parse_index(text: str | None) -> list[int] | None:
 def _list_methods() -> int:
     from engine.interpret.methods import METHODS
 
-    for entry in METHODS:
-        print(f"{entry.name:20s} {entry.description}")
-        kinds = ", ".join(entry.extra.get("kinds", ()))
-        print(f"{'':20s} works on: {kinds}")
-        for p in entry.params:
-            choices = f" ({'|'.join(p.choices)})" if p.choices else ""
-            print(f"{'':22s}{p.name} = {p.default!r}{choices}: {p.help}")
-    return 0
+    return print_registry(METHODS, 20, lambda entry: "works on: " + ", ".join(entry.extra.get("kinds", ())))
 
 
 def run(args: argparse.Namespace) -> int:

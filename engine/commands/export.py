@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.commands._common import invalid, print_json
+from engine.commands._common import invalid, print_json, print_registry
 
 HELP = "Export a trained run: ONNX, torch.export (.pt2), a plain PyTorch project (script) or a weights + spec bundle"
 
@@ -23,12 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _list_formats() -> int:
     from engine.export import FORMATS
 
-    for entry in FORMATS:
-        print(f"{entry.name:14s} {entry.description}")
-        for p in entry.params:
-            choices = f" ({'|'.join(p.choices)})" if p.choices else ""
-            print(f"{'':16s}{p.name} = {p.default!r}{choices}: {p.help}")
-    return 0
+    return print_registry(FORMATS, 14)
 
 
 def run(args: argparse.Namespace) -> int:
