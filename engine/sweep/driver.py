@@ -10,9 +10,11 @@ per epoch over a pipe (``{"epoch": 3, "value": 0.91}``); the driver reports it t
 asks the pruner and answers ``prune`` or ``run`` at once, so a pruned trial stops within the
 next step (status "pruned", checkpoint kept).
 
-On start the driver takes the sweep's lock and recovers: trials the study still lists as
-running were cut short (the driver was killed) — their run directories are marked failed, and
-each is retried once with the same values (Optuna's retry callback) in a new run directory.
+On start the driver takes the sweep's lock and recovers trials the study still lists as
+running (the driver was killed): one whose run directory already ended (completed or pruned just
+before the kill) is recorded from its run, not run again; the others were cut short — their run
+directories are marked failed, and each is retried once with the same values (Optuna's retry
+callback) in a new run directory.
 """
 from __future__ import annotations
 
@@ -166,16 +168,21 @@ class SweepDriver:
 
     # ------------------------------------------------------------------ recovery
     def _recover(self) -> None:
-        """Trials the study lists as running were cut short: mark them failed (run directory
-        too) and queue each for one retry."""
+        """Trials the study lists as running: record those whose run already ended (completed or
+        pruned before the driver died); mark the others failed (run directory too) and queue each
+        for one retry."""
         import optuna
 
         for frozen in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             message = "interrupted: the sweep ended while this trial ran"
             run_rel = frozen.user_attrs.get("run")
-            if run_rel:
-                run = RunDir(self.dir.path / run_rel)
-                if run.path.is_dir() and effective_status(run) not in ("completed", "pruned", "failed", "stopped"):
+            run = RunDir(self.dir.path / run_rel) if run_rel else None
+            if run is not None and run.path.is_dir():
+                ending = run_ending(run, self.metric)
+                if ending.outcome in ("completed", "pruned"):
+                    self._record(frozen.number, ending, run, dict(frozen.params), None)
+                    continue
+                if effective_status(run) not in ("completed", "pruned", "failed", "stopped"):
                     write_status(run, "failed", message=message)
             retried = studies.mark_interrupted(self.study, frozen.number, message)
             self.dir.append_trial({"trial": frozen.number, "state": "interrupted" if retried else "failed",
@@ -312,46 +319,39 @@ class SweepDriver:
     # ------------------------------------------------------------------ endings
     def _finish(self, trial: RunningTrial) -> None:
         """The trial's process ended: record its outcome in the study from its run directory."""
-        import optuna
-
         code = trial.proc.wait()
         self._close_channel(trial)
         del self.running[trial.number]
-        seconds = time.monotonic() - trial.started
-        status = effective_status(trial.run)
-        data = read_status(trial.run)
-        message = str(data.get("message") or "")
-        value = (data.get("metrics") or {}).get(self.metric)
-        state, tell_value = optuna.trial.TrialState.FAIL, None
-        if status == "completed" and isinstance(value, (int, float)) and math.isfinite(value):
-            outcome, state, tell_value = "completed", optuna.trial.TrialState.COMPLETE, float(value)
-        elif status == "completed":
-            outcome, message = "failed", f"the run reported no {self.metric}"
-        elif status == "pruned":
-            outcome, state = "pruned", optuna.trial.TrialState.PRUNED
-        elif status == "stopped" and self.stopping:
-            outcome = "interrupted"
-        elif status == "stopped":
-            outcome, message = "stopped", message or "stopped by request"
-        else:
-            outcome = "failed"
-            if status not in ("failed",):
-                message = f"the trial process ended with code {code} and status {status} (see {trial.run.log_path})"
-                write_status(trial.run, "failed", message=message)
-        number = trial.number
+        ending = run_ending(trial.run, self.metric, stopping=self.stopping)
+        if ending.outcome == "failed" and ending.status not in ("failed", "completed"):
+            message = f"the trial process ended with code {code} and status {ending.status} (see {trial.run.log_path})"
+            write_status(trial.run, "failed", message=message)
+            ending = TrialEnding(ending.status, "failed", None, message)
+        self._record(trial.number, ending, trial.run, trial.params, time.monotonic() - trial.started)
+
+    def _record(self, number: int, ending: "TrialEnding", run: RunDir, params: dict[str, Any],
+                seconds: float | None) -> None:
+        """Tell the study how trial `number` ended and log it (trials.jsonl, the progress line)."""
+        import optuna
+
+        outcome, message = ending.outcome, ending.message
         if outcome == "interrupted":
             retried = studies.mark_interrupted(self.study, number, "stopped with the sweep")
             outcome = "interrupted" if retried else "failed"
         else:
+            state = {"completed": optuna.trial.TrialState.COMPLETE,
+                     "pruned": optuna.trial.TrialState.PRUNED}.get(outcome, optuna.trial.TrialState.FAIL)
             handle = optuna.trial.Trial(self.study, self._trial_id(number))
             handle.set_user_attr("outcome", outcome)
             handle.set_user_attr("message", message)
-            self.study.tell(number, tell_value, state=state)
-        shown = tell_value if outcome == "completed" else _last_value(self.study, number)
-        self.dir.append_trial({"trial": number, "state": outcome, "value": shown, "params": trial.params,
-                               "run": str(trial.run.path.relative_to(self.dir.path)), "message": message,
-                               "seconds": round(seconds, 2)})
-        self.say(self._line(number, outcome, shown, trial.params, seconds, message))
+            self.study.tell(number, ending.value, state=state)
+        shown = ending.value if outcome == "completed" else _last_value(self.study, number)
+        record = {"trial": number, "state": outcome, "value": shown, "params": params,
+                  "run": str(run.path.relative_to(self.dir.path)), "message": message}
+        if seconds is not None:
+            record["seconds"] = round(seconds, 2)
+        self.dir.append_trial(record)
+        self.say(self._line(number, outcome, shown, params, seconds or 0.0, message))
         self._compute_importances()
         self._write_status("running")
 
@@ -424,6 +424,49 @@ class SweepDriver:
         self._importance_thread.start()
         if wait:
             self._importance_thread.join()
+
+
+@dataclass(frozen=True)
+class TrialEnding:
+    """How a trial's run directory ended, as the study records it."""
+
+    status: str  # the run's effective status
+    outcome: str  # completed / pruned / failed / interrupted / stopped
+    value: float | None  # the metric told to the study (completed trials only)
+    message: str = ""
+
+
+def run_ending(run: RunDir, metric: str, *, stopping: bool = False) -> TrialEnding:
+    """Read how a trial's run ended from its status.json (the metric from its final metrics, else
+    the last event that carries it). `stopping`: the whole sweep is stopping, so a stopped run
+    was interrupted (retried on resume), not stopped on its own."""
+    status = effective_status(run)
+    data = read_status(run)
+    message = str(data.get("message") or "")
+    if status == "completed":
+        value = (data.get("metrics") or {}).get(metric)
+        if not _finite(value):
+            value = _last_event_value(run, metric)
+        if _finite(value):
+            return TrialEnding(status, "completed", float(value), message)
+        return TrialEnding(status, "failed", None, f"the run reported no {metric}")
+    if status == "pruned":
+        return TrialEnding(status, "pruned", None, message)
+    if status == "stopped":
+        return TrialEnding(status, "interrupted", None, message) if stopping else \
+            TrialEnding(status, "stopped", None, message or "stopped by request")
+    return TrialEnding(status, "failed", None, message)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _last_event_value(run: RunDir, metric: str) -> float | None:
+    from engine.events import read_events
+
+    found = [e[metric] for e in read_events(run.events_path)[0] if _finite(e.get(metric))]
+    return float(found[-1]) if found else None
 
 
 def _last_value(study: Any, number: int) -> float | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -96,6 +97,38 @@ def test_a_sigkilled_sweep_resumes_to_its_budget_without_duplicate_runs(tmp_path
     assert sorted(linked) == sorted(numbers) and len(set(linked.values())) == len(linked)
     assert sum(s["status"] == "completed" for _, s in runs) == 6
     assert all(s["status"] in ("completed", "failed") for _, s in runs)
+
+
+def test_a_trial_whose_run_completed_before_the_kill_is_recorded_on_resume_not_retried(tmp_path):
+    """The driver was SIGKILLed after a trial's run directory reached "completed" but before it
+    told the study: the study still lists the trial as running. Resume records it from its run."""
+    spec = write_sweep(tmp_path, LR_WIDTH, epochs=1, max_steps=3)
+    code, out, err = run_sweep(str(spec), "--trials", "1", "--parallel", "1", "--sweeps-dir", str(tmp_path / "sweeps"))
+    assert code == 0 and out["completed"] == 1, err
+    sweep_dir = sweep_dirs(tmp_path / "sweeps")[0]
+    (number, status), = trial_runs(sweep_dir)
+    done = study(sweep_dir).trials[0]
+    run_rel = done.user_attrs["run"]
+    copy_rel = f"{run_rel}-copy"  # a second finished run, as the killed driver left it
+    shutil.copytree(sweep_dir / run_rel, sweep_dir / copy_rel)
+    metric = out["metric"]
+    copy_status = json.loads((sweep_dir / copy_rel / "status.json").read_text())
+    copy_status["trial"] = 1
+    copy_status["metrics"][metric] = 0.4321
+    (sweep_dir / copy_rel / "status.json").write_text(json.dumps(copy_status))
+    cut = study(sweep_dir).ask(fixed_distributions=done.distributions)  # RUNNING, as the driver left it
+    for key, value in (("outcome", "running"), ("run", copy_rel), ("message", "")):
+        cut.set_user_attr(key, value)
+    assert cut.number == 1
+
+    code, out, err = run_sweep("--resume", str(sweep_dir), "--trials", "2")
+    assert code == 0, err
+    assert (out["status"], out["completed"], out["interrupted"], out["trials"]) == ("completed", 2, 0, 2), out
+    assert "cut short" not in err
+    recorded = study(sweep_dir).trials[1]
+    assert recorded.state == optuna.trial.TrialState.COMPLETE and recorded.value == 0.4321
+    assert recorded.user_attrs["outcome"] == "completed"
+    assert sorted(n for n, _ in trial_runs(sweep_dir)) == [0, 1], "no retry, no new run directory"
 
 
 def test_the_median_pruner_stops_bad_trials_within_an_epoch(tmp_path):
