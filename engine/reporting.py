@@ -15,6 +15,10 @@ from engine.events import EventWriter
 from engine.runs import RunDir, clear_control, read_control, read_status, write_status
 
 FINAL = ("completed", "stopped", "failed", "pruned")
+#: events written to events.jsonl as soon as they are reported, not with the next batch: each
+#: records a state a kill must not lose (the session's start and status, an epoch's numbers, a
+#: checkpoint on disk, an error). Per-step metrics and the rest go in batches (EventWriter).
+WRITE_AT_ONCE = frozenset({"start", "status", "epoch", "checkpoint", "error"})
 
 
 class Reporter(Protocol):
@@ -36,7 +40,9 @@ class NullReporter:
 class RunReporter:
     """Writes events to the run's events.jsonl, keeps status.json current, appends log and error
     lines to log.txt, and reads control requests (at most every `poll` seconds, so calling
-    :meth:`control` every step is cheap). :meth:`request_stop` is for signal handlers."""
+    :meth:`control` every step is cheap). :meth:`request_stop` is for signal handlers.
+    Events in :data:`WRITE_AT_ONCE` are written before :meth:`event` returns; per-step metrics
+    wait for the writer's next batch (at most `flush_interval` seconds)."""
 
     def __init__(self, run: RunDir, *, poll: float = 0.1, status_every: float = 2.0, flush_interval: float = 0.2):
         self.run = run
@@ -60,8 +66,6 @@ class RunReporter:
             status = fields.get("status", "running")
             extra = {k: fields[k] for k in ("message", "metrics", "epoch", "step", "checkpoint") if k in fields}
             write_status(self.run, status, **extra)
-            if status in FINAL:
-                self.writer.flush()
         elif type == "epoch":
             now = time.monotonic()
             if now - self._last_status >= self.status_every:
@@ -78,8 +82,8 @@ class RunReporter:
                 self.run.log(text)
             except OSError:  # log.txt is best effort (a full disk): the event and status still tell
                 pass
-            if type == "error":
-                self.writer.flush()
+        if type in WRITE_AT_ONCE:
+            self.writer.flush()
 
     def control(self) -> str:
         if self.writer.error is not None and not self._write_failed:

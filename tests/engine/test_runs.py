@@ -217,6 +217,28 @@ def test_reporter_keeps_status_and_log(tmp_path, spec):
     assert [e["type"] for e in read_events(run.events_path)[0]] == ["status", "log", "error", "status"]
 
 
+
+def test_reporter_writes_state_events_at_once_and_batches_metrics(tmp_path, spec):
+    """A kill right after the start, a status, an epoch, a checkpoint or an error loses none of
+    them (issue 16/17: a session killed before its first checkpoint still shows its start);
+    per-step metrics wait for the writer's batch."""
+    run = RunDir.create(tmp_path, spec)
+    reporter = RunReporter(run, flush_interval=3600.0)  # no timer flush during the test
+    try:
+        reporter.event("metric", step=1, train_loss=1.0)
+        assert read_events(run.events_path)[0] == []
+        for kind, fields in [("start", {"step": 0, "resumed_from": None}), ("status", {"status": "running", "step": 0}),
+                             ("epoch", {"epoch": 1, "step": 20}), ("checkpoint", {"step": 20, "path": "x"}),
+                             ("error", {"message": "boom", "traceback": "", "rank": 0})]:
+            reporter.event(kind, **fields)
+            assert read_events(run.events_path)[0][-1]["type"] == kind
+        reporter.event("metric", step=21, train_loss=0.5)
+        assert read_events(run.events_path)[0][-1]["type"] == "error"
+    finally:
+        reporter.close()
+    assert [e["type"] for e in read_events(run.events_path)[0]][-1] == "metric"
+
+
 # ----------------------------------------------------------------------------- checkpoints
 
 def _model():
