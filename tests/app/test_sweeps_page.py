@@ -5,16 +5,17 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from engine.spec import ExperimentSpec, LayerSpec, TrainingSpec
+from engine.spec import ExperimentSpec, LayerSpec, TrackingSpec, TrainingSpec
 
 pytest.importorskip("optuna")
 
 
 def tiny_spec() -> ExperimentSpec:
-    """Digits, a small MLP, two short epochs: a trial takes a few seconds (mostly start-up)."""
+    """Digits, a small MLP, two short epochs, no TensorBoard: a trial takes a few seconds (mostly start-up)."""
     layers = (LayerSpec("Flatten"), LayerSpec("Linear", {"out_features": 16}), LayerSpec("ReLU"),
               LayerSpec("Linear", {"out_features": 0}))
-    spec = ExperimentSpec(name="digits_tiny", training=TrainingSpec(epochs=2, log_every=5, checkpoint_every=0))
+    spec = ExperimentSpec(name="digits_tiny", training=TrainingSpec(epochs=2, log_every=5, checkpoint_every=0),
+                          tracking=TrackingSpec(tensorboard=False))
     return spec.with_layers(layers)
 
 

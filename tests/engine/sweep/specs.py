@@ -1,4 +1,4 @@
-"""Small sweep specs for the tests: digits, a tiny MLP, a few steps per trial."""
+"""Small sweep specs for the tests: digits, a tiny MLP, a few steps per trial, no TensorBoard."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,6 +28,9 @@ epochs = {epochs}
 max_steps = {max_steps}
 log_every = 5
 checkpoint_every = 0
+
+[tracking]
+tensorboard = false  # its import costs a trial ~2 s of CPU; the sweep tests do not read it
 """
 
 
