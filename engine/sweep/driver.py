@@ -265,13 +265,10 @@ class SweepDriver:
         standby, self.standby = self.standby, None
         if standby is None:
             return
-        os.close(standby.reply_fd)  # end of file: the waiting process exits
+        os.close(standby.reply_fd)
         os.close(standby.report_fd)
-        try:
-            standby.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            standby.proc.kill()
-            standby.proc.wait()
+        standby.proc.kill()  # it has no run yet: nothing to lose, and no waiting for its imports to finish
+        standby.proc.wait()
 
     # ------------------------------------------------------------------ reports
     def _read_reports(self, trial: RunningTrial) -> None:
