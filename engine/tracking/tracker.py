@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: writer name -> factory(spec, run) returning a writer, or None when the spec turns it off.
 #: A writer has start(), event(type, fields), graph(model, example) and close(final_status, metrics).
 WRITERS: Registry[Callable[["ExperimentSpec", "RunDir"], Any]] = Registry("tracking writer")
-#: the largest model whose graph is written (the writer thread traces a copy of it)
+#: the largest model whose graph is written (a copy of it is traced before training)
 GRAPH_MAX_PARAMS = 20_000_000
 _STOP = object()
 
@@ -29,6 +29,10 @@ class Tracker:
         self.writers = writers
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.final: tuple[str, Mapping[str, Any]] = ("completed", {})
+        # Writers start (import their library, open their files) here, on the calling thread, before
+        # training: importing tensorboard (and boto3 through it) on the writer thread while the
+        # training thread ran torch ops hung a run once (both threads idle, no CPU).
+        self._each("start")
         self.thread = threading.Thread(target=self._work, name="netwright-tracking", daemon=True)
         self.thread.start()
 
@@ -40,12 +44,13 @@ class Tracker:
             self.final = (fields["status"], dict(fields.get("metrics") or {}))
 
     def add_graph(self, model: Any, example: Any) -> None:
-        """Queue the model's graph: an eval-mode copy is traced on the writer thread (no random
-        numbers drawn, so training is unchanged)."""
+        """Write the model's graph now, before training, on the calling thread: an eval-mode copy is
+        traced (no random numbers drawn, so training is unchanged; no tracer or warning-filter
+        state shared with a running training thread)."""
         import copy
 
         if sum(p.numel() for p in model.parameters()) <= GRAPH_MAX_PARAMS:
-            self.queue.put(("graph", {"model": copy.deepcopy(model).eval(), "example": example}))
+            self._each("graph", copy.deepcopy(model).eval(), example)
 
     def close(self, timeout: float = 120.0) -> None:
         """Write what is queued, then the final record (hparams, run status); waits up to `timeout`."""
@@ -54,16 +59,12 @@ class Tracker:
 
     # -- the writer thread -----------------------------------------------------------------
     def _work(self) -> None:
-        self._each("start")
         while True:
             item = self.queue.get()
             if item is _STOP:
                 break
             type, fields = item
-            if type == "graph":
-                self._each("graph", fields["model"], fields["example"])
-            else:
-                self._each("event", type, fields)
+            self._each("event", type, fields)
         self._each("close", *self.final)
 
     def _each(self, method: str, *args: Any) -> None:
