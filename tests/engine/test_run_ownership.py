@@ -165,7 +165,9 @@ def test_a_crash_mid_write_costs_the_next_session_nothing(tmp_path):
     "mid_event_write"); the run reads as crashed at once, its summary shows the last step the events show,
     and after a resume every event of both sessions is readable, numbered without a gap."""
     env = _env()
-    env["NETWRIGHT_FAULT"] = "mid_event_write#6:kill"
+    # the 20th write: past the first checkpoint (start, status, epoch and checkpoint events are each
+    # written at once, metrics in batches), long before the 30th epoch
+    env["NETWRIGHT_FAULT"] = "mid_event_write#20:kill"
     first = _train(DIGITS, "--runs-dir", str(tmp_path), "--set", "training.epochs=30", "--set", "training.log_every=2",
                    "--set", "training.checkpoint_every=1", env=env)
     out, err = first.communicate(timeout=300)
