@@ -158,7 +158,9 @@ def test_events_writer_thread_survives_write_errors_and_odd_values(tmp_path):
     real_fd = writer._fd
     writer._fd = os.open(os.devnull, os.O_RDONLY)  # every write now fails (EBADF), like a full disk
     writer.event("log", message="lost")
-    time.sleep(0.2)  # the flush thread meets the error
+    deadline = time.monotonic() + 30  # the flush thread meets the error (wait for it, not a fixed sleep)
+    while writer.error is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert isinstance(writer.error, OSError) and writer.error.errno == errno.EBADF
     assert any(t.name == "events-flush" for t in threading.enumerate())  # still alive
     os.close(writer._fd)
