@@ -31,6 +31,9 @@ SCHEMA_VERSION = 1
 #: Parallel strategies by name (`[parallel] strategy`): one Strategy class each, registered by
 #: engine.parallel.strategies, which sits in a higher layer and is imported on the first lookup.
 STRATEGIES: Registry = Registry("parallel strategy", load="engine.parallel.strategies")
+#: Launchers by kind (`[launcher] kind`): local, slurm, ray; one Launcher class each, registered by
+#: engine.launchers (a higher layer, imported on the first lookup). Their options live in [launcher].
+LAUNCHERS: Registry = Registry("launcher", load="engine.launchers")
 
 
 def _opt(default: Any, kind: str, help: str, *, min: float | None = None, max: float | None = None,
@@ -194,15 +197,31 @@ class TrackingSpec:
     mlflow_experiment: str = _opt("", "str", "MLflow experiment name (empty = the spec's name)")
 
 
+@dataclass(frozen=True)
+class LauncherSpec:
+    """[launcher]: where the ranks start (a LAUNCHERS kind) and that kind's options, kept flat in
+    `options` (e.g. slurm's `partition`, `time_limit`). The default, local, is written nowhere:
+    a spec without [launcher] trains on this machine."""
+
+    kind: str = _opt("local", "choice", "Where the run's processes start: this machine, a Slurm cluster or a Ray cluster",
+                     choices=LAUNCHERS.choices())
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_default(self) -> bool:
+        return self.kind == "local" and not self.options
+
+
 SECTIONS: dict[str, type] = {
     "data": DataSpec, "model": ModelSpec, "optimizer": OptimizerSpec, "scheduler": SchedulerSpec,
     "regularization": RegularizationSpec, "training": TrainingSpec, "parallel": ParallelSpec,
-    "tracking": TrackingSpec,
+    "tracking": TrackingSpec, "launcher": LauncherSpec,
 }
 #: sections whose extra keys are a registry entry's options rather than unknown keys:
 #: section -> (the registry naming its kinds, the field holding the kind's name)
 _OPTION_SECTIONS: dict[str, tuple[Registry | None, str]] = {
-    "data": (None, "source"), "optimizer": (OPTIMIZERS, "name"), "scheduler": (SCHEDULERS, "name")}
+    "data": (None, "source"), "optimizer": (OPTIMIZERS, "name"), "scheduler": (SCHEDULERS, "name"),
+    "launcher": (LAUNCHERS, "kind")}
 TOP_LEVEL = ("name", "seed")
 
 
@@ -221,6 +240,7 @@ class ExperimentSpec:
     training: TrainingSpec = field(default_factory=TrainingSpec)
     parallel: ParallelSpec = field(default_factory=ParallelSpec)
     tracking: TrackingSpec = field(default_factory=TrackingSpec)
+    launcher: LauncherSpec = field(default_factory=LauncherSpec)
     unknown: Mapping[str, Any] = field(default_factory=dict)
 
     # -- dict form (the TOML document) -------------------------------------------------
@@ -229,6 +249,8 @@ class ExperimentSpec:
         doc: dict[str, Any] = {"name": self.name, "seed": self.seed}
         for section in SECTIONS:
             value = getattr(self, section)
+            if section == "launcher" and value.is_default:
+                continue  # local: files written before launchers existed stay byte-identical
             if section == "model":
                 table: dict[str, Any] = {"layers": [layer.to_dict() for layer in value.layers]}
             else:
@@ -482,3 +504,11 @@ def check_fixed(spec: ExperimentSpec) -> list[Problem]:
         else:
             problems.append(Problem(dotted, f"unknown key{did_you_mean(head, [*TOP_LEVEL, *SECTIONS])}"))
     return problems
+
+
+def check_launcher(spec: ExperimentSpec) -> list[Problem]:
+    """The [launcher] options against its kind's schema (an unknown kind is check_fixed's)."""
+    if spec.launcher.kind not in LAUNCHERS:
+        return []
+    options, problems = LAUNCHERS.check(spec.launcher.kind, spec.launcher.options, "launcher", siblings=["kind"])
+    return problems or LAUNCHERS.get(spec.launcher.kind).obj(options).check(spec)

@@ -17,13 +17,13 @@ from engine.parallel.plan import check_parallel
 from engine.problems import Problem
 from engine.schedulers import check_scheduler
 from engine.shapes import check_model
-from engine.spec import ExperimentSpec, check_fixed
+from engine.spec import ExperimentSpec, check_fixed, check_launcher
 from engine.tracking.checks import check_tracking
 
 Check = Callable[[ExperimentSpec], List[Problem]]
 
 CHECKS: list[Check] = [check_fixed, check_data, check_optim, check_scheduler, check_loss, check_device, check_model,
-                       check_parallel, check_tracking]
+                       check_parallel, check_tracking, check_launcher]
 
 
 def validate(spec: ExperimentSpec) -> list[Problem]:

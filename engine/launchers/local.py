@@ -1,10 +1,10 @@
-"""The local launcher: start a run's worker process on this machine.
+"""The local launcher (`[launcher] kind = "local"`, the default): the run's worker on this machine.
 
 :func:`start_worker` starts the worker (``python -m engine worker RUN_DIR``) as a separate OS
 process in its own session, its output appended to the run's log.txt. The GUI and scripts use
 it; the process group (= its pid) is the kill-everything fallback. The worker takes the run's
 owner lock itself, so a second start of the same run is refused there (exit code 2).
-(Issue 15 adds slurm and ray siblings of this module.)
+:class:`LocalLauncher` is this module's entry in the LAUNCHERS registry (engine.launchers).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from engine.appendlog import open_append
+from engine.launchers.base import Launcher, Submission, register
 from engine.runs import RunDir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -50,3 +51,22 @@ def start_worker(run_dir: str | Path, *, resume: bool = False, extra: Sequence[s
                                 stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT), env=full_env, start_new_session=True)
     finally:
         os.close(log)
+
+
+@register
+class LocalLauncher(Launcher):
+    """Today's behaviour: the worker process here, torch's elastic launcher starts the ranks."""
+
+    name = "local"
+    label = "This machine"
+    description = "Train on this machine: one worker process starts the ranks with torch's elastic launcher."
+    scheduled = False
+
+    def script(self, run_dir: str | Path, spec) -> str:
+        import shlex
+
+        return shlex.join(worker_command(run_dir))
+
+    def submit(self, run: RunDir, spec, *, resume: bool = False) -> Submission:
+        """Start the worker (a status without `launcher` means local: nothing to record)."""
+        return Submission(process=start_worker(run.path, resume=resume))

@@ -52,6 +52,9 @@ class Status:
     training_seconds: float | None = None
     wall_seconds: float | None = None
     samples_per_second: float | None = None
+    #: the launcher that submitted the run when not local ("slurm", "ray") and its scheduler's job id
+    launcher: str | None = None
+    job_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

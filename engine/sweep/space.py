@@ -168,7 +168,7 @@ def sweepable(spec: "ExperimentSpec") -> list[tuple[str, Param]]:
 
     out: list[tuple[str, Param]] = [("seed", param_at(spec, "seed"))]
     for section, cls in SECTIONS.items():
-        if section == "model":
+        if section in ("model", "launcher"):  # where a trial runs is not a hyper-parameter
             continue
         names = [p.name for p in section_params(cls)]
         extra = [p.name for p in getattr(_entry(spec, section), "params", ())]
