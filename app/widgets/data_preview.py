@@ -1,15 +1,18 @@
-"""DataPreview: what the data looks like — an image grid with labels, a table of rows with the
-class balance (and a scatter for 2-D points), or a text snippet with its vocabulary — plus the
-split sizes and batch size. It shows a busy state while loading and problems in red."""
+"""DataPreview: what the data looks like — an image grid with labels (and the same images after
+one random draw of the training augmentation), a table of rows with the class balance (and a
+scatter for 2-D points), or text: a snippet with its vocabulary, labelled texts, and the tokens as
+the tokenizer split them — plus the split sizes and batch size. It shows a busy state while
+loading and problems in red."""
 from __future__ import annotations
 
+import html
 from typing import Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QScrollArea, QSizePolicy, QStackedWidget,
-    QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QTableWidget, QTableWidgetItem, QTextBrowser, QVBoxLayout, QWidget,
 )
 
 from app.widgets.data_views import ClassBalance, ImageGrid, PointPlot
@@ -64,8 +67,11 @@ class DataPreview(QFrame):
         # image view
         self.image_grid = ImageGrid()
         self.image_balance = ClassBalance()
-        self._image_page = self._scroll_page(_section("Samples"), self.image_grid,
-                                             _section("Class balance"), self.image_balance)
+        self.augmented_title = _section("After training augmentation (one random draw; new each epoch)")
+        self.augmented_grid = ImageGrid()
+        self.augmented_grid.setObjectName("augmentedGrid")
+        self._image_page = self._scroll_page(_section("Samples"), self.image_grid, self.augmented_title,
+                                             self.augmented_grid, _section("Class balance"), self.image_balance)
         # table view (tabular and points)
         self.table = QTableWidget()
         self.table.setObjectName("previewTable")
@@ -96,11 +102,17 @@ class DataPreview(QFrame):
         self.vocab = QLabel()
         self.vocab.setObjectName("vocabLabel")
         self.vocab.setWordWrap(True)
+        self.tokens = QTextBrowser()
+        self.tokens.setObjectName("previewTokens")
+        self.tokens_title = _section("Tokens, as the tokenizer splits them")
+        self.text_title = _section("Text (start)")
         self._text_page = QWidget()
         text_column = QVBoxLayout(self._text_page)
         text_column.setContentsMargins(0, 0, 0, 0)
-        text_column.addWidget(_section("Text (start)"))
+        text_column.addWidget(self.text_title)
         text_column.addWidget(self.text, 1)
+        text_column.addWidget(self.tokens_title)
+        text_column.addWidget(self.tokens, 1)
         text_column.addWidget(self.vocab)
         self._empty_page = QWidget()
         for page in (self._empty_page, self._image_page, self._table_page, self._text_page):
@@ -162,13 +174,14 @@ class DataPreview(QFrame):
         if info.kind == "image":
             self._mode = "image"
             self.image_grid.set_images(preview.images, preview.labels)
+            self.augmented_grid.set_images(preview.augmented, preview.labels[:len(preview.augmented)])
+            self.augmented_title.setVisible(bool(preview.augmented))
+            self.augmented_grid.setVisible(bool(preview.augmented))
             self.image_balance.set_counts(preview.class_counts)
             self.views.setCurrentWidget(self._image_page)
         elif info.kind == "text":
             self._mode = "text"
-            self.text.setPlainText(preview.text)
-            shown = "".join(preview.vocab).replace("\n", "⏎").replace(" ", "␣")
-            self.vocab.setText(f"Vocabulary: {preview.vocab_size} characters — {shown[:160]}")
+            self._show_text(preview)
             self.views.setCurrentWidget(self._text_page)
         else:
             self._mode = "table"
@@ -179,6 +192,24 @@ class DataPreview(QFrame):
             self._lower.setMinimumHeight(self._lower.sizeHint().height())
             self.views.setCurrentWidget(self._table_page)
         self._preview = preview
+
+    def _show_text(self, preview) -> None:
+        """A text snippet (language modelling) or labelled samples (classification), with the
+        tokens as the tokenizer split them when it is not splitting characters."""
+        classify = bool(preview.samples)
+        self.text_title.setText("Samples (training split)" if classify else "Text (start)")
+        self.text.setPlainText("\n".join(f"[{label}]  {text}" for label, text in zip(preview.labels, preview.samples))
+                               if classify else preview.text)
+        self.tokens.setHtml(token_html(preview.tokens, preview.labels if classify else ()))
+        self.tokens_title.setVisible(bool(preview.tokens))
+        self.tokens.setVisible(bool(preview.tokens))
+        characters = all(len(v) <= 1 for v in preview.vocab)
+        if characters:
+            shown = "".join(preview.vocab).replace("\n", "⏎").replace(" ", "␣")
+            self.vocab.setText(f"Vocabulary: {preview.vocab_size} characters — {shown[:160]}")
+        else:
+            shown = " ".join(preview.vocab[:40])
+            self.vocab.setText(f"Vocabulary: {preview.vocab_size:,} tokens — {shown[:200]} …")
 
     def set_batch_size(self, preview, batch_size: int) -> None:
         steps = -(-preview.train_size // max(1, batch_size)) if preview.train_size else 0
@@ -216,3 +247,18 @@ class DataPreview(QFrame):
         scroll = self.table.horizontalScrollBar().sizeHint().height()
         self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height() + rows_height + scroll + 6)
         self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+
+#: alternating token backgrounds, so where one token ends and the next begins is visible
+TOKEN_COLORS = ("#dbe8f7", "#f7e6cf")
+
+
+def token_html(rows: Sequence[Sequence[str]], labels: Sequence[str] = ()) -> str:
+    """Each row of tokens as spans on alternating backgrounds (a label in front when given)."""
+    lines = []
+    for r, tokens in enumerate(rows):
+        spans = "".join(f'<span style="background-color: {TOKEN_COLORS[i % 2]}; color: #111;">'
+                        f"{html.escape(token).replace(' ', '␣')}</span>&#8203;" for i, token in enumerate(tokens))
+        label = f"<b>{html.escape(labels[r])}</b>&nbsp;&nbsp;" if r < len(labels) else ""
+        lines.append(f"<div style='margin-bottom: 6px;'>{label}{spans}</div>")
+    return f'<div style="font-family: monospace; line-height: 150%;">{"".join(lines)}</div>'

@@ -17,6 +17,7 @@ from engine.data import generated as _generated  # noqa: F401
 from engine.data import csv_source as _csv_source  # noqa: F401
 from engine.data import image_folder as _image_folder  # noqa: F401
 from engine.data import text as _text  # noqa: F401
+from engine.data import text_classes as _text_classes  # noqa: F401
 from engine.data.api import check_data, clear_cache, describe_data, load_data
 from engine.data.preview import Preview, preview
 

@@ -95,12 +95,20 @@ def load_data(data, seed: int) -> Dataset:
     x_train, x_val = raw.x[train], raw.x[val]
     norm = None
     if raw.normalize != "none":
-        norm = channel_stats(x_train) if raw.normalize == "image" else feature_stats(x_train)
+        norm = _NORMS[raw.normalize](raw, x_train)
         x_train, x_val = apply_norm(x_train, norm), apply_norm(x_val, norm)
     return Dataset(
         info=raw.info, x_train=x_train, y_train=raw.y[train], x_val=x_val, y_val=raw.y[val],
-        notes=raw.notes, vocab=raw.vocab, norm=norm,
+        notes=raw.notes, vocab=raw.vocab, norm=norm, pad_id=raw.pad_id, decoder=raw.decoder, augment=raw.augment,
     )
+
+
+#: Raw.normalize -> the (mean, std) applied to x: statistics of the training split, or fixed values
+_NORMS = {
+    "standardize": lambda raw, x_train: feature_stats(x_train),
+    "image": lambda raw, x_train: channel_stats(x_train),
+    "fixed": lambda raw, x_train: raw.fixed_norm,
+}
 
 
 def _os_problem(err: OSError) -> SpecError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -27,7 +27,8 @@ class DataInfo:
 
     `num_classes` is the number of classes (classification), the vocabulary size (language
     modelling) or the number of regression targets. `class_names` holds the class labels
-    (the vocabulary's characters for text); `feature_names` the tabular/points columns."""
+    (the vocabulary's characters for text); `feature_names` the tabular/points columns;
+    `vocab_size` the number of token ids of text data (0 otherwise)."""
 
     input_shape: tuple[int, ...]
     input_dtype: str
@@ -36,6 +37,7 @@ class DataInfo:
     class_names: tuple[str, ...] = ()
     feature_names: tuple[str, ...] = ()
     kind: str = "tabular"
+    vocab_size: int = 0
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -54,7 +56,10 @@ class Dataset:
     targets of shape (N, targets), or int64 next-token ids of shape (N, T).
     `norm` is (mean, std) computed on the training split and already applied to x, shaped to
     broadcast over one sample — (C, 1, 1) for images, (F,) for tabular — or None (text).
-    `notes` tell the user what was done to the data (rows dropped, task chosen, ...)."""
+    `notes` tell the user what was done to the data (rows dropped, task chosen, ...).
+    Tokenized text: `pad_id` is the padding id (a model's attention mask is ``x != pad_id``;
+    None = no padding) and `decoder` turns ids back into text. Images: `augment` is the
+    random transform applied to each training batch (engine.data.augment; None = none)."""
 
     info: DataInfo
     x_train: np.ndarray
@@ -64,6 +69,9 @@ class Dataset:
     notes: tuple[str, ...] = ()
     vocab: tuple[str, ...] = ()
     norm: tuple[np.ndarray, np.ndarray] | None = None
+    pad_id: int | None = None
+    decoder: Callable[[Sequence[int]], str] | None = None
+    augment: Any = None
 
     @property
     def train_size(self) -> int:
@@ -85,6 +93,8 @@ class Dataset:
         """Token ids back to text (text sources only)."""
         if not self.vocab:
             raise ValueError("decode() needs a text data set (this one has no vocabulary)")
+        if self.decoder is not None:
+            return self.decoder(np.asarray(tokens).ravel())
         return "".join(self.vocab[int(t)] for t in np.asarray(tokens).ravel())
 
 
@@ -93,7 +103,8 @@ class Raw:
     """What a source's `load` returns: every sample before the split.
 
     `normalize` says how load_data normalizes x with training-split statistics:
-    "standardize" (per feature), "image" (per channel; x must already be in [0, 1]) or "none"."""
+    "standardize" (per feature), "image" (per channel; x must already be in [0, 1]), "fixed"
+    (images, with the given `fixed_norm` (mean, std) per channel, e.g. ImageNet's) or "none"."""
 
     info: DataInfo
     x: np.ndarray
@@ -102,6 +113,10 @@ class Raw:
     notes: tuple[str, ...] = ()
     vocab: tuple[str, ...] = ()
     stratify: bool = True
+    fixed_norm: tuple[np.ndarray, np.ndarray] | None = None
+    pad_id: int | None = None
+    decoder: Callable[[Sequence[int]], str] | None = None
+    augment: Any = None
 
 
 Describe = Callable[[Mapping[str, Any]], DataInfo]

@@ -13,6 +13,8 @@ MAX_COLUMNS = 32
 #: points kind: at most this many training points for the scatter plot
 MAX_POINTS = 1000
 SNIPPET_CHARS = 600
+#: tokens of a tokenizer's vocabulary listed in a preview
+MAX_VOCAB_SHOWN = 400
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,7 +31,12 @@ class Preview:
       or target value; `target_range` = (min, max) of a regression target.
     - points: also `points` (M, 2) and `point_labels` (M,) — up to MAX_POINTS training points in
       original units for a scatter plot.
-    - text: `text` = the start of the text, `vocab_size`, `vocab` (the sorted characters).
+    - image: also `augmented` = the same training images after one random draw of the training
+      augmentation (empty when the data has none), `augment_note` says what it does.
+    - text: `text` = the start of the text, `vocab_size`, `vocab` (the sorted characters, or the
+      tokenizer's first tokens); `tokens` = the tokens of the shown samples as the tokenizer split
+      them (padding left out), one tuple per sample.
+    - text classification: `samples` = n training texts (decoded), `labels` their classes.
     """
 
     info: DataInfo
@@ -48,6 +55,10 @@ class Preview:
     text: str = ""
     vocab_size: int = 0
     vocab: tuple[str, ...] = ()
+    augmented: tuple[np.ndarray, ...] = ()
+    augment_note: str = ""
+    tokens: tuple[tuple[str, ...], ...] = ()
+    samples: tuple[str, ...] = ()
 
 
 def preview(data, seed: int, n: int = 16) -> Preview:
@@ -60,13 +71,25 @@ def preview(data, seed: int, n: int = 16) -> Preview:
         fields["class_counts"] = class_counts(np.concatenate([ds.y_train, ds.y_val]), info.class_names)
     n = max(0, min(n, ds.train_size))
     if info.kind == "text":
+        fields.update(vocab_size=len(ds.vocab), vocab=ds.vocab[:MAX_VOCAB_SHOWN])
+        if info.task == "classification":
+            rows = ds.x_train[:n]
+            fields.update(samples=tuple(ds.decode(r) for r in rows), labels=_labels(ds, ds.y_train[:n]),
+                          tokens=tuple(_tokens(ds, r) for r in rows))
+            return Preview(**fields)
         raw = load_raw(data, seed)
-        fields.update(text=ds.decode(raw.x[: SNIPPET_CHARS // info.input_shape[0] + 1])[:SNIPPET_CHARS],
-                      vocab_size=len(ds.vocab), vocab=ds.vocab)
+        fields.update(text=ds.decode(raw.x[: SNIPPET_CHARS // info.input_shape[0] + 1])[:SNIPPET_CHARS])
+        if ds.decoder is not None:  # a tokenizer's tokens: show how it split the start
+            fields["tokens"] = (_tokens(ds, raw.x[0]),)
         return Preview(**fields)
     labels = _labels(ds, ds.y_train[:n])
     if info.kind == "image":
         fields.update(images=tuple(_display_image(ds, x) for x in ds.x_train[:n]), labels=labels)
+        if ds.augment is not None and n:
+            from engine.data.augment import augment_numpy
+
+            shown = augment_numpy(ds.augment, ds.x_train[:n], seed)
+            fields.update(augmented=tuple(_display_image(ds, x) for x in shown), augment_note=ds.augment.describe())
         return Preview(**fields)
     shown = ds.unnormalize(ds.x_train[:n]).reshape(n, -1)
     names = info.feature_names or tuple(f"x{i}" for i in range(shown.shape[1]))
@@ -81,6 +104,11 @@ def preview(data, seed: int, n: int = 16) -> Preview:
         m = min(MAX_POINTS, ds.train_size)
         fields.update(points=ds.unnormalize(ds.x_train[:m]), point_labels=ds.y_train[:m].copy())
     return Preview(**fields)
+
+
+def _tokens(ds: Dataset, ids: np.ndarray) -> tuple[str, ...]:
+    """One sample's tokens as the tokenizer wrote them, padding left out."""
+    return tuple(ds.vocab[int(i)] for i in np.ravel(ids) if int(i) != ds.pad_id and 0 <= int(i) < len(ds.vocab))
 
 
 def _labels(ds: Dataset, y: np.ndarray) -> tuple[str, ...]:

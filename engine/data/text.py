@@ -1,8 +1,9 @@
-"""Character-level text for language modelling: a user's UTF-8 file or the built-in corpus.
+"""Text for language modelling: a user's UTF-8 file or the built-in corpus, as characters or as
+the tokens of a tokenizer (words, or a model's tokenizer from local files: engine.data.tokenize).
 
-The vocabulary is every distinct character of the whole text, sorted. The text is cut into
-non-overlapping windows of `seq_len` tokens; each window's target is the same window shifted
-by one character (the next characters), so x and y both have shape (N, seq_len)."""
+With characters the vocabulary is every distinct character of the whole text, sorted. The token
+stream is cut into non-overlapping windows of `seq_len` tokens; each window's target is the same
+window shifted by one token (the next tokens), so x and y both have shape (N, seq_len)."""
 from __future__ import annotations
 
 import functools
@@ -13,6 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from engine.data.base import DATA_SOURCES, DataInfo, Raw, Source, existing_path, fail, file_key
+from engine.data.tokenize import CHARACTERS, tokenizer_for
 from engine.paths import CORPUS
 from engine.registry import Param
 
@@ -25,6 +27,8 @@ class _Text:
     label: str  # the file, or "the built-in corpus"
     tokens: np.ndarray  # int64 ids into vocab
     vocab: tuple[str, ...]
+    decoder: Any = None  # ids -> text, for a tokenizer's tokens (None: characters)
+    unit: str = "characters"
 
 
 def corpus_files() -> tuple[Path, ...]:
@@ -49,7 +53,19 @@ def _key(options: Mapping[str, Any]) -> tuple:
 
 def _text(options: Mapping[str, Any]) -> _Text:
     label, files = _sources(options)
-    return _read(label, files, _key(options))
+    text = _read(label, files, _key(options))
+    tokenizer = str(options["tokenizer"]).strip() or CHARACTERS
+    if tokenizer == CHARACTERS:
+        return text
+    return _tokenized(text, tokenizer, file_key(Path(tokenizer).expanduser()))
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenized(text: _Text, tokenizer: str, _identity: tuple) -> _Text:
+    """The text as a tokenizer's ids (the character text decoded back first)."""
+    plain = "".join(text.vocab[int(t)] for t in text.tokens)
+    tok = tokenizer_for(tokenizer, [plain])
+    return _Text(text.label, tok.stream(plain), tok.vocab, tok.decode, "tokens")
 
 
 @functools.lru_cache(maxsize=4)
@@ -75,7 +91,7 @@ def _read(label: str, files: tuple[Path, ...], _identity: tuple) -> _Text:
 def _windows(text: _Text, seq_len: int) -> int:
     count = (len(text.tokens) - 1) // seq_len
     if count < 2:
-        raise fail("seq_len", f"{text.label} has {len(text.tokens)} characters, too few for two windows of "
+        raise fail("seq_len", f"{text.label} has {len(text.tokens)} {text.unit}, too few for two windows of "
                               f"seq_len = {seq_len} plus one (needs at least {2 * seq_len + 1}) — use a shorter "
                               "seq_len or a longer text")
     return count
@@ -84,7 +100,8 @@ def _windows(text: _Text, seq_len: int) -> int:
 def _describe(options: Mapping[str, Any]) -> DataInfo:
     text = _text(options)
     _windows(text, options["seq_len"])
-    return DataInfo((options["seq_len"],), "int64", "language_modeling", len(text.vocab), text.vocab, (), "text")
+    return DataInfo((options["seq_len"],), "int64", "language_modeling", len(text.vocab), text.vocab, (), "text",
+                    vocab_size=len(text.vocab))
 
 
 def _load(options: Mapping[str, Any], seed: int) -> Raw:
@@ -94,17 +111,20 @@ def _load(options: Mapping[str, Any], seed: int) -> Raw:
     used = count * seq_len
     x = text.tokens[:used].reshape(count, seq_len)
     y = text.tokens[1:used + 1].reshape(count, seq_len)
-    note = (f"{text.label}: {len(text.tokens):,} characters, vocabulary of {len(text.vocab)}, "
+    note = (f"{text.label}: {len(text.tokens):,} {text.unit}, vocabulary of {len(text.vocab):,}, "
             f"{count:,} windows of {seq_len}")
-    return Raw(_describe(options), x, y, normalize="none", notes=(note,), vocab=text.vocab, stratify=False)
+    return Raw(_describe(options), x, y, normalize="none", notes=(note,), vocab=text.vocab, stratify=False,
+               decoder=text.decoder)
 
 
 DATA_SOURCES.add(
     "text", Source(_describe, _load, key=_key),
     params=(
         Param("path", "path", "", "A UTF-8 text file; empty = the built-in corpus (no download needed)"),
-        Param("seq_len", "int", 64, "Characters per training window (the model's context length)", min=1, max=1 << 16),
+        Param("seq_len", "int", 64, "Tokens per training window (the model's context length)", min=1, max=1 << 16),
+        Param("tokenizer", "path", CHARACTERS, "characters, words, or a model's tokenizer: its folder, "
+                                               "tokenizer.json or vocab.txt"),
     ),
     group="Files",
-    description="Character-level language modelling on a UTF-8 text file or the built-in English corpus.",
+    description="Language modelling on a UTF-8 text file or the built-in English corpus, by characters or tokens.",
 )

@@ -31,12 +31,12 @@ def problems_of(err: pytest.ExceptionInfo) -> list[str]:
 
 def test_registry_holds_every_source_with_group_and_description():
     expected = {"digits", "iris", "wine", "breast_cancer", "moons", "circles", "spirals", "random",
-                "csv", "image_folder", "text"}
+                "csv", "image_folder", "text", "text_classification", "sentiment"}
     assert set(DATA_SOURCES.names()) == expected
     groups = DATA_SOURCES.groups()
     assert {e.name for e in groups["Built-in"]} == set(BUILTIN)
-    assert {e.name for e in groups["Generated"]} == set(GENERATED)
-    assert {e.name for e in groups["Files"]} == {"csv", "image_folder", "text"}
+    assert {e.name for e in groups["Generated"]} == set(GENERATED) | {"sentiment"}
+    assert {e.name for e in groups["Files"]} == {"csv", "image_folder", "text", "text_classification"}
     assert all(e.description for e in DATA_SOURCES)
 
 
