@@ -84,6 +84,14 @@ def _rank_body(run_dir: str, resume: bool, context: str = DEFAULT_CONTEXT) -> di
 
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: stacks into the rank's log
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole terminal group: the worker stops us gracefully
+    return train_rank(run_dir, resume, context)
+
+
+def train_rank(run_dir: str, resume: bool = False, context: str = DEFAULT_CONTEXT) -> dict[str, Any] | None:
+    """Train `run_dir` as one rank of a job: the process's RANK, WORLD_SIZE, MASTER_ADDR and
+    MASTER_PORT (and LOCAL_RANK) name its place; rank 0 hosts the store. Returns rank 0's
+    TrainResult as a dict (None on other ranks). The elastic ranks (above) and the Ray
+    launcher's rank actors (engine.launchers._ray_job) both train through here."""
     import torch
     import torch.distributed as dist
 

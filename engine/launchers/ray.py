@@ -1,0 +1,521 @@
+"""The ray launcher: a run's ranks as a Ray job on a Ray cluster, one actor per rank.
+
+``submit`` checks that the address answers (within `connect_timeout_s`; nothing is started when
+it does not), submits ``python -m engine.launchers._ray_job ...`` through Ray's job submission
+API (runtime env: this machine's `engine` package uploaded, or the one installed on the cluster),
+records ``launcher = "ray"`` and the job id in the run's status and starts the local
+**follower** (:func:`follow_run`, its own process): it owns the local run directory while the job
+runs, tails the job's output into log.txt and, in streamed mode, writes what rank 0 writes on the
+cluster (events, status, checkpoints) into the local run directory, forwards stop / pause /
+resume requests of control.json to rank 0 (through a small control job), and writes the final
+status with the job's outcome (a failed rank named with its traceback).
+
+Modes (`mode`): **shared** — the run directory is a path every node mounts (checked before the
+ranks start: a probe file written here is read by the job and each rank); **streamed** — the
+ranks train in node-local copies and rank 0's files come back through the job's log stream.
+The cluster side is engine.launchers._ray_job.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import secrets
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import urlsplit
+
+from engine.launchers.base import JobState, LaunchError, Launcher, Submission, register
+from engine.problems import Problem
+from engine.registry import Param
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.runs import RunDir
+    from engine.spec import ExperimentSpec
+
+#: Ray's job states -> the scheduler states the Monitor and `runs` show (Slurm's names)
+RAY_STATES = {"PENDING": "PENDING", "RUNNING": "RUNNING", "SUCCEEDED": "COMPLETED", "FAILED": "FAILED",
+              "STOPPED": "CANCELLED"}
+DEFAULT_PORTS = {"ray": 10001, "http": 8265, "https": 443}
+PROBE = ".ray-probe"
+ENGINE_DIR = Path(__file__).resolve().parent.parent
+INSTALL_HINT = "pip install 'netwright[ray]' (Ray's job submission client needs ray[default])"
+
+
+def require_ray():
+    """The Ray job submission client, or LaunchError with the install hint."""
+    try:
+        from ray.job_submission import JobSubmissionClient  # (heavy: only when a Ray launcher is used)
+    except ImportError as err:
+        raise LaunchError([Problem("launcher.kind", f"the ray launcher needs Ray ({err.name or err} is not "
+                                                    f"installed): {INSTALL_HINT}")]) from None
+    return JobSubmissionClient
+
+
+def endpoint(address: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a Ray address: ``ray://HEAD:10001`` or ``http://HEAD:8265``."""
+    parts = urlsplit(address if "://" in address else f"http://{address}")
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        raise LaunchError([Problem("launcher.address", f"{address!r} is not a Ray address: give the job submission "
+                                                       "address http://HEAD:8265 or a Ray Client address ray://HEAD:10001")])
+    return parts.scheme, parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme]
+
+
+def check_reachable(address: str, timeout: float) -> None:
+    """LaunchError unless something accepts a connection at `address` within `timeout` seconds."""
+    scheme, host, port = endpoint(address)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return
+    except OSError as err:
+        why = "timed out" if isinstance(err, (socket.timeout, TimeoutError)) else (err.strerror or str(err))
+    raise LaunchError([Problem("launcher.address", f"no Ray cluster answers at {address} ({host}:{port}: {why} after "
+                                                   f"{timeout:g} s): start the head (`ray start --head`) or fix the "
+                                                   "address (job submission: http://HEAD:8265; Ray Client: ray://HEAD:10001)")])
+
+
+def connect(address: str, timeout: float = 5.0):
+    """A JobSubmissionClient for `address`, failing within about `timeout` seconds."""
+    client_cls = require_ray()
+    check_reachable(address, timeout)
+    try:
+        return client_cls(address if "://" in address else f"http://{address}")
+    except Exception as err:  # it answered, but not as a Ray dashboard / job server
+        raise LaunchError([Problem("launcher.address", f"{address} answers but is not a Ray job server "
+                                                       f"({type(err).__name__}: {err})")]) from None
+
+
+# ----------------------------------------------------------------------------- the job
+
+def job_arguments(launcher: "RayLauncher", run: "RunDir", spec: "ExperimentSpec", *, resume: bool, probe: str = "PROBE",
+                  streamer: str = "STREAMER") -> list[str]:
+    """The job's entrypoint as an argument list (the plan shows it)."""
+    par = spec.parallel
+    args = [launcher.python, "-m", "engine.launchers._ray_job", "--mode", launcher.mode,
+            "--ranks", str(par.processes * par.nnodes), "--cpus-per-rank", f"{launcher.cpus_per_rank:g}",
+            "--gpus-per-rank", f"{launcher.gpus_per_rank:g}", "--placement", launcher.placement,
+            "--wait-for-resources", f"{launcher.wait_for_resources_s:g}"]
+    if launcher.mode == "shared":
+        args += ["--run-dir", str(Path(run.path).resolve()), "--probe", probe]
+    else:
+        args += ["--scratch", launcher.scratch_dir, "--streamer", streamer]
+    return args + (["--resume"] if resume else [])
+
+
+def runtime_env(launcher: "RayLauncher", staging: Path | None) -> dict[str, Any]:
+    """The job's runtime env: the engine package uploaded (code = upload), the staged run files
+    as the working directory (streamed), and how long `ray job stop` waits for a graceful end."""
+    env: dict[str, Any] = {"env_vars": {"PYTHONUNBUFFERED": "1", "RAY_JOB_STOP_WAIT_TIME_S": str(int(launcher.stop_grace_s))}}
+    if launcher.code == "upload":
+        env["py_modules"] = [str(ENGINE_DIR)]
+        env["excludes"] = ["__pycache__", "*.pyc"]
+    if staging is not None:
+        env["working_dir"] = str(staging)
+    return env
+
+
+def stage(run: "RunDir", resume: bool) -> Path:
+    """A temporary folder with what the streamed job needs: spec.toml, events.jsonl (its `seq`
+    continues) and, to resume, the latest checkpoint with its pointer."""
+    from engine.checkpoint import latest_checkpoint
+
+    staging = Path(tempfile.mkdtemp(prefix="netwright-ray-stage-"))
+    shutil.copy2(run.spec_path, staging / "spec.toml")
+    if run.events_path.exists():
+        shutil.copy2(run.events_path, staging / "events.jsonl")
+    latest = latest_checkpoint(run.checkpoints) if resume else None
+    if latest is not None:
+        shutil.copytree(latest, staging / "checkpoints" / latest.name)
+        (staging / "checkpoints" / "latest").write_text(latest.name + "\n")
+    return staging
+
+
+# ----------------------------------------------------------------------------- the launcher
+
+@register
+class RayLauncher(Launcher):
+    name = "ray"
+    label = "Ray"
+    description = "A Ray job on a Ray cluster: one actor per rank in a placement group, torch.distributed inside them"
+    params = (
+        Param("address", "str", "http://127.0.0.1:8265", "The cluster: its job submission address http://HEAD:8265, "
+              "or a Ray Client address ray://HEAD:10001"),
+        Param("mode", "choice", "streamed", "shared: the run folder is on a filesystem every node mounts; streamed: "
+              "the ranks train in node-local folders and rank 0's events, status and checkpoints stream back here",
+              choices=("streamed", "shared")),
+        Param("cpus_per_rank", "float", 1.0, "CPUs each rank's actor reserves", min=0.0),
+        Param("gpus_per_rank", "float", 0.0, "GPUs each rank's actor reserves (1 for one GPU per rank with NCCL)", min=0.0),
+        Param("placement", "choice", "PACK", "How the placement group places the ranks: PACK fills nodes, SPREAD "
+              "spreads them (STRICT_ variants fail rather than bend)", choices=("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")),
+        Param("code", "choice", "upload", "upload: this machine's engine package goes with the job; installed: the "
+              "cluster's Python has netwright installed", choices=("upload", "installed")),
+        Param("python", "str", "python", "The Python the job runs on the cluster (with torch installed)"),
+        Param("scratch_dir", "str", "/tmp/netwright-ray", "streamed: where each node keeps the ranks' folders"),
+        Param("connect_timeout_s", "float", 5.0, "How long the address may take to answer", min=0.1),
+        Param("wait_for_resources_s", "float", 0.0, "Give up when the cluster has not placed the ranks after this "
+              "many seconds (0: wait, as a queued job does)", min=0.0),
+        Param("stop_grace_s", "float", 60.0, "After `ray job stop`, how long the job may take to stop gracefully", min=1.0),
+    )
+
+    def script(self, run_dir: str | Path, spec: "ExperimentSpec") -> str:
+        from engine.runs import RunDir
+
+        args = job_arguments(self, RunDir(Path(run_dir)), spec, resume=False)
+        env = runtime_env(self, Path("STAGED_RUN_FILES") if self.mode == "streamed" else None)
+        return (f"ray job submit --address {self.address} --runtime-env-json {shlex.quote(json.dumps(env))} -- "
+                + shlex.join(args))
+
+    def check(self, spec: "ExperimentSpec", plan: Any = None) -> list[Problem]:
+        from engine.devices import uses_gpu  # (a pure probe of the spec's device)
+
+        problems = []
+        try:
+            endpoint(self.address)
+        except LaunchError as err:
+            problems += err.problems
+        if uses_gpu(spec) and not self.gpus_per_rank:
+            problems.append(Problem("launcher.gpus_per_rank", "the spec trains on GPUs: give each rank a GPU "
+                                                              "(gpus_per_rank = 1)"))
+        return problems
+
+    def preflight(self, run: "RunDir", spec: "ExperimentSpec") -> list[Problem]:
+        try:
+            connect(self.address, self.connect_timeout_s)
+        except LaunchError as err:
+            return err.problems
+        return []
+
+    def submit(self, run: "RunDir", spec: "ExperimentSpec", *, resume: bool = False, follow: bool = True) -> Submission:
+        """Submit the job, record it in the run's status and (`follow`) start the follower."""
+        from engine.runs import write_status
+
+        job_id = submit_job(self, run, spec, resume=resume)
+        write_status(run, "running" if follow else "created", launcher=self.name, job_id=job_id, job_state="PENDING")
+        process = start_follower(run, resume=resume) if follow else None
+        return Submission(job_id=job_id, process=process)
+
+    def job_state(self, run: "RunDir") -> JobState | None:
+        from engine.runs import load_status
+
+        record = load_status(run)
+        if not record.job_id:
+            return None
+        try:
+            client = connect(self.address, self.connect_timeout_s)
+            info = client.get_job_info(record.job_id)
+        except Exception as err:
+            return JobState(job_id=record.job_id, state="UNKNOWN", reason=str(err).splitlines()[0][:200])
+        state = RAY_STATES.get(str(getattr(info.status, "value", info.status)), "UNKNOWN")
+        reason = record.extra.get("job_reason", "") if state == "PENDING" else ""
+        return JobState(job_id=record.job_id, state=state, reason=reason, nodes=record.extra.get("job_nodes", ""),
+                        message=info.message or "" if state != "RUNNING" else "")
+
+    def cancel(self, run: "RunDir") -> bool:
+        from engine.runs import load_status
+
+        job_id = load_status(run).job_id
+        if not job_id:
+            return False
+        try:
+            return bool(connect(self.address, self.connect_timeout_s).stop_job(job_id))
+        except Exception:
+            return False
+
+
+def submit_job(launcher: RayLauncher, run: "RunDir", spec: "ExperimentSpec", *, resume: bool) -> str:
+    """Submit the run's Ray job; returns its id (also the submission id)."""
+    from engine.atomic import atomic_write_text
+    from engine.runs import write_status
+
+    client = connect(launcher.address, launcher.connect_timeout_s)
+    token = secrets.token_hex(8)
+    streamer = f"netwright-{run.id}-{token}"
+    staging = None
+    if launcher.mode == "shared":
+        atomic_write_text(run.path / PROBE, token + "\n")
+    else:
+        staging = stage(run, resume)
+    try:
+        job_id = client.submit_job(entrypoint=shlex.join(job_arguments(launcher, run, spec, resume=resume, probe=token,
+                                                                       streamer=streamer)),
+                                   runtime_env=runtime_env(launcher, staging),
+                                   submission_id=f"netwright-{run.id}-{token}"[-120:],
+                                   metadata={"netwright_run": run.id})
+    except Exception as err:
+        raise LaunchError([Problem("launcher.address", f"the Ray cluster at {launcher.address} refused the job: "
+                                                       f"{type(err).__name__}: {err}")]) from None
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    write_status(run, "created", launcher=launcher.name, job_id=job_id, job_state="PENDING", job_streamer=streamer)
+    return job_id
+
+
+# ----------------------------------------------------------------------------- the follower
+
+def start_follower(run: "RunDir", *, resume: bool = False) -> subprocess.Popen:
+    """The follower of `run`'s Ray job as its own process (session), output to the run's log."""
+    from engine.appendlog import open_append
+    from engine.launchers.local import REPO_ROOT
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    code = "import sys; from engine.launchers.ray import follow_main; sys.exit(follow_main(sys.argv[1:]))"
+    log = open_append(run.log_path)
+    try:
+        return subprocess.Popen([sys.executable, "-c", code, str(run.path), *(["--resume"] if resume else [])],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+    finally:
+        os.close(log)
+
+
+class RecordWriter:
+    """Writes the job's records into the local run directory (streamed mode), idempotently: a
+    log stream read again from its start re-sends records already applied."""
+
+    def __init__(self, run: "RunDir"):
+        self.run = run
+        self.events_size = run.events_path.stat().st_size if run.events_path.exists() else 0
+        self.log_offset = 0
+        self.parts: dict[str, list[bytes]] = {}
+
+    def apply(self, record: dict[str, Any]) -> None:
+        kind = record.get("kind")
+        if kind == "append":
+            self._append(record)
+        elif kind == "status":
+            self._status(dict(record.get("data") or {}))
+        elif kind == "file":
+            self._file(record)
+        elif kind == "remove":
+            target = self._inside(record.get("path", ""))
+            if target is not None:
+                shutil.rmtree(target, ignore_errors=True)
+
+    def _inside(self, rel: str) -> Path | None:
+        target = (self.run.path / rel).resolve()
+        checkpoints = self.run.checkpoints.resolve()
+        return target if target.is_relative_to(checkpoints) and target != checkpoints else None
+
+    def _append(self, record: dict[str, Any]) -> None:
+        data = str(record.get("data", "")).encode("utf-8")
+        offset = int(record.get("offset", 0))
+        if record.get("file") == "events.jsonl":  # the job's copy began as this file: same offsets
+            new = data[max(0, self.events_size - offset):] if offset <= self.events_size else b""
+            if new:
+                with open(self.run.events_path, "ab") as f:
+                    f.write(new)
+                self.events_size += len(new)
+        elif record.get("file") == "log.txt" and offset + len(data) > self.log_offset and offset <= self.log_offset:
+            from engine.appendlog import append_text
+
+            append_text(self.run.log_path, data[self.log_offset - offset:].decode("utf-8", "replace"))
+            self.log_offset = offset + len(data)
+
+    def _status(self, data: dict[str, Any]) -> None:
+        from engine.runs import write_status
+
+        status = data.pop("status", None)
+        for key in ("pid", "pid_created", "host", "started", "ended", "updated", "launcher", "job_id"):
+            data.pop(key, None)
+        if status:
+            write_status(self.run, status, pid=os.getpid(), **data)
+
+    def _file(self, record: dict[str, Any]) -> None:
+        from engine.atomic import atomic_write_bytes
+
+        rel = str(record.get("path", ""))
+        target = self._inside(rel)
+        if target is None:
+            return
+        part, parts = int(record.get("part", 0)), int(record.get("parts", 1))
+        chunks = self.parts.setdefault(rel, [])
+        if part != len(chunks):  # a repeated stream: start this file over at its first part
+            chunks.clear()
+            if part:
+                return
+        chunks.append(base64.b64decode(record.get("data", "")))
+        if len(chunks) == parts:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(target, b"".join(chunks))
+            del self.parts[rel]
+
+
+def parse_output(text: str, pending: str) -> tuple[list[dict[str, Any] | str], str]:
+    """Split job output into records (dicts) and plain lines; returns them and the partial tail."""
+    from engine.launchers._ray_job import MARK
+
+    lines = (pending + text).split("\n")
+    out: list[dict[str, Any] | str] = []
+    for line in lines[:-1]:
+        at = line.find(MARK)
+        if at >= 0:
+            try:
+                out.append(json.loads(line[at + len(MARK):]))
+                continue
+            except ValueError:
+                pass
+        out.append(line)
+    return out, lines[-1]
+
+
+def follow_run(run: "RunDir", launcher: RayLauncher, *, resume: bool = False,
+               say: Callable[[str], None] | None = None) -> int:
+    """Own the local run directory while its Ray job runs (see the module docstring); returns
+    0 (completed / stopped), 1 (failed, crashed) or 2 (another process owns the run)."""
+    from engine.event_types import ErrorEvent
+    from engine.events import EventWriter
+    from engine.problems import SpecError
+    from engine.runs import begin_session, claim, end_session, load_status, release, write_status
+    from engine.runs.session import result_fields
+
+    say = say or (lambda text: print(text, file=sys.stderr, flush=True))
+    try:
+        claim(run, "ray follower")
+    except SpecError as err:
+        say(str(err))
+        return 2
+    try:
+        record = load_status(run)
+        job_id, streamer = record.job_id, record.extra.get("job_streamer", "")
+        begin_session(run, pid=os.getpid(), launcher="ray", job_id=job_id)
+        client = connect(launcher.address, launcher.connect_timeout_s)
+        outcome = _follow(client, job_id, run, launcher, streamer, say)
+        info = client.get_job_info(job_id)
+        state = RAY_STATES.get(str(getattr(info.status, "value", info.status)), "UNKNOWN")
+        write_status(run, load_status(run).status or "running", job_state=state)
+        result, failures = outcome["result"], outcome["failures"]
+        final, fields, message = None, {}, ""
+        if isinstance(result, dict) and result.get("status") in ("completed", "stopped", "failed", "pruned"):
+            final, fields, message = result["status"], result_fields(result), result.get("message", "")
+        if failures:
+            killed = any(f.get("killed") for f in failures)
+            final = final if final in ("completed", "stopped") else ("crashed" if killed else "failed")
+            message = "; ".join(f["message"] for f in failures)
+            with EventWriter(run.events_path) as events:
+                for f in failures:
+                    events.emit(ErrorEvent(message=f["message"], traceback=f.get("traceback", ""), rank=f.get("rank", -1)))
+            say(message)
+        if final is None:
+            final = "stopped" if state == "CANCELLED" else "failed"
+            message = f"the Ray job {job_id} ended {state} without a result: {info.message or 'see log.txt'}"
+            say(message)
+        if message:
+            fields["message"] = message
+        written = end_session(run, final, force=final == "crashed", **fields)
+        return 0 if written["status"] in ("completed", "stopped", "pruned") else 1
+    except Exception as err:
+        say(f"ray follower: {type(err).__name__}: {err}")
+        end_session(run, "failed", message=f"following the Ray job failed: {type(err).__name__}: {err}")
+        return 1
+    finally:
+        release(run)
+
+
+def _follow(client: Any, job_id: str, run: "RunDir", launcher: RayLauncher, streamer: str,
+            say: Callable[[str], None]) -> dict[str, Any]:
+    """Tail the job's output until it ends; apply its records; forward control requests."""
+    from engine.appendlog import append_text
+    from engine.runs import write_status
+
+    writer = RecordWriter(run)
+    outcome: dict[str, Any] = {"result": None, "failures": []}
+    control = _ControlForwarder(run, launcher, client, streamer) if launcher.mode == "streamed" else None
+
+    def handle(item: dict[str, Any] | str) -> None:
+        if isinstance(item, str):
+            if item.strip():
+                append_text(run.log_path, item)
+            return
+        kind = item.get("kind")
+        if kind == "result":
+            outcome["result"] = item.get("result")
+        elif kind == "failure":
+            outcome["failures"].append(item)
+        elif kind == "pending":
+            write_status(run, "running", job_state="PENDING", job_reason=item.get("message", ""))
+        elif kind == "ranks":
+            nodes = ",".join(sorted({r.get("host", "?") for r in item.get("ranks", [])}))
+            write_status(run, "running", job_state="RUNNING", job_reason="", job_nodes=nodes)
+        else:
+            writer.apply(item)
+
+    async def tail() -> None:
+        pending = ""
+        async for chunk in client.tail_job_logs(job_id):
+            items, pending = parse_output(chunk, pending)
+            for item in items:
+                handle(item)
+            if control is not None:
+                control.poll()
+        if pending:
+            handle(parse_output(pending + "\n", "")[0][0])
+
+    async def main() -> None:
+        task = asyncio.ensure_future(tail())
+        while not task.done():  # requests are forwarded while the job is quiet too
+            await asyncio.wait([task], timeout=0.5)
+            if control is not None:
+                control.poll()
+        await task
+
+    asyncio.run(main())
+    return outcome
+
+
+class _ControlForwarder:
+    """Streamed mode: a new request in the local control.json goes to rank 0 through a control
+    job (which hands it to the run's streamer actor on the cluster)."""
+
+    def __init__(self, run: "RunDir", launcher: RayLauncher, client: Any, streamer: str):
+        self.run, self.launcher, self.client, self.streamer = run, launcher, client, streamer
+        self.seen = self._read()
+
+    def _read(self) -> str:
+        try:
+            return self.run.control_path.read_text()
+        except OSError:
+            return ""
+
+    def poll(self) -> None:
+        text = self._read()
+        if text == self.seen:
+            return
+        self.seen = text
+        try:
+            action = json.loads(text).get("action")
+        except ValueError:
+            return
+        if action in ("stop", "pause", "resume", "prune"):
+            args = [self.launcher.python, "-m", "engine.launchers._ray_job", "--control", action, "--streamer", self.streamer]
+            self.client.submit_job(entrypoint=shlex.join(args), runtime_env=runtime_env(self.launcher, None),
+                                   metadata={"netwright_run": self.run.id, "netwright_control": action})
+
+
+def follow_main(argv: list[str]) -> int:
+    """The follower process: ``follow_main([RUN_DIR, "--resume"?])`` (started by `submit`)."""
+    from engine.runs import RunDir
+
+    run = RunDir.open(argv[0])
+    spec = run.load_spec()
+    launcher = RayLauncher(spec.launcher.options)
+    return follow_run(run, launcher, resume="--resume" in argv[1:])
+
+
+def wait_for_job(client: Any, job_id: str, timeout: float) -> str:
+    """Poll the job's status until it is terminal or `timeout` passes; returns the status name."""
+    deadline = time.time() + timeout
+    while True:
+        status = str(getattr(client.get_job_status(job_id), "value", client.get_job_status(job_id)))
+        if status in ("SUCCEEDED", "FAILED", "STOPPED") or time.time() > deadline:
+            return status
+        time.sleep(0.5)
