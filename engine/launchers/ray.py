@@ -17,7 +17,6 @@ The cluster side is engine.launchers._ray_job.
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
@@ -76,9 +75,9 @@ def check_reachable(address: str, timeout: float) -> None:
         with socket.create_connection((host, port), timeout=timeout):
             return
     except OSError as err:
-        why = "timed out" if isinstance(err, (socket.timeout, TimeoutError)) else (err.strerror or str(err))
-    raise LaunchError([Problem("launcher.address", f"no Ray cluster answers at {address} ({host}:{port}: {why} after "
-                                                   f"{timeout:g} s): start the head (`ray start --head`) or fix the "
+        why = (f"no answer within {timeout:g} s" if isinstance(err, (socket.timeout, TimeoutError))
+               else (err.strerror or str(err)).lower())
+    raise LaunchError([Problem("launcher.address", f"no Ray cluster answers at {address} ({host}:{port}: {why}): start the head (`ray start --head`) or fix the "
                                                    "address (job submission: http://HEAD:8265; Ray Client: ray://HEAD:10001)")])
 
 
@@ -195,10 +194,7 @@ class RayLauncher(Launcher):
 
     def submit(self, run: "RunDir", spec: "ExperimentSpec", *, resume: bool = False, follow: bool = True) -> Submission:
         """Submit the job, record it in the run's status and (`follow`) start the follower."""
-        from engine.runs import write_status
-
-        job_id = submit_job(self, run, spec, resume=resume)
-        write_status(run, "running" if follow else "created", launcher=self.name, job_id=job_id, job_state="PENDING")
+        job_id = submit_job(self, run, spec, resume=resume)  # (the status records it, "created" until followed)
         process = start_follower(run, resume=resume) if follow else None
         return Submission(job_id=job_id, process=process)
 
@@ -327,6 +323,8 @@ class RecordWriter:
         status = data.pop("status", None)
         for key in ("pid", "pid_created", "host", "started", "ended", "updated", "launcher", "job_id"):
             data.pop(key, None)
+        if isinstance(data.get("checkpoint"), str):  # the job's path -> the copy here
+            data["checkpoint"] = str(self.run.checkpoints / Path(data["checkpoint"]).name)
         if status:
             write_status(self.run, status, pid=os.getpid(), **data)
 
@@ -427,6 +425,8 @@ def _follow(client: Any, job_id: str, run: "RunDir", launcher: RayLauncher, stre
     from engine.appendlog import append_text
     from engine.runs import write_status
 
+    import asyncio
+
     writer = RecordWriter(run)
     outcome: dict[str, Any] = {"result": None, "failures": []}
     control = _ControlForwarder(run, launcher, client, streamer) if launcher.mode == "streamed" else None
@@ -503,8 +503,11 @@ class _ControlForwarder:
 
 def follow_main(argv: list[str]) -> int:
     """The follower process: ``follow_main([RUN_DIR, "--resume"?])`` (started by `submit`)."""
+    import logging
+
     from engine.runs import RunDir
 
+    logging.getLogger("ray").setLevel(logging.WARNING)  # (the client's INFO lines are not the run's log)
     run = RunDir.open(argv[0])
     spec = run.load_spec()
     launcher = RayLauncher(spec.launcher.options)

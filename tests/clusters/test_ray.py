@@ -1,0 +1,129 @@
+"""The ray launcher against a real one-node Ray cluster (tests/clusters/ray_head.py) on 127.0.0.1,
+and its bad inputs (no Ray, an address nobody answers at)."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from engine.launchers import LaunchError, launcher_of
+from engine.runs import RunDir, load_status, request_control
+from engine.spec import ExperimentSpec
+from tests.engine.parallel.runner import TINY, events, log, run_worker, step_losses, wait_until
+
+DDP = '\n[parallel]\nstrategy = "ddp"\nprocesses = 2\n'
+
+
+def ray_spec(address: str, *, mode: str = "streamed", scratch: str = "/tmp/netwright-ray", **training) -> ExperimentSpec:
+    text = TINY + DDP + f'[launcher]\nkind = "ray"\naddress = "{address}"\nmode = "{mode}"\nscratch_dir = "{scratch}"\n'
+    spec = ExperimentSpec.from_toml(text)
+    if training:
+        import dataclasses
+
+        spec = dataclasses.replace(spec, training=dataclasses.replace(spec.training, **training))
+    return spec
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when this returns: nothing listens there
+
+
+def test_address_nobody_answers_at_is_named_and_nothing_starts(tmp_path):
+    pytest.importorskip("ray")
+    import psutil
+
+    spec = ray_spec(f"http://127.0.0.1:{_closed_port()}")
+    run = RunDir.create(tmp_path / "runs", spec)
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    with pytest.raises(LaunchError) as err:
+        launcher_of(spec).submit(run, spec)
+    (problem,) = err.value.problems
+    assert problem.path == "launcher.address" and "no Ray cluster answers at http://127.0.0.1:" in problem.message
+    assert "connection refused" in problem.message and "ray start --head" in problem.message
+    assert {p.pid for p in psutil.Process().children(recursive=True)} == before  # no follower, no job
+    assert load_status(run).job_id is None and not (run.path / ".ray-probe").exists()
+    assert launcher_of(spec).preflight(run, spec)[0].path == "launcher.address"
+
+
+def test_ray_not_installed_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray.job_submission", None)  # import fails as if Ray were missing
+    spec = ray_spec("http://127.0.0.1:8265")
+    with pytest.raises(LaunchError) as err:
+        launcher_of(spec).submit(RunDir.create(tmp_path / "runs", spec), spec)
+    assert err.value.problems[0].path == "launcher.kind"
+    assert "pip install 'netwright[ray]'" in str(err.value)
+
+
+def test_address_and_gpu_checks_in_validate():
+    from engine.validation import validate
+
+    found = {p.path: p.message for p in validate(ray_spec("ftp://head:8265"))}
+    assert "is not a Ray address" in found["launcher.address"]
+    assert validate(ray_spec("ray://head:10001")) == []
+
+
+# ----------------------------------------------------------------------------- on a real cluster
+
+@pytest.fixture(scope="module")
+def head():
+    pytest.importorskip("ray")
+    from tests.clusters.ray_head import RayHead
+
+    with RayHead(cpus=2) as running:
+        yield running
+    assert not running.processes()  # nothing of the cluster is left running
+
+
+@pytest.fixture(scope="module")
+def local_losses(tmp_path_factory):
+    """The local launcher's per-step losses of the same 2-rank DDP spec."""
+    spec = ExperimentSpec.from_toml(TINY + DDP)
+    run, code = run_worker(spec, tmp_path_factory.mktemp("local"))
+    assert code == 0, log(run)
+    return step_losses(run)
+
+
+def _follow(run: RunDir, submission, timeout: float = 240) -> int:
+    try:
+        return submission.process.wait(timeout)
+    except Exception:
+        submission.process.kill()
+        raise AssertionError(f"the follower did not finish in {timeout} s:\n{log(run)}")
+
+
+@pytest.mark.slow
+def test_streamed_ddp_job_completes_with_the_local_losses(head, local_losses, tmp_path):
+    spec = ray_spec(head.address, scratch=str(tmp_path / "scratch"))
+    run = RunDir.create(tmp_path / "runs", spec)
+    launcher = launcher_of(spec)
+    submission = launcher.submit(run, spec)
+    assert submission.job_id and load_status(run).job_id == submission.job_id
+    assert _follow(run, submission) == 0, log(run)
+    status = load_status(run)
+    assert status.status == "completed" and status.launcher == "ray" and status.extra["job_state"] == "COMPLETED"
+    assert launcher.job_state(run).state == "COMPLETED"
+    # the events, status and checkpoint rank 0 wrote on the cluster are here, in order
+    assert step_losses(run) == local_losses and len(local_losses) == 6
+    seqs = [e["seq"] for e in events(run)]
+    assert seqs == list(range(len(seqs)))
+    assert (run.checkpoints / "latest").read_text().strip() == "step-000000006"
+    assert (run.checkpoints / "step-000000006" / "model.safetensors").stat().st_size > 0
+    assert not list((tmp_path / "scratch").iterdir())  # the ranks' node-local copies are gone
+
+
+@pytest.mark.slow
+def test_shared_run_directory_stops_through_control_json(head, tmp_path):
+    spec = ray_spec(head.address, mode="shared", max_steps=100000, epochs=1000)
+    run = RunDir.create(tmp_path / "runs", spec)
+    submission = launcher_of(spec).submit(run, spec)
+    wait_until(lambda: any(e["type"] == "metric" for e in events(run)), 180, "the first step on the cluster", run)
+    request_control(run, "stop")  # read by rank 0 on the cluster, as for a local run
+    assert _follow(run, submission) == 0, log(run)
+    status = load_status(run)
+    assert status.status == "stopped", log(run)
+    assert (run.checkpoints / "latest").exists()
+    assert status.extra["job_state"] == "COMPLETED" and status.job_id == submission.job_id
