@@ -5,7 +5,8 @@ from collections import OrderedDict
 from typing import Any, Sequence
 
 from engine.layers import LAYERS
-from engine.problems import SpecError
+from engine.pretrained.errors import PretrainedError
+from engine.problems import Problem, SpecError
 from engine.shapes import LayerRow, ModelReport, infer_model, layer_labels
 from engine.spec import LayerSpec
 
@@ -43,4 +44,7 @@ def _build(report: ModelReport, row: LayerRow):
     entry = LAYERS.get(row.type)
     children = _children(report, report.children(row)) if entry.extra.get("composite") else []
     assert row.in_shape is not None  # a problem-free report has every shape
-    return entry.obj.build(row.options, row.in_shape, row.in_dtype, children, row.inner_shape)
+    try:
+        return entry.obj.build(row.options, row.in_shape, row.in_dtype, children, row.inner_shape)
+    except PretrainedError as err:  # weights that cannot be read or do not fit: name the option
+        raise SpecError([Problem(f"{row.path}.{err.option}", err.message)]) from None

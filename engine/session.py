@@ -37,6 +37,11 @@ def prepare(spec: "ExperimentSpec", reporter: Any = None) -> tuple["Dataset", "n
         reporter.event("phase", phase="building model")
     torch.manual_seed(spec.seed)
     model = build_model(spec, info.input_shape, info.input_dtype, num_classes=info.num_classes)
+    if reporter is not None:  # what a Pretrained block loaded from a file or another run
+        for name, module in model.named_modules():
+            report = getattr(module, "load_report", None)
+            if report is not None:
+                reporter.event("log", level="info", message=f"{name}: {report.summary()}", pretrained=report.to_dict())
     return dataset, model
 
 

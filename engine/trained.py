@@ -33,6 +33,7 @@ def load_run_model(run_dir: str | Path, checkpoint: str = "latest", *, device: s
     from engine.checkpoint import WEIGHTS, checkpoint_folder, load_weights
     from engine.data import load_data
     from engine.model import build_model
+    from engine.pretrained.loading import architecture_only
     from engine.runs import RunDir
 
     run = RunDir.open(run_dir)
@@ -40,7 +41,8 @@ def load_run_model(run_dir: str | Path, checkpoint: str = "latest", *, device: s
     folder = checkpoint_folder(run.path, checkpoint, purpose)
     data = load_data(spec.data, spec.seed)
     info = data.info
-    model = build_model(spec, info.input_shape, info.input_dtype, info.num_classes)
+    with architecture_only():  # a Pretrained block's source weights are replaced by the checkpoint's
+        model = build_model(spec, info.input_shape, info.input_dtype, info.num_classes)
     state, quantized = read_weights(folder / WEIGHTS, load_weights)
     try:
         model.load_state_dict(state, strict=True, assign=quantized)

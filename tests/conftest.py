@@ -30,6 +30,9 @@ for _name in ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# tests never reach the network: pretrained sources read only local files and caches (engine/pretrained/offline.py)
+os.environ["NETWRIGHT_OFFLINE"] = "1"
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 import pytest
 

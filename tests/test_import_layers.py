@@ -56,7 +56,7 @@ REASONED = ["engine/parallel", "engine/layers", "engine/spec.py", "engine/valida
             "engine/reference.py", "engine/losses.py", "engine/model.py", "engine/shapes.py",
             "engine/commands/plan.py", "engine/commands/validate.py", "engine/commands/reference.py", "engine/data",
             "engine/interpret/context.py", "engine/interpret/output.py", "engine/interpret/protocol.py",
-            "engine/interpret/render.py"]
+            "engine/interpret/render.py", "engine/pretrained"]
 
 
 def _function_imports(path: Path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from engine.layers.base import GROUPS, LAYERS, Ctx, LayerKind, Out, ShapeError
 
 from engine.layers import (  # noqa: F401,E402  (registration order = palette order)
-    dense, conv, norm, activation, recurrent, attention, shape, blocks,
+    dense, conv, norm, activation, recurrent, attention, shape, blocks, pretrained,
 )
 
 __all__ = ["LAYERS", "GROUPS", "LayerKind", "Ctx", "Out", "ShapeError"]

@@ -109,7 +109,7 @@ class LayerKind:
 LAYERS: Registry[LayerKind] = Registry("layer type")
 
 GROUPS = ("Linear", "Convolution", "Pooling", "Normalization", "Regularization", "Activation",
-          "Recurrent", "Attention/Transformer", "Shape", "Blocks")
+          "Recurrent", "Attention/Transformer", "Shape", "Blocks", "Pretrained")
 
 
 def layer(name: str, group: str, description: str, params: Sequence[Param] = (), *,

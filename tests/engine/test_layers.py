@@ -1,6 +1,7 @@
 """Every layer kind: the pure shape rule and parameter count agree with the real torch module."""
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -102,8 +103,13 @@ CASES = [
     ("Residual", {"projection": "none"}, (4, 8), "float32", (L("TransformerBlock", {"heads": 2}), L("LayerNorm"))),
     ("Residual", {}, (4, 5, 5), "float32",
      (L("Residual", {}, (L("Conv2d", {"out_channels": 4, "padding": 1}),)), L("BatchNorm2d"), L("Dropout", {"p": 0.0}))),
+    ("Pretrained", {"model": "resnet18", "weights": "random", "freeze": "up_to", "freeze_until": "layer2"},
+     (3, 32, 32), "float32", ()),
+    ("Pretrained", {"source": "timm", "model": "test_resnet", "weights": "random", "output": "classify"},
+     (3, 24, 24), "float32", ()),
 ]
 NUM_CLASSES = 13
+_HAS_PRETRAINED = all(importlib.util.find_spec(name) for name in ("torchvision", "timm"))
 
 
 def _input(shape, dtype):
@@ -112,7 +118,9 @@ def _input(shape, dtype):
     return torch.randn(3, *shape)
 
 
-@pytest.mark.parametrize("kind,params,shape,dtype,children", CASES,
+@pytest.mark.parametrize("kind,params,shape,dtype,children", [
+    pytest.param(*c, marks=pytest.mark.skipif(c[0] == "Pretrained" and not _HAS_PRETRAINED,
+                                              reason="needs pip install 'netwright[pretrained]'")) for c in CASES],
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_rule_matches_module(kind, params, shape, dtype, children):
     spec = [L(kind, params, tuple(children))]
