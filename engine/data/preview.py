@@ -86,7 +86,7 @@ def preview(data, seed: int, n: int = 16) -> Preview:
     if info.kind == "image":
         fields.update(images=tuple(_display_image(ds, x) for x in ds.x_train[:n]), labels=labels)
         if ds.augment is not None and n:
-            from engine.data.augment import augment_numpy
+            from engine.data.augment import augment_numpy  # torch only when augmentations are previewed
 
             shown = augment_numpy(ds.augment, ds.x_train[:n], seed)
             fields.update(augmented=tuple(_display_image(ds, x) for x in shown), augment_note=ds.augment.describe())
