@@ -212,7 +212,7 @@ class RayLauncher(Launcher):
         state = RAY_STATES.get(str(getattr(info.status, "value", info.status)), "UNKNOWN")
         reason = record.extra.get("job_reason", "") if state == "PENDING" else ""
         return JobState(job_id=record.job_id, state=state, reason=reason, nodes=record.extra.get("job_nodes", ""),
-                        message=info.message or "" if state != "RUNNING" else "")
+                        message=(info.message or "") if state != "RUNNING" else "")
 
     def cancel(self, run: "RunDir") -> bool:
         from engine.runs import load_status

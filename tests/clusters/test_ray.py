@@ -64,6 +64,8 @@ def test_address_and_gpu_checks_in_validate():
     found = {p.path: p.message for p in validate(ray_spec("ftp://head:8265"))}
     assert "is not a Ray address" in found["launcher.address"]
     assert validate(ray_spec("ray://head:10001")) == []
+    on_gpu = {p.path for p in validate(ray_spec("ray://head:10001", device="cuda"))}
+    assert "launcher.gpus_per_rank" in on_gpu  # GPU ranks must reserve a GPU each
 
 
 # ----------------------------------------------------------------------------- on a real cluster
