@@ -102,7 +102,7 @@ def _describe(source: str, model: str, output: str, classes: int, in_shape: Shap
     x = torch.zeros((1, *in_shape), dtype=torch.int64 if dtype.startswith("int") else torch.float32, device="meta")
     try:
         with torch.no_grad():
-            out = forward_net(net, src.kind, output, x, created.pad_id)
+            out = forward_net(net, src.kind, output, x, None)  # no mask: transformers reads a mask's values (.all()), which meta tensors lack
     except Exception as err:  # noqa: BLE001  (a library's own shape assert or error is the message)
         raise PretrainedError(f"{model} does not accept this input: {_first_line(err)}") from None
     finally:

@@ -21,7 +21,7 @@ def save_tiny_bert(folder: Path, *, hidden: int = 32, layers: int = 2, words=WOR
     folder.mkdir(parents=True, exist_ok=True)
     vocab = folder / "vocab.txt"
     vocab.write_text("\n".join(words) + "\n", encoding="utf-8")
-    tokenizer = transformers.BertTokenizerFast(vocab_file=str(vocab))
+    tokenizer = transformers.BertTokenizerFast(vocab={w: i for i, w in enumerate(words)})  # transformers 5 ignores vocab_file
     config = transformers.BertConfig(vocab_size=len(words), hidden_size=hidden, num_hidden_layers=layers,
                                      num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=64,
                                      pad_token_id=0)
