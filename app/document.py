@@ -96,6 +96,12 @@ class SpecDocument(QObject):
             return
         self.undo_stack.push(_EditCommand(self, self.spec, new_spec, text, merge_key))
 
+    def apply_fix(self, problem: "Problem") -> None:
+        """Apply a problem's fix (its ``--set`` assignments) as one undoable edit."""
+        from engine.spec import apply_overrides
+
+        self.edit(apply_overrides(self.spec, problem.fix), "Fix: " + ", ".join(problem.fix))
+
     def reset(self, spec: ExperimentSpec, path: Path | None = None) -> None:
         """Replace the whole document (new / open): clears undo history, marks it clean."""
         self.undo_stack.clear()

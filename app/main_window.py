@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
         self.statusBar().setSizeGripEnabled(True)
         self.problems_button = ProblemsButton()
         self.problems_button.problemChosen.connect(self.show_problem)
+        self.problems_button.fixChosen.connect(self.document.apply_fix)
         self.statusBar().addPermanentWidget(self.problems_button)
         checker = self.services.problems
         checker.changed.connect(lambda: self.problems_button.show_problems(checker.by_section(), checker.pending))

@@ -8,10 +8,13 @@ from typing import Iterable, Mapping, Sequence
 
 @dataclass(frozen=True)
 class Problem:
-    """One finding: `path` is a dotted field path such as ``model.layers[3].kernel_size``."""
+    """One finding: `path` is a dotted field path such as ``model.layers[3].kernel_size``.
+    `fix` (optional) holds ``key=value`` overrides that resolve it, applied like ``--set``
+    (engine.spec.apply_overrides): the GUI offers them as one click, the CLI prints them."""
 
     path: str
     message: str
+    fix: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message

@@ -173,6 +173,8 @@ class _Loop:
         self.y = torch.as_tensor(ds.y_train).to(device)
         self.xv = torch.as_tensor(ds.x_val).to(device)
         self.yv = torch.as_tensor(ds.y_val).to(device)
+        #: random transform of each training batch (image augmentation), or None
+        self.augment = ds.augment.batch_fn(tuple(ds.x_train.shape[2:])) if ds.augment is not None else None
         self.model = ctx.setup_model(self.raw_model)
         self.forward_model = self._compile(self.model) if t.compile else self.model
         self.model.train()
@@ -205,7 +207,7 @@ class _Loop:
         epochs, accum, bs, log_every = t.epochs, t.grad_accumulation, self.bs, t.log_every
         ckpt_every, max_steps = t.checkpoint_every, t.max_steps
         model, fmodel, optimizer, scheduler, scaler = self.model, self.forward_model, self.optimizer, self.scheduler, self.scaler
-        loss_fn, autocast, x, y, clip = self.loss_fn, self.autocast, self.x, self.y, self.clip
+        loss_fn, autocast, x, y, clip, augment = self.loss_fn, self.autocast, self.x, self.y, self.clip, self.augment
         backward = self._backward_fn()
         # the common case (one micro-batch per step, fp32, a context that keeps the default step)
         # runs inline: no per-step hooks, context managers or closures beyond what PyTorch needs
@@ -226,7 +228,7 @@ class _Loop:
                 if simple:
                     m = self.micro
                     idx = order[m * bs:(m + 1) * bs]
-                    loss = loss_fn(fmodel(x[idx]), y[idx])
+                    loss = loss_fn(fmodel(x[idx] if augment is None else augment(x[idx])), y[idx])
                     backward(loss)
                     losses.append(loss.detach())
                     self.micro = m + 1
@@ -289,7 +291,8 @@ class _Loop:
         for m in group:
             idx = order[m * bs:(m + 1) * bs]
             with ctx.accumulate(self.model, m == group[-1]):
-                loss = ctx.forward_backward(model, self.x[idx], self.y[idx], loss_fn, self.autocast, backward)
+                xb = self.x[idx] if self.augment is None else self.augment(self.x[idx])
+                loss = ctx.forward_backward(model, xb, self.y[idx], loss_fn, self.autocast, backward)
             if loss is not None:
                 step_losses.append(loss)
             self.samples += len(idx)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, List
 
+from engine.adaptation import check_adaptation
 from engine.data import check_data
 from engine.devices import check_device
 from engine.losses import check_loss
@@ -23,7 +24,7 @@ from engine.tracking.checks import check_tracking
 Check = Callable[[ExperimentSpec], List[Problem]]
 
 CHECKS: list[Check] = [check_fixed, check_data, check_optim, check_scheduler, check_loss, check_device, check_model,
-                       check_parallel, check_tracking, check_launcher]
+                       check_adaptation, check_parallel, check_tracking, check_launcher]
 
 
 def validate(spec: ExperimentSpec) -> list[Problem]:

@@ -7,7 +7,9 @@ import dataclasses
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget,
+)
 
 from app.services.preview_loader import PreviewLoader
 from app.widgets.data_preview import DataPreview
@@ -60,6 +62,9 @@ class DataPage(QWidget):
         splitter.setStretchFactor(1, 1)
         root.addWidget(splitter, 1)
         self.document.specChanged.connect(self.refresh)
+        self.checker = getattr(services, "problems", None)
+        if self.checker is not None:
+            self.checker.changed.connect(self._show_fixes)
         self.refresh()
 
     def _options_panel(self) -> QWidget:
@@ -113,6 +118,13 @@ class DataPage(QWidget):
         self.problems_label.setWordWrap(True)
         self.problems_label.hide()
         column.addWidget(self.problems_label)
+        self.fixes = QFrame()
+        self.fixes.setObjectName("dataFixes")
+        self.fixes_layout = QVBoxLayout(self.fixes)
+        self.fixes_layout.setContentsMargins(0, 4, 0, 0)
+        self.fixes_layout.setSpacing(6)
+        self.fixes.hide()
+        column.addWidget(self.fixes)
         column.addStretch(1)
         area.setWidget(body)
         outer.addWidget(area)
@@ -170,6 +182,32 @@ class DataPage(QWidget):
             return
         self.preview.show_busy()
         self._timer.start()
+
+    def _show_fixes(self) -> None:
+        """Problems the data options can fix (e.g. adapting images to a pretrained model), each with
+        its message and a button applying the fix as one undoable edit."""
+        while self.fixes_layout.count():
+            item = self.fixes_layout.takeAt(0)
+            if item.widget() is not None:
+                item.widget().setParent(None)
+        fixable = [p for p in self.checker.problems() if any(a.startswith("data.") for a in p.fix)]
+        if fixable:
+            self.fixes_layout.addWidget(self._section("Fit the data to the model"))
+        for problem in fixable:
+            text = QLabel(f"• {problem.message}")
+            text.setObjectName("hint")
+            text.setWordWrap(True)
+            button = QPushButton("Apply: " + ", ".join(a.removeprefix("data.") for a in problem.fix))
+            button.setObjectName("applyFix")
+            button.setToolTip("Set " + ", ".join(problem.fix) + " (undoable)")
+            button.clicked.connect(lambda _=False, p=problem: self.document.apply_fix(p))
+            self.fixes_layout.addWidget(text)
+            self.fixes_layout.addWidget(button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.fixes.setVisible(bool(fixable))
+
+    def fix_buttons(self) -> list[QPushButton]:
+        """The "Apply" buttons shown (tests)."""
+        return [w for w in self.fixes.findChildren(QPushButton) if w.objectName() == "applyFix"]
 
     def focus_problem(self, path: str) -> None:
         """Put the focus on the field a data problem names (the window's problems list sends here)."""

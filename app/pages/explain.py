@@ -23,7 +23,7 @@ from app.widgets.explain_tabs import CompareTab, SanityTab
 from app.services.explain_client import ExplainClient
 from app.services.tasks import BackgroundCall
 from app.services.window_services import services_of
-from app.widgets.explain_result import ResultPanel, tokens_of
+from app.widgets.explain_result import ResultPanel, text_of
 from app.widgets.method_panel import MethodPanel
 from engine.metrics import VAL_ACCURACY
 from app.widgets.sample_browser import SampleBrowser
@@ -367,8 +367,7 @@ class ExplainPage(QWidget):
             if "rgb" in result:
                 self.browser.set_thumbnails(result["indices"], result["rgb"])
             else:
-                self.browser.set_texts(result["indices"], ["".join(tokens_of(self.info, d)).replace("\n", "↵")
-                                                           for d in result["display"]])
+                self.browser.set_texts(result["indices"], [text_of(self.info, d) for d in result["display"]])
         elif purpose == "main" and rid == self._main_rid:
             self.current_result = result
             self.result_panel.show_result(self.info, result)

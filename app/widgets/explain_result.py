@@ -21,9 +21,20 @@ def class_name(info: dict, c: int | None) -> str:
     return names[c] if c < len(names) else str(c)
 
 
-def tokens_of(info: dict, ids: np.ndarray) -> list[str]:
-    vocab = info.get("vocab") or []
-    return [vocab[int(t)] if 0 <= int(t) < len(vocab) else "?" for t in np.ravel(ids)]
+def tokens_of(info: dict, ids: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """(tokens as the tokenizer wrote them, their positions) of a text sample, padding left out."""
+    vocab, pad = info.get("vocab") or [], info.get("pad_id")
+    ids = np.ravel(ids)
+    keep = np.flatnonzero(ids != pad) if pad is not None else np.arange(len(ids))
+    return [vocab[int(ids[i])] if 0 <= int(ids[i]) < len(vocab) else "?" for i in keep], keep
+
+
+def text_of(info: dict, ids: np.ndarray) -> str:
+    """A text sample as one line: characters joined, word tokens spaced (word pieces rejoined)."""
+    tokens, _ = tokens_of(info, ids)
+    if all(len(t) <= 1 for t in tokens):
+        return "".join(tokens).replace("\n", "↵")
+    return " ".join(tokens).replace(" ##", "")
 
 
 class AttributionView(QStackedWidget):
@@ -48,8 +59,9 @@ class AttributionView(QStackedWidget):
             self.heatmap.set_result(result["display"], values, signed)
             self.setCurrentWidget(self.heatmap)
         elif kind == "text":
-            nxt = class_name(info, result.get("predicted"))
-            self.tokens.set_tokens(tokens_of(info, result["display"]), values, signed, nxt)
+            nxt = class_name(info, result.get("predicted")) if info.get("task") == "language_modeling" else ""
+            tokens, keep = tokens_of(info, result["display"])
+            self.tokens.set_tokens(tokens, np.ravel(values)[keep], signed, nxt)
             self.setCurrentWidget(self.tokens)
         else:
             names = info.get("feature_names") or [f"x{i}" for i in range(np.size(values))]

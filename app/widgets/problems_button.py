@@ -19,9 +19,11 @@ def _short(text: str) -> str:
 
 
 class ProblemsButton(QToolButton):
-    """`show_problems({section: [Problem]}, pending)`; `problemChosen(path)` when one is picked."""
+    """`show_problems({section: [Problem]}, pending)`; `problemChosen(path)` when one is picked,
+    `fixChosen(problem)` when a problem's fix is (problems with a fix get a "Fix:" entry)."""
 
     problemChosen = Signal(str)
+    fixChosen = Signal(object)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -61,6 +63,10 @@ class ProblemsButton(QToolButton):
                 action.setToolTip(str(problem))
                 action.setData(problem.path)
                 action.triggered.connect(lambda _=False, path=problem.path: self.problemChosen.emit(path))
+                if problem.fix:
+                    fix = self.menu_.addAction(_short("      Fix: " + ", ".join(problem.fix)))
+                    fix.setToolTip("Apply this fix (undoable)")
+                    fix.triggered.connect(lambda _=False, p=problem: self.fixChosen.emit(p))
         if not count:
             self.menu_.addAction("No problems").setEnabled(False)
 

@@ -22,6 +22,8 @@ def print_problems(problems: Sequence[Problem], *, header: str = "") -> None:
         print(header, file=sys.stderr)
     for problem in problems:
         print(f"  problem: {problem}", file=sys.stderr)
+        if problem.fix:
+            print(f"      fix: {' '.join(f'--set {a}' for a in problem.fix)}", file=sys.stderr)
 
 
 def print_json(obj: Any) -> None:

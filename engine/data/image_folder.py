@@ -1,9 +1,10 @@
 """Image folders: one sub-folder per class (``root/cat/001.png``), read with Pillow.
 
-Images are converted to grayscale or RGB, resized to `size` x `size` (stretched), scaled to
-[0, 1] and then normalized per channel with training-split statistics (by load_data).
-Unreadable files are an error naming them, or skipped and listed in the notes when
-`skip_unreadable` is set."""
+Images are converted to grayscale or RGB, resized to `size` x `size` (stretched, or the shorter
+side scaled and the centre cut out), scaled to [0, 1] and then normalized per channel, with
+training-split statistics or a pretrained model's fixed mean and std (by load_data). Training
+batches can be augmented with random crops and flips (engine.data.augment). Unreadable files are
+an error naming them, or skipped and listed in the notes when `skip_unreadable` is set."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from engine.data.augment import IMAGE_PARAMS, augment_from, fixed_norm, raw_normalize
 from engine.data.base import DATA_SOURCES, DataInfo, Raw, Source, existing_path, fail, file_key
 from engine.registry import Param
 
@@ -101,22 +103,35 @@ def _describe(options: Mapping[str, Any]) -> DataInfo:
                     listing.classes, (), "image")
 
 
-def _read_image(path: Path, mode: str, size: int) -> np.ndarray:
+def _read_image(path: Path, mode: str, size: int, resize: str = "stretch") -> np.ndarray:
     from PIL import Image  # Pillow only when images are read
 
     with Image.open(path) as image:
-        image = image.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
+        image = image.convert(mode)
+        if resize == "center_crop":
+            image = _center_crop(image, size)
+        else:
+            image = image.resize((size, size), Image.Resampling.BILINEAR)
         pixels = np.asarray(image, dtype=np.float32) / 255.0
     return pixels[None, :, :] if mode == "L" else pixels.transpose(2, 0, 1)
 
 
-def _decode(job: tuple[Path, str, int]) -> np.ndarray | str:
+def _center_crop(image, size: int):
+    """The shorter side scaled to `size`, then the centre size x size cut out (torchvision v2)."""
+    from engine.pretrained.compat import ensure_torchvision  # torchvision only for this resize mode
+
+    ensure_torchvision()
+    from torchvision.transforms.v2 import functional as F  # importable once ensure_torchvision has run
+    return F.center_crop(F.resize(image, size, antialias=True), [size, size])
+
+
+def _decode(job: tuple[Path, str, int, str]) -> np.ndarray | str:
     """One image as (C, H, W) in [0, 1], or the reason it cannot be read."""
     from PIL import UnidentifiedImageError  # as in _read_image
 
-    path, mode, size = job
+    path, mode, size, resize = job
     try:
-        return _read_image(path, mode, size)
+        return _read_image(path, mode, size, resize)
     except UnidentifiedImageError:
         return "not a readable image"
     except (OSError, ValueError, SyntaxError) as err:  # truncated or corrupt files
@@ -128,7 +143,12 @@ def _load(options: Mapping[str, Any], seed: int) -> Raw:
     mode = "L" if options["color"] == "grayscale" else "RGB"
     size = options["size"]
     files = [(path, label) for label, group in enumerate(listing.files) for path in group]
-    jobs = [(path, mode, size) for path, _ in files]
+    jobs = [(path, mode, size, options["resize"]) for path, _ in files]
+    if options["resize"] == "center_crop":  # import torchvision once here: importing it on several threads fails
+        from engine.pretrained.compat import ensure_torchvision  # torchvision only for this resize mode
+
+        ensure_torchvision()
+        import torchvision.transforms.v2  # noqa: F401  (the submodule too, before the threads use it)
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:  # Pillow decodes without the GIL
         decoded = list(pool.map(_decode, jobs, chunksize=32))
     images = [d for d in decoded if not isinstance(d, str)]
@@ -148,9 +168,14 @@ def _load(options: Mapping[str, Any], seed: int) -> Raw:
         notes.append(f"ignored sub-folders without images: {', '.join(listing.empty_classes)}")
     counts = np.bincount(np.asarray(labels), minlength=len(listing.classes))
     per_class = ", ".join(f"{name}: {count}" for name, count in zip(listing.classes, counts))
-    notes.append(f"{len(images)} images in {len(listing.classes)} classes ({per_class}), resized to {size}x{size} {mode}")
+    how = "cropped to the centre" if options["resize"] == "center_crop" else "resized"
+    notes.append(f"{len(images)} images in {len(listing.classes)} classes ({per_class}), {how} to {size}x{size} {mode}")
     info = _describe(options)
-    return Raw(info, np.stack(images), np.asarray(labels, dtype=np.int64), normalize="image", notes=tuple(notes))
+    augment = augment_from(options)
+    if augment is not None:
+        notes.append(augment.describe())
+    return Raw(info, np.stack(images), np.asarray(labels, dtype=np.int64), normalize=raw_normalize(options["normalize"]),
+               notes=tuple(notes), fixed_norm=fixed_norm(options["normalize"], info.input_shape[0]), augment=augment)
 
 
 def _key(options: Mapping[str, Any]) -> tuple:
@@ -162,11 +187,14 @@ DATA_SOURCES.add(
     params=(
         Param("path", "path", help="Folder with one sub-folder of images per class (e.g. photos/cat/1.jpg)"),
         Param("size", "int", 32, "Images are resized to size x size pixels", min=4, max=1024),
-        Param("color", "choice", "rgb", "Read images as grayscale (1 channel) or RGB (3 channels)",
+        Param("color", "choice", "rgb", "Read images as grayscale (1 channel) or RGB (3 channels; grey images are repeated "
+              "to 3 channels)",
               choices=("grayscale", "rgb")),
+        *IMAGE_PARAMS,
         Param("skip_unreadable", "bool", False, "Leave out unreadable image files (listed in the notes) "
                                                  "instead of stopping with an error"),
     ),
     group="Files",
-    description="Your own images: one sub-folder per class; resized, grayscale or RGB, normalized per channel.",
+    description="Your own images: one sub-folder per class; resized, grayscale or RGB, normalized per channel, "
+                "optionally augmented with random crops and flips while training.",
 )

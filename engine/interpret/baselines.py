@@ -3,6 +3,7 @@ FeatureAblation: zeros, the training mean, a blurred copy of the input, or train
 from __future__ import annotations
 
 import math
+import re
 from typing import Callable
 
 import torch
@@ -17,7 +18,26 @@ BASELINES: Registry[Baseline] = Registry("baseline")
 
 
 def _zeros(ctx: Explainable, x: torch.Tensor, params: dict) -> torch.Tensor:
+    if ctx.is_text and ctx.pad_id is not None:
+        return text_reference(ctx, x)
     return torch.zeros_like(x)
+
+
+#: tokens a tokenizer adds around a text ([CLS], </s>, <|endoftext|>): kept in the text reference
+_SPECIAL = re.compile(r"^\[[A-Z]+\]$|^<\|?/?[a-z_]+\|?>$")
+_UNKNOWN = ("[UNK]", "<unk>", "<|unk|>")
+
+
+def text_reference(ctx: Explainable, x: torch.Tensor) -> torch.Tensor:
+    """The reference text of a padded model: each word replaced by the unknown token (the padding
+    token when there is none), padding and special tokens kept — so the attention mask, which
+    the model makes from the padding, is the same along the whole path and the convergence delta
+    stays small."""
+    vocab = ctx.vocab
+    unknown = next((vocab.index(t) for t in _UNKNOWN if t in vocab), ctx.pad_id)
+    special = torch.tensor([bool(_SPECIAL.match(t)) for t in vocab] or [False], device=x.device)
+    keep = (x == ctx.pad_id) | special[x.clamp(0, len(special) - 1)]
+    return torch.where(keep, x, torch.full_like(x, unknown))
 
 
 def _mean(ctx: Explainable, x: torch.Tensor, params: dict) -> torch.Tensor:
@@ -34,7 +54,7 @@ def _training(ctx: Explainable, x: torch.Tensor, params: dict) -> torch.Tensor:
     return torch.as_tensor(ctx.reference, device=x.device).to(x.dtype)
 
 
-BASELINES.add("zeros", _zeros, description="All zeros (token id 0 for text models)")
+BASELINES.add("zeros", _zeros, description="All zeros (text models with padding: every word the unknown token)")
 BASELINES.add("mean", _mean, description="The mean of the training inputs", needs="mean")
 BASELINES.add("blurred", _blurred, description="A Gaussian-blurred copy of the input (images)", needs="image")
 BASELINES.add("training", _training, description="Training samples (a distribution, for GradientShap)",

@@ -37,7 +37,9 @@ class Explainable:
 
     `model` is the network as trained; `forward` is the module Captum calls (the model itself,
     or :class:`LastPosition` around a sequence model). `reference` holds up to 32 training
-    inputs (float32 or int64, shape (n, *input_shape)) from which baselines are made.
+    inputs (float32 or int64, shape (n, *input_shape)) from which baselines are made. Text:
+    `vocab[id]` is each token as the tokenizer wrote it and `pad_id` the padding id (None = no
+    padding): padding is left out of what is shown, and is the text models' "zeros" baseline.
     """
 
     model: nn.Module
@@ -54,13 +56,14 @@ class Explainable:
     train_mean: np.ndarray | None = None
     norm: tuple[Any, Any] | None = None
     extra: dict = field(default_factory=dict)
+    pad_id: int | None = None
 
     @classmethod
     def from_model(
         cls, model: nn.Module, *, kind: str, input_shape: Sequence[int], num_classes: int,
         input_dtype: str = "float32", class_names: Sequence[str] = (), feature_names: Sequence[str] = (),
         vocab: Sequence[str] = (), task: str = "classification", train_inputs: np.ndarray | None = None,
-        norm: tuple[Any, Any] | None = None,
+        norm: tuple[Any, Any] | None = None, pad_id: int | None = None,
     ) -> "Explainable":
         """Wrap a model. `train_inputs` (optional) supplies the training mean and reference set."""
         if kind not in KINDS:
@@ -78,7 +81,7 @@ class Explainable:
                 mean = train_inputs.mean(axis=0).astype(np.float32)
         names = tuple(class_names) or tuple(str(i) for i in range(num_classes))
         return cls(model, forward, kind, tuple(int(s) for s in input_shape), input_dtype, int(num_classes),
-                   names, tuple(feature_names), tuple(vocab), task, reference, mean, norm)
+                   names, tuple(feature_names), tuple(vocab), task, reference, mean, norm, pad_id=pad_id)
 
     # -- model structure ----------------------------------------------------------------------
     def named_layers(self) -> list[tuple[str, nn.Module]]:
@@ -102,6 +105,13 @@ class Explainable:
     @property
     def is_text(self) -> bool:
         return self.input_dtype == "int64"
+
+    def shown_tokens(self, ids: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """(tokens as the tokenizer wrote them, positions) of a text sample, padding left out."""
+        ids = np.ravel(ids)
+        keep = np.flatnonzero(ids != self.pad_id) if self.pad_id is not None else np.arange(len(ids))
+        vocab = self.vocab
+        return [vocab[int(ids[i])] if 0 <= int(ids[i]) < len(vocab) else "?" for i in keep], keep
 
     # -- inputs and predictions ------------------------------------------------------------
     def tensor(self, x: np.ndarray) -> torch.Tensor:

@@ -57,6 +57,6 @@ def load_trained(run_dir: str | Path, checkpoint: str = "latest", *, device: str
     ctx = Explainable.from_model(
         model, kind=info.kind, input_shape=info.input_shape, num_classes=info.num_classes,
         input_dtype=info.input_dtype, class_names=info.class_names, feature_names=info.feature_names,
-        vocab=data.vocab, task=info.task, train_inputs=data.x_train, norm=data.norm)
+        vocab=data.vocab, task=info.task, train_inputs=data.x_train, norm=data.norm, pad_id=data.pad_id)
     return Trained(loaded.run_dir, spec, data, folder, ctx)
 

@@ -57,8 +57,8 @@ def render_attribution(attr: Attribution, ctx: Explainable, display: np.ndarray)
     if ctx.kind == "image":
         return render_image(display, attr.values, attr.signed, header)
     if ctx.is_text:
-        tokens = [ctx.vocab[int(t)] if 0 <= int(t) < len(ctx.vocab) else "?" for t in np.ravel(display)]
-        return render_tokens(tokens, attr.values, attr.signed, header)
+        tokens, keep = ctx.shown_tokens(display)
+        return render_tokens(tokens, np.ravel(attr.values)[keep], attr.signed, header)
     names = ctx.feature_names or tuple(f"x{i}" for i in range(attr.values.size))
     return render_bars(attr.values, names, header)
 

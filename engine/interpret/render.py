@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import io
+import math
 from pathlib import Path
 from typing import Sequence
 
@@ -172,25 +173,33 @@ def render_bars(values: np.ndarray, names: Sequence[str], header: Sequence[str],
 
 def render_tokens(tokens: Sequence[str], values: np.ndarray, signed: bool, header: Sequence[str],
                   width: int = 720) -> Image.Image:
-    """The characters/tokens on backgrounds coloured by their attribution, wrapped into lines."""
+    """The tokens (characters, words or word pieces) on backgrounds coloured by their attribution,
+    each as wide as its text, wrapped into lines; word tokens get a small gap between them."""
     scaled = scale_values(np.asarray(values).ravel(), signed)
     colors = apply_colormap(scaled, signed)
     f = font(15, mono=True)
-    cell_w, cell_h = 14, 24
-    per_line = max(1, (width - 24) // cell_w)
-    lines = (len(tokens) + per_line - 1) // per_line
+    shown = [visible(t) for t in tokens]
+    chars = all(len(t) <= 1 for t in shown)
+    gap, pad, cell_h = (0, 2, 24) if chars else (4, 4, 24)
+    widths = [max(14 if chars else 10, int(math.ceil(f.getlength(t))) + 2 * pad) for t in shown]
+    places, x, y = [], 12, 0
+    for w in widths:
+        if x + w > width - 12 and x > 12:
+            x, y = 12, y + 1
+        places.append((x, y))
+        x += w + gap
     top = 12 + 20 * len(header) + 10
+    lines = places[-1][1] + 1 if places else 0
     canvas = Image.new("RGB", (width, top + lines * (cell_h + 4) + 16), "white")
     draw = ImageDraw.Draw(canvas)
     for i, line in enumerate(header):
         _title(draw, (12, 10 + 20 * i), line, 15 if i == 0 else 13)
-    for i, (tok, color) in enumerate(zip(tokens, colors)):
-        x = 12 + (i % per_line) * cell_w
-        y = top + (i // per_line) * (cell_h + 4)
+    for tok, color, w, (x, row) in zip(shown, colors, widths, places):
+        y = top + row * (cell_h + 4)
         rgb = tuple(int(c) for c in color)
-        draw.rectangle([x, y, x + cell_w - 1, y + cell_h - 1], fill=rgb)
+        draw.rectangle([x, y, x + w - 1, y + cell_h - 1], fill=rgb)
         ink = (0, 0, 0) if sum(rgb) > 380 else (255, 255, 255)
-        draw.text((x + 2, y + 3), visible(tok), font=f, fill=ink)
+        draw.text((x + pad, y + 3), tok, font=f, fill=ink)
     return canvas
 
 

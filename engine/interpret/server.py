@@ -71,7 +71,7 @@ def info(session: Session) -> dict:
     return {
         "run_dir": str(trained.run_dir), "checkpoint": str(trained.checkpoint), "name": trained.spec.name,
         "kind": ctx.kind, "task": ctx.task, "input_shape": list(ctx.input_shape), "num_classes": ctx.num_classes,
-        "class_names": list(ctx.class_names), "feature_names": list(ctx.feature_names), "vocab": list(ctx.vocab),
+        "class_names": list(ctx.class_names), "feature_names": list(ctx.feature_names), "vocab": list(ctx.vocab), "pad_id": ctx.pad_id,
         "splits": {s: int(len(trained.split(s)[0])) for s in ("val", "train")},
         "conv_layers": ctx.conv_layers(), "methods": methods, "pid": os.getpid(),
     }

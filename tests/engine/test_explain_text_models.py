@@ -1,0 +1,155 @@
+"""A tiny BERT-style model saved locally fine-tunes on a text-classification CSV (its own tokenizer,
+padding and attention mask), and `explain` colours its tokens as the tokenizer split them; the
+data is checked against what a pretrained model expects (tokenizer, image size, channels,
+normalization), each problem with a fix that applies; LayerGradCam lists an imported model's
+convolutional layers."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+
+import numpy as np
+import pytest
+
+from engine.cli import main as cli
+from engine.data.text_classes import sentiment_texts, write_sentiment_csv
+from engine.spec import ExperimentSpec, apply_overrides
+from engine.validation import validate
+
+if importlib.util.find_spec("transformers") is None or importlib.util.find_spec("torchvision") is None:
+    pytest.skip("needs the pretrained extra (transformers, torchvision)", allow_module_level=True)
+
+SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def bert_spec(csv, bert, tokenizer=None) -> str:
+    return f"""
+name = "bert_sentiment"
+seed = 0
+[data]
+source = "text_classification"
+path = "{csv}"
+tokenizer = "{tokenizer or bert}"
+max_len = 24
+batch_size = 16
+[model]
+layers = [{{type = "Pretrained", source = "huggingface", model = "{bert}", output = "classify"}}]
+[optimizer]
+name = "adamw"
+lr = 0.003
+[training]
+epochs = 5
+log_every = 4
+device = "cpu"
+"""
+
+
+@pytest.fixture(scope="module")
+def bert_run(tmp_path_factory):
+    from tests.engine.pretrained.tiny import save_tiny_bert
+
+    root = tmp_path_factory.mktemp("bert")
+    words = sorted({w for t in sentiment_texts(600, 0).texts for w in re.findall(r"\w+|[^\w\s]", t.lower())})
+    bert = save_tiny_bert(root / "tiny-bert", words=(*SPECIALS, *words))
+    csv = write_sentiment_csv(root / "reviews.csv", 160)
+    spec_file = root / "spec.toml"
+    spec_file.write_text(bert_spec(csv, bert))
+    assert cli(["train", str(spec_file), "--runs-dir", str(root / "runs")]) == 0
+    [run] = list((root / "runs").iterdir())
+    return {"root": root, "bert": bert, "csv": csv, "run": run}
+
+
+def test_the_fine_tuned_bert_learns_and_explain_colours_its_tokens(bert_run, capsys):
+    status = json.loads((bert_run["run"] / "status.json").read_text())
+    assert status["metrics"]["val_accuracy"] >= 0.8  # fine-tuned: the generated reviews are learnable
+    out = bert_run["root"] / "explained"
+    capsys.readouterr()
+    assert cli(["explain", str(bert_run["run"]), "--method", "IntegratedGradients", "--samples", "2",
+                "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert all(s["delta"] < 0.5 for s in summary["samples"])  # the reference keeps the attention mask
+
+    from engine.interpret.loading import load_trained
+    from engine.interpret.output import render_attribution
+
+    trained = load_trained(bert_run["run"])
+    ctx = trained.explainable
+    x, _ = trained.split("val")
+    assert ctx.pad_id == 0 and ctx.embedding_layer() is trained.model.pretrained_1.net.bert.embeddings.word_embeddings
+    tokens, keep = ctx.shown_tokens(x[0])
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]" and "[PAD]" not in tokens and len(tokens) < 24
+    values = np.load(out / "sample_00000.npy")
+    assert values.shape == (24,) and np.all(values[len(keep):] == 0)  # padding gets nothing
+    words = np.abs(values[1:len(keep) - 1])
+    assert words.max() > 0.05 and words.max() > 3 * np.median(words)  # some words matter far more than others
+    image = render_attribution(_attribution(summary, values), ctx, x[0])
+    pixels = np.asarray(image.convert("RGB"))[60:]
+    assert len({tuple(p) for p in pixels.reshape(-1, 3)}) > 10  # coloured token boxes, not plain text
+
+
+def _attribution(summary, values):
+    from engine.interpret.core import Attribution
+
+    s = summary["samples"][0]
+    return Attribution("IntegratedGradients", {}, s["target"], s["predicted"], np.array([0.1, 0.9], np.float32), values,
+                       s["delta"], s["true"], 0)
+
+
+def test_the_data_is_checked_against_the_models_tokenizer(bert_run):
+    spec = ExperimentSpec.from_toml(bert_spec(bert_run["csv"], bert_run["bert"], tokenizer="words"))
+    [problem] = [p for p in validate(spec) if p.fix]
+    assert problem.path == "data.tokenizer" and "its own tokenizer" in problem.message
+    fixed = apply_overrides(spec, problem.fix)
+    assert not validate(fixed)
+
+
+def test_image_adaptation_problems_have_fixes_that_apply(tmp_path):
+    from PIL import Image
+
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            Image.fromarray(np.full((10, 10), 40 * i, np.uint8), "L").save(tmp_path / label / f"{i}.png")
+    spec = ExperimentSpec.from_dict({
+        "data": {"source": "image_folder", "path": str(tmp_path), "size": 16, "color": "grayscale"},
+        "model": {"layers": [{"type": "Pretrained", "source": "torchvision", "model": "resnet18", "weights": "random"},
+                             {"type": "Linear", "out_features": 0}]}})
+    fixes = {p.path: p.fix for p in validate(spec) if p.fix}
+    assert fixes == {"data.color": ("data.color=rgb",), "data.size": ("data.size=224",),
+                     "data.normalize": ("data.normalize=imagenet",)}
+    fixed = apply_overrides(spec, [a for fix in fixes.values() for a in fix])
+    assert fixed.data.options["size"] == 224 and not [p for p in validate(fixed) if p.fix]
+
+
+def test_a_native_embedding_too_small_for_the_tokenizer_gets_a_fix():
+    spec = ExperimentSpec.from_dict({
+        "data": {"source": "sentiment", "samples": 40, "max_len": 8},
+        "model": {"layers": [{"type": "Embedding", "num_embeddings": 0, "embedding_dim": 8}, {"type": "Flatten"},
+                             {"type": "Linear", "out_features": 0}]}})
+    [problem] = [p for p in validate(spec) if p.fix]
+    assert problem.path == "model.layers[0].num_embeddings" and "token ids" in problem.message
+    assert not validate(apply_overrides(spec, problem.fix))
+
+
+def test_gradcam_lists_an_imported_models_convolutions():
+    import torch
+
+    from engine.interpret.context import Explainable
+    from engine.interpret.core import explain_sample
+    from engine.interpret.methods import method_params
+    from engine.model import build_model
+
+    spec = ExperimentSpec.from_dict({"model": {"layers": [
+        {"type": "Pretrained", "source": "torchvision", "model": "resnet18", "weights": "random"},
+        {"type": "Linear", "out_features": 0}]}})
+    torch.manual_seed(0)
+    model = build_model(spec, (3, 32, 32), "float32", 3)
+    ctx = Explainable.from_model(model, kind="image", input_shape=(3, 32, 32), num_classes=3)
+    convs = ctx.conv_layers()
+    assert len(convs) == 20 and convs[0] == "pretrained_1.net.conv1" and convs[-1] == "pretrained_1.net.layer4.1.conv2"
+    [layer] = [p for p in method_params("LayerGradCam", ctx) if p.name == "layer"]
+    assert layer.choices == tuple(convs) and layer.default == convs[-1]
+    attr = explain_sample(ctx, np.random.default_rng(0).random((3, 32, 32), np.float32), "LayerGradCam",
+                          {"layer": "pretrained_1.net.layer3.0.conv1"})
+    assert attr.values.shape == (3, 32, 32) and attr.values.max() > 0
