@@ -61,12 +61,20 @@ class FileStream:
     of events.jsonl and log.txt (complete lines only), status.json when it changed, and each
     complete checkpoint folder (the one `latest` or `best` points at) before its pointer."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, skip_existing: bool = False):
         self.path = Path(path)
         self.offsets = {name: 0 for name in APPENDED}
         self.status_seen: tuple[int, int] | None = None
         self.sent_folders: set[str] = set()
         self.pointers: dict[str, str] = {}
+        if skip_existing:  # what the folder holds now came from the local side: only changes go back
+            for name in APPENDED:
+                self.offsets[name] = (self.path / name).stat().st_size if (self.path / name).exists() else 0
+            root = self.path / "checkpoints"
+            self.sent_folders = {p.name for p in root.iterdir() if p.is_dir()} if root.is_dir() else set()
+            for pointer in ("latest", "best"):
+                if (root / pointer).is_file():
+                    self.pointers[pointer] = (root / pointer).read_text().strip()
 
     def pull(self, limit: int = 4 * CHUNK) -> list[dict[str, Any]]:
         records = []
@@ -189,7 +197,7 @@ class Streamer:
     """Beside rank 0 (same node): its run directory's changes, and control requests to it."""
 
     def __init__(self, path: str):
-        self.stream = FileStream(path)
+        self.stream = FileStream(path, skip_existing=True)  # (the staged copy the local side already has)
 
     def pull(self) -> list[dict[str, Any]]:
         return self.stream.pull()
@@ -241,6 +249,11 @@ def _staged(cwd: Path) -> dict[str, bytes]:
     return {str(p.relative_to(cwd)): p.read_bytes() for p in sorted(cwd.rglob("*")) if p.is_file()}
 
 
+def brief(resources: dict[str, float]) -> str:
+    """``2 CPU, 1 GPU``: the CPUs and GPUs of a Ray resource dict (node and memory keys left out)."""
+    return ", ".join(f"{resources.get(k, 0):g} {k}" for k in ("CPU", "GPU") if k in resources or k == "CPU")
+
+
 def _wait_for_bundles(pg, bundles: list[dict[str, float]], timeout: float, stopped: threading.Event) -> str | None:
     """Wait until the placement group is placed; None, or why it was given up."""
     import ray
@@ -254,11 +267,12 @@ def _wait_for_bundles(pg, bundles: list[dict[str, float]], timeout: float, stopp
             return "stopped while waiting for resources"
         waited = time.time() - start
         if timeout and waited > timeout:
-            return (f"the cluster did not provide {len(bundles)} x {bundles[0]} within {timeout:.0f} s "
-                    f"(available: {ray.available_resources()})")
+            return (f"the cluster did not provide {len(bundles)} rank(s) x {brief(bundles[0])} within {timeout:.0f} s "
+                    f"(it has {brief(ray.cluster_resources())} in all, {brief(ray.available_resources())} free): "
+                    "fewer ranks (parallel.processes), fewer resources per rank, or more nodes")
         if time.time() - said > 10:
-            emit("pending", message=f"waiting for {len(bundles)} x {bundles[0]} "
-                                    f"(cluster has {ray.cluster_resources()})")
+            emit("pending", message=f"waiting for {len(bundles)} rank(s) x {brief(bundles[0])} (the cluster has "
+                                    f"{brief(ray.cluster_resources())} in all, {brief(ray.available_resources())} free)")
             said = time.time()
 
 

@@ -210,9 +210,14 @@ class RayLauncher(Launcher):
         except Exception as err:
             return JobState(job_id=record.job_id, state="UNKNOWN", reason=str(err).splitlines()[0][:200])
         state = RAY_STATES.get(str(getattr(info.status, "value", info.status)), "UNKNOWN")
+        if state == "RUNNING" and record.extra.get("job_state") == "PENDING":  # the driver waits for the ranks' resources
+            state = "PENDING"
         reason = record.extra.get("job_reason", "") if state == "PENDING" else ""
+        message = ""
+        if state not in ("RUNNING", "PENDING", "COMPLETED"):  # ours names the rank; Ray's quotes the whole log
+            message = record.message or next(iter((info.message or "").splitlines()), "")
         return JobState(job_id=record.job_id, state=state, reason=reason, nodes=record.extra.get("job_nodes", ""),
-                        message=(info.message or "") if state != "RUNNING" else "")
+                        message=message)
 
     def cancel(self, run: "RunDir") -> bool:
         from engine.runs import load_status

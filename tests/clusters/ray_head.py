@@ -30,14 +30,15 @@ class RayHead:
         # Ray turns 127.0.0.1 into the machine's outward address unless told it is not a cluster
         self.env.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0")
         self.dir = Path(tempfile.mkdtemp(prefix="nwray-"))  # short: Ray's socket paths must fit 107 bytes
-        self.port, self.dashboard_port = _free_port(), _free_port()
+        self.port, self.dashboard_port, self.client_port = _free_port(), _free_port(), _free_port()
         self.address = f"http://127.0.0.1:{self.dashboard_port}"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "RayHead":
         cmd = ["ray", "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(self.port),
                "--num-cpus", str(self.cpus), "--num-gpus", "0", "--include-dashboard=true", "--dashboard-host", "127.0.0.1",
-               "--dashboard-port", str(self.dashboard_port), "--ray-client-server-port", str(_free_port()),
+               "--dashboard-port", str(self.dashboard_port), "--ray-client-server-port", str(self.client_port),
+               "--dashboard-agent-listen-port", str(_free_port()),  # (its default, 52365, would clash with another head)
                "--temp-dir", str(self.dir), "--disable-usage-stats"]
         self.log = self.dir / "head.log"
         with open(self.log, "wb") as out:

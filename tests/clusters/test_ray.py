@@ -129,3 +129,69 @@ def test_shared_run_directory_stops_through_control_json(head, tmp_path):
     assert status.status == "stopped", log(run)
     assert (run.checkpoints / "latest").exists()
     assert status.extra["job_state"] == "COMPLETED" and status.job_id == submission.job_id
+
+
+# ----------------------------------------------------------------------------- without a cluster
+
+def test_streamed_records_rebuild_rank0s_folder_here_even_when_read_twice(tmp_path):
+    """What the job's streamer reads in rank 0's folder, written into the local run directory by
+    the follower's RecordWriter: events with the same bytes, log lines, status, complete
+    checkpoints with their pointer, pruned ones removed; a log stream read again from its start
+    (a reconnect) changes nothing."""
+    import json
+
+    from engine.launchers._ray_job import CHUNK, MARK, FileStream
+    from engine.launchers.ray import RecordWriter, parse_output
+
+    spec = ray_spec("http://127.0.0.1:8265")
+    local = RunDir.create(tmp_path / "runs", spec)
+    (local.events_path).write_text('{"seq": 0}\n')  # staged with the job: its copy starts the same
+    remote = tmp_path / "rank0"
+    (remote / "checkpoints" / "step-000000002").mkdir(parents=True)
+    (remote / "events.jsonl").write_text('{"seq": 0}\n')
+    stream = FileStream(remote, skip_existing=True)
+    with open(remote / "events.jsonl", "a") as f:
+        f.write('{"seq": 1}\n{"seq": 2}\n{"seq": 3, "partial')  # a line being written is not sent
+    (remote / "log.txt").write_text("rank 0 says hello\n")
+    (remote / "status.json").write_text(json.dumps({"status": "running", "pid": 1, "step": 2, "host": "node7"}))
+    big = bytes(range(256)) * (CHUNK // 128)  # two parts
+    (remote / "checkpoints" / "step-000000004").mkdir()
+    (remote / "checkpoints" / "step-000000004" / "model.safetensors").write_bytes(big)
+    (remote / "checkpoints" / "latest").write_text("step-000000004\n")
+    records = stream.pull()
+    with open(remote / "events.jsonl", "a") as f:
+        f.write(' 1}\n')
+    records += stream.pull()
+    (local.checkpoints / "step-000000002").mkdir(parents=True)  # arrived earlier; pruned on the node now
+    stream.sent_folders.add("step-000000002")
+    (remote / "checkpoints" / "step-000000002").rmdir()
+    records += stream.pull()
+    text = "".join(MARK + json.dumps(r) + "\n" for r in records)
+    writer = RecordWriter(local)
+    for _ in range(2):  # the second time is a reconnect reading the log from its start
+        items, rest = parse_output(text[:1000], "")
+        items2, rest = parse_output(text[1000:], rest)
+        assert rest == ""
+        for item in items + items2:
+            writer.apply(item)
+    assert local.events_path.read_text() == (remote / "events.jsonl").read_text()
+    assert local.log_path.read_text().count("rank 0 says hello") == 1
+    assert (local.checkpoints / "step-000000004" / "model.safetensors").read_bytes() == big
+    assert (local.checkpoints / "latest").read_text() == "step-000000004\n"
+    assert not (local.checkpoints / "step-000000002").exists()
+    status = load_status(local)
+    assert status.status == "running" and status.step == 2 and status.host != "node7"  # this process owns it here
+    assert stream.pull() == []  # nothing new: nothing sent
+
+
+def test_rank_layout_gives_each_node_its_gpus_and_local_ranks():
+    from engine.launchers._ray_job import _layout
+
+    infos = [{"node_id": "a", "gpus": ["3"]}, {"node_id": "b", "gpus": ["0"]}, {"node_id": "a", "gpus": ["1"]},
+             {"node_id": "b", "gpus": ["1"]}]
+    layout = _layout(infos)
+    assert [env["CUDA_VISIBLE_DEVICES"] for env in layout] == ["1,3", "0,1", "1,3", "0,1"]
+    assert [env["LOCAL_RANK"] for env in layout] == ["1", "0", "0", "1"]  # its own GPU in that list
+    cpu = _layout([{"node_id": "a", "gpus": []}, {"node_id": "a", "gpus": []}, {"node_id": "b", "gpus": []}])
+    assert [env["LOCAL_RANK"] for env in cpu] == ["0", "1", "0"] and "CUDA_VISIBLE_DEVICES" not in cpu[0]
+    assert [env["LOCAL_WORLD_SIZE"] for env in cpu] == ["2", "2", "1"]
