@@ -81,15 +81,23 @@ def check_reachable(address: str, timeout: float) -> None:
                                                    "address (job submission: http://HEAD:8265; Ray Client: ray://HEAD:10001)")])
 
 
+#: Ray Client address -> the job server's http address it named (a Ray Client connection takes seconds)
+_JOB_SERVERS: dict[str, str] = {}
+
+
 def connect(address: str, timeout: float = 5.0):
     """A JobSubmissionClient for `address`, failing within about `timeout` seconds."""
     client_cls = require_ray()
     check_reachable(address, timeout)
+    target = _JOB_SERVERS.get(address) or (address if "://" in address else f"http://{address}")
     try:
-        return client_cls(address if "://" in address else f"http://{address}")
+        client = client_cls(target)
     except Exception as err:  # it answered, but not as a Ray dashboard / job server
         raise LaunchError([Problem("launcher.address", f"{address} answers but is not a Ray job server "
                                                        f"({type(err).__name__}: {err})")]) from None
+    if address.startswith("ray://"):
+        _JOB_SERVERS[address] = client.get_address()
+    return client
 
 
 # ----------------------------------------------------------------------------- the job
