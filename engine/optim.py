@@ -80,8 +80,11 @@ def build_optimizer(spec: "ExperimentSpec", model_or_params: Any) -> "torch.opti
 
     entry = OPTIMIZERS.get(spec.optimizer.name)
     opts = optimizer_options(spec)
-    params = model_or_params.parameters() if isinstance(model_or_params, torch.nn.Module) else model_or_params
     kwargs = _torch_kwargs(entry.name, opts)
+    if isinstance(model_or_params, torch.nn.Module):
+        params = param_groups(model_or_params, kwargs["lr"])
+    else:
+        params = model_or_params
     wd = float(opts.get("weight_decay", 0.0))
     decoupled = spec.regularization.weight_decay_mode == "decoupled"
     if wd and not decoupled:
@@ -92,6 +95,26 @@ def build_optimizer(spec: "ExperimentSpec", model_or_params: Any) -> "torch.opti
             group["decoupled_weight_decay"] = wd
         optimizer.register_step_pre_hook(_decoupled_decay)
     return optimizer
+
+
+def param_groups(model: "torch.nn.Module", lr: float) -> Any:
+    """The model's parameters, in groups when a block asks for its own learning rate: a module with
+    `lr_multiplier` and `backbone_parameters()` (a Pretrained block) puts those parameters in a
+    group at ``lr * lr_multiplier``; every other parameter (the new head) trains at `lr`. Frozen
+    parameters are included (they get no gradient, so no update) so that unfreezing them later needs
+    no new optimizer."""
+    scale: dict[int, float] = {}
+    for module in model.modules():
+        mult = getattr(module, "lr_multiplier", None)
+        if mult is not None and hasattr(module, "backbone_parameters"):
+            for p in module.backbone_parameters():
+                scale[id(p)] = float(mult)
+    if all(m == 1.0 for m in scale.values()):
+        return model.parameters()
+    groups: dict[float, list] = {}
+    for p in model.parameters():
+        groups.setdefault(scale.get(id(p), 1.0), []).append(p)
+    return [{"params": ps, "lr": lr * mult, "lr_multiplier": mult} for mult, ps in groups.items()]
 
 
 def _decoupled_decay(optimizer: "torch.optim.Optimizer", args: Any, kwargs: Any) -> None:

@@ -191,6 +191,7 @@ class _Loop:
         self.clip = spec.regularization.grad_clip_norm
         self.l1 = spec.regularization.l1
         self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.unfreezing = [m for m in self.model.modules() if getattr(m, "unfreeze_after", 0) and getattr(m, "frozen", ())]
         if loaded is not None:
             self._load_state(*loaded)
         self._emit_start(loaded[0].name if loaded else None)
@@ -220,6 +221,8 @@ class _Loop:
         step_fault = fault_enabled("mid_step")  # test hook (engine.faults): off = one local check per step
         fault_point("before_first_step")
         while self.epoch < epochs and not (max_steps and self.step >= max_steps):
+            if self.unfreezing:  # gradual unfreezing of Pretrained blocks (engine.pretrained.block)
+                self._unfreeze_due()
             order = ctx.epoch_indices(len(x), self.epoch, self.spec.seed)
             n_order = len(order)
             n_micro = math.ceil(n_order / bs)
@@ -280,6 +283,17 @@ class _Loop:
             fault_point("final_eval")
             self.metrics.update(self._validate())
         return self.finish("completed", self.early_message or done, save=True)
+
+    def _unfreeze_due(self) -> None:
+        """Unfreeze the blocks whose `unfreeze_after` epochs have passed (at an epoch's start, also
+        after a resume); their parameters join the L1 penalty's list (the optimizer already holds them)."""
+        for block in [m for m in self.unfreezing if self.epoch >= m.unfreeze_after]:
+            parts = block.unfreeze()
+            self.unfreezing.remove(block)
+            known = {id(p) for p in self.params}
+            self.params.extend(p for p in block.parameters() if id(p) not in known)
+            self.reporter.event("log", level="info", message=f"epoch {self.epoch + 1}: unfroze {', '.join(parts)} "
+                                                             f"(unfreeze_after = {block.unfreeze_after})")
 
     def _micro_batches(self, order, n_micro: int, model, loss_fn, backward):
         """One optimizer step's micro-batches through the RankContext (accumulation, DDP no_sync,

@@ -13,7 +13,7 @@ from pathlib import Path
 from engine.layers.base import INT_DTYPES, Ctx, Out, ShapeError, fmt, layer
 from engine.pretrained.anatomy import FREEZE, describe
 from engine.pretrained.errors import PretrainedError
-from engine.pretrained.loading import create_with_weights
+from engine.pretrained.loading import create_with_weights, weights_wanted
 from engine.pretrained.sources import OUTPUTS, SOURCES, WEIGHTS
 from engine.pretrained.weights import run_weights_file
 from engine.registry import Param
@@ -65,13 +65,14 @@ def _check_options(p) -> None:
     if weights in ("file", "run") and not path:
         what = "a .safetensors or .pth file" if weights == "file" else "a Netwright run folder"
         raise ShapeError(f"has weights = \"{weights}\" but no weights_path — set it to {what}")
-    if weights == "file" and not Path(path).expanduser().is_file():
-        raise ShapeError(f"weights_path {path} is not a file — check the path")
-    if weights == "run":
-        try:
-            run_weights_file(path, p["checkpoint"])
-        except PretrainedError as err:
-            raise ShapeError(err.message) from None
+    if weights_wanted():  # (not when a run's model is rebuilt for its own checkpoint: the source may be gone)
+        if weights == "file" and not Path(path).expanduser().is_file():
+            raise ShapeError(f"weights_path {path} is not a file — check the path")
+        if weights == "run":
+            try:
+                run_weights_file(path, p["checkpoint"])
+            except PretrainedError as err:
+                raise ShapeError(err.message) from None
     if p["unfreeze_after"] and p["freeze"] == "none":
         raise ShapeError("has unfreeze_after but freeze = \"none\" (nothing to unfreeze) — set freeze, or "
                          "unfreeze_after = 0")
@@ -79,6 +80,7 @@ def _check_options(p) -> None:
 
 def _build(c: Ctx, children):
     from engine.pretrained.block import PretrainedNet  # torch and the model library only when a model is built
+
     p = c.p
     created, report = create_with_weights(p)
     net = PretrainedNet(created.net, kind=SOURCES.get(p["source"]).obj.kind, output=p["output"], heads=created.heads,

@@ -207,12 +207,35 @@ def check_parallel(spec) -> list[Problem]:
     found = model_rows(spec)
     rows = found[0] if found is not None else None
     problems += strategy.check(spec, rows)
+    if rows is not None:
+        problems += _pretrained_problems(rows, strategy)
     if rows is not None and strategy.splits_batch_statistics:
         for row in rows:
             if row.type in LAYERS and LAYERS.get(row.type).obj.batch_statistics:
                 problems.append(Problem(row.path, f"({row.label}, {row.type}) is not supported by strategy {par.strategy}: it "
                                                   "normalises each rank's (or micro-batch's) samples separately, so the result "
                                                   "differs from one process — use LayerNorm or GroupNorm"))
+    return problems
+
+
+def _pretrained_problems(rows: Sequence, strategy) -> list[Problem]:
+    """What a multi-rank strategy cannot do with a Pretrained block: those that are not data parallel
+    (tensor, pipeline) split Netwright layers, not a library model's inside; gradual unfreezing
+    would need the data-parallel wrapper rebuilt mid-run."""
+    problems = []
+    for row in rows:
+        if row.type != "Pretrained":
+            continue
+        what = f"({row.label}, Pretrained {row.options.get('model', '')})"
+        if not strategy.data_parallel:
+            problems.append(Problem("parallel.strategy", f"is {strategy.name}, which cannot split {what}: the block is a library "
+                                                         "model, not Netwright layers (and its batch-norm layers would "
+                                                         "see partial batches) — use ddp or fsdp"))
+        elif row.options.get("unfreeze_after"):
+            problems.append(Problem(f"{row.path}.unfreeze_after", f"{what}: gradual unfreezing is not supported with "
+                                                                  f"strategy {strategy.name} — set it to 0, or train the frozen "
+                                                                  "stage, then continue from that run (weights = \"run\") "
+                                                                  "with freeze = \"none\""))
     return problems
 
 

@@ -26,6 +26,11 @@ def architecture_only() -> Iterator[None]:
         _ARCHITECTURE_ONLY.reset(token)
 
 
+def weights_wanted() -> bool:
+    """False inside :func:`architecture_only` (the weights source is neither read nor checked)."""
+    return not _ARCHITECTURE_ONLY.get()
+
+
 def create_with_weights(p: Mapping[str, Any]) -> tuple[Created, Any]:
     """(the created model, its LoadReport or None) for a Pretrained layer's resolved options `p`."""
     weights = p["weights"]

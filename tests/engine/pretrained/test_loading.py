@@ -5,8 +5,11 @@ import time
 
 import pytest
 
-pytest.importorskip("transformers")
-torch = pytest.importorskip("torch")
+from tests.engine.pretrained.tiny import need_pretrained_extra
+
+need_pretrained_extra()
+
+import torch  # noqa: E402
 
 from engine.pretrained import PretrainedError  # noqa: E402
 from engine.pretrained.hf import load_config, load_hf, load_tokenizer  # noqa: E402

@@ -30,3 +30,18 @@ def save_tiny_bert(folder: Path, *, hidden: int = 32, layers: int = 2, words=WOR
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def need_pretrained_extra() -> None:
+    """Skip the calling test module unless torchvision, timm and transformers import (through
+    engine.pretrained.compat, which PyPI's torchvision needs beside a CPU-only torch)."""
+    import importlib.util
+
+    import pytest
+
+    missing = [n for n in ("torchvision", "timm", "transformers") if importlib.util.find_spec(n) is None]
+    if missing:
+        pytest.skip(f"needs pip install 'netwright[pretrained]' ({', '.join(missing)} missing)", allow_module_level=True)
+    from engine.pretrained.compat import ensure_torchvision
+
+    ensure_torchvision()
