@@ -14,7 +14,8 @@ engine.launchers.ray submits this module as a Ray job. The driver
    local side wrote a probe file there, which the driver and every rank check first).
    **streamed** mode: each rank trains in a private node-local copy of the run directory
    (spec, and the checkpoints of a resume, come in the job's working_dir); a :class:`Streamer`
-   actor beside rank 0 reads what rank 0 writes (events, log, status, complete checkpoints)
+   actor beside rank 0 reads what rank 0 writes (events, log, status, complete checkpoints,
+   TensorBoard files)
    and the driver prints it as records that the local side writes into the local run directory;
 5. ends with a ``result`` record (rank 0's TrainResult) and exit code 0, or 1 when a rank failed.
 
@@ -58,8 +59,9 @@ def emit(kind: str, **fields: Any) -> None:
 
 class FileStream:
     """What changed in a run directory since the last :meth:`pull`, as records: appended text
-    of events.jsonl and log.txt (complete lines only), status.json when it changed, and each
-    complete checkpoint folder (the one `latest` or `best` points at) before its pointer."""
+    of events.jsonl and log.txt (complete lines only), status.json when it changed, each
+    complete checkpoint folder (the one `latest` or `best` points at) before its pointer, and
+    the new bytes of the TensorBoard event files."""
 
     def __init__(self, path: str | Path, *, skip_existing: bool = False):
         self.path = Path(path)
@@ -70,6 +72,9 @@ class FileStream:
         if skip_existing:  # what the folder holds now came from the local side: only changes go back
             for name in APPENDED:
                 self.offsets[name] = (self.path / name).stat().st_size if (self.path / name).exists() else 0
+            for file in (self.path / "tensorboard").rglob("*"):
+                if file.is_file():
+                    self.offsets[str(file.relative_to(self.path))] = file.stat().st_size
             root = self.path / "checkpoints"
             self.sent_folders = {p.name for p in root.iterdir() if p.is_dir()} if root.is_dir() else set()
             for pointer in ("latest", "best"):
@@ -81,6 +86,7 @@ class FileStream:
         for name in APPENDED:
             records += self._appended(name, limit)
         records += self._checkpoints()
+        records += self._tensorboard(limit)
         status = self.path / "status.json"
         try:
             st = status.stat()
@@ -105,6 +111,24 @@ class FileStream:
         offset = self.offsets[name]
         self.offsets[name] += end
         return [{"kind": "append", "file": name, "offset": offset, "data": data[:end].decode("utf-8", "replace")}]
+
+    def _tensorboard(self, limit: int) -> list[dict[str, Any]]:
+        """New bytes of the TensorBoard event files (binary, appended by their writer)."""
+        root = self.path / "tensorboard"
+        records = []
+        for file in sorted(root.rglob("*")) if root.is_dir() else ():
+            rel = str(file.relative_to(self.path))
+            offset = self.offsets.get(rel, 0)
+            try:
+                with open(file, "rb") as f:
+                    f.seek(offset)
+                    data = f.read(limit)
+            except OSError:  # a folder, or gone
+                continue
+            if data:
+                records.append({"kind": "append_bytes", "path": rel, "offset": offset, "data": base64.b64encode(data).decode()})
+                self.offsets[rel] = offset + len(data)
+        return records
 
     def _checkpoints(self) -> list[dict[str, Any]]:
         root = self.path / "checkpoints"

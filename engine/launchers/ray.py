@@ -6,9 +6,9 @@ API (runtime env: this machine's `engine` package uploaded, or the one installed
 records ``launcher = "ray"`` and the job id in the run's status and starts the local
 **follower** (:func:`follow_run`, its own process): it owns the local run directory while the job
 runs, tails the job's output into log.txt and, in streamed mode, writes what rank 0 writes on the
-cluster (events, status, checkpoints) into the local run directory, forwards stop / pause /
-resume requests of control.json to rank 0 (through a small control job), and writes the final
-status with the job's outcome (a failed rank named with its traceback).
+cluster (events, status, checkpoints, TensorBoard files) into the local run directory, forwards
+stop / pause / resume requests of control.json to rank 0 (through a small control job), and
+writes the final status with the job's outcome (a failed rank named with its traceback).
 
 Modes (`mode`): **shared** — the run directory is a path every node mounts (checked before the
 ranks start: a probe file written here is read by the job and each rank); **streamed** — the
@@ -305,15 +305,29 @@ class RecordWriter:
             self._status(dict(record.get("data") or {}))
         elif kind == "file":
             self._file(record)
+        elif kind == "append_bytes":
+            self._append_bytes(record)
         elif kind == "remove":
             target = self._inside(record.get("path", ""))
             if target is not None:
                 shutil.rmtree(target, ignore_errors=True)
 
-    def _inside(self, rel: str) -> Path | None:
+    def _inside(self, rel: str, folder: Path | None = None) -> Path | None:
+        """The local path of `rel` when it lies inside `folder` (default: checkpoints/), else None."""
         target = (self.run.path / rel).resolve()
-        checkpoints = self.run.checkpoints.resolve()
-        return target if target.is_relative_to(checkpoints) and target != checkpoints else None
+        root = (folder or self.run.checkpoints).resolve()
+        return target if target.is_relative_to(root) and target != root else None
+
+    def _append_bytes(self, record: dict[str, Any]) -> None:
+        target = self._inside(str(record.get("path", "")), self.run.tensorboard)
+        if target is None:
+            return
+        data, offset = base64.b64decode(record.get("data", "")), int(record.get("offset", 0))
+        size = target.stat().st_size if target.exists() else 0
+        if offset <= size < offset + len(data):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "ab") as f:
+                f.write(data[size - offset:])
 
     def _append(self, record: dict[str, Any]) -> None:
         data = str(record.get("data", "")).encode("utf-8")

@@ -58,7 +58,8 @@ class RayHead:
         raise RuntimeError(f"the Ray head did not answer within {self.timeout} s:\n{self.log.read_text()[-3000:]}")
 
     def processes(self) -> list:
-        """This head's processes: everything in its process session (workers included)."""
+        """This head's live processes: everything in its process session (workers included;
+        zombies are dead already, waiting for a parent that may be gone to reap them)."""
         import psutil
 
         if self.proc is None:
@@ -66,7 +67,7 @@ class RayHead:
         out = []
         for proc in psutil.process_iter():
             try:
-                if os.getsid(proc.pid) == self.proc.pid:
+                if os.getsid(proc.pid) == self.proc.pid and proc.status() != psutil.STATUS_ZOMBIE:
                     out.append(proc)
             except (OSError, psutil.Error):
                 continue

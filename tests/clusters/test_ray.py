@@ -114,6 +114,7 @@ def test_streamed_ddp_job_completes_with_the_local_losses(head, local_losses, tm
     assert seqs == list(range(len(seqs)))
     assert (run.checkpoints / "latest").read_text().strip() == "step-000000006"
     assert (run.checkpoints / "step-000000006" / "model.safetensors").stat().st_size > 0
+    assert list(run.tensorboard.glob("events.out.tfevents.*"))  # TensorBoard's files came too
     assert not list((tmp_path / "scratch").iterdir())  # the ranks' node-local copies are gone
 
 
@@ -158,7 +159,11 @@ def test_streamed_records_rebuild_rank0s_folder_here_even_when_read_twice(tmp_pa
     (remote / "checkpoints" / "step-000000004").mkdir()
     (remote / "checkpoints" / "step-000000004" / "model.safetensors").write_bytes(big)
     (remote / "checkpoints" / "latest").write_text("step-000000004\n")
+    (remote / "tensorboard").mkdir()
+    (remote / "tensorboard" / "events.out.tfevents.1").write_bytes(b"\x00\x01binary")
     records = stream.pull()
+    with open(remote / "tensorboard" / "events.out.tfevents.1", "ab") as f:
+        f.write(b"\xffmore")
     with open(remote / "events.jsonl", "a") as f:
         f.write(' 1}\n')
     records += stream.pull()
@@ -179,6 +184,7 @@ def test_streamed_records_rebuild_rank0s_folder_here_even_when_read_twice(tmp_pa
     assert (local.checkpoints / "step-000000004" / "model.safetensors").read_bytes() == big
     assert (local.checkpoints / "latest").read_text() == "step-000000004\n"
     assert not (local.checkpoints / "step-000000002").exists()
+    assert (local.tensorboard / "events.out.tfevents.1").read_bytes() == b"\x00\x01binary\xffmore"
     status = load_status(local)
     assert status.status == "running" and status.step == 2 and status.host != "node7"  # this process owns it here
     assert stream.pull() == []  # nothing new: nothing sent
