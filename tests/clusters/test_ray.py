@@ -142,7 +142,7 @@ def test_streamed_records_rebuild_rank0s_folder_here_even_when_read_twice(tmp_pa
     import json
 
     from engine.launchers._ray_job import CHUNK, MARK, FileStream
-    from engine.launchers.ray import RecordWriter, parse_output
+    from engine.launchers._ray_follow import RecordWriter, parse_output
 
     spec = ray_spec("http://127.0.0.1:8265")
     local = RunDir.create(tmp_path / "runs", spec)
