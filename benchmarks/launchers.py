@@ -161,7 +161,8 @@ def main() -> int:
                     head = RayHead(cpus=2).start()
                     stops.append(head.stop)
                     address = head.address
-                specs["ray"] = spec_for("ray", args.steps, address=f'"{address}"', scratch_dir=f'"{tmp / "scratch"}"')
+                specs["ray"] = spec_for("ray", args.steps, address=f'"{address}"', scratch_dir=f'"{tmp / "scratch"}"',
+                                        python=f'"{sys.executable}"')
                 with socket.socket() as s:
                     s.bind(("127.0.0.1", 0))
                     closed = s.getsockname()[1]

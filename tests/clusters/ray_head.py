@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -35,8 +36,9 @@ class RayHead:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "RayHead":
-        cmd = ["ray", "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(self.port),
-               "--num-cpus", str(self.cpus), "--num-gpus", "0", "--include-dashboard=true", "--dashboard-host", "127.0.0.1",
+        # `ray start` of this Python (no PATH lookup)
+        cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
+               "--port", str(self.port), "--num-cpus", str(self.cpus), "--num-gpus", "0", "--include-dashboard=true", "--dashboard-host", "127.0.0.1",
                "--dashboard-port", str(self.dashboard_port), "--ray-client-server-port", str(self.client_port),
                "--dashboard-agent-listen-port", str(_free_port()),  # (its default, 52365, would clash with another head)
                "--temp-dir", str(self.dir), "--disable-usage-stats"]

@@ -15,7 +15,8 @@ DDP = '\n[parallel]\nstrategy = "ddp"\nprocesses = 2\n'
 
 
 def ray_spec(address: str, *, mode: str = "streamed", scratch: str = "/tmp/netwright-ray", **training) -> ExperimentSpec:
-    text = TINY + DDP + f'[launcher]\nkind = "ray"\naddress = "{address}"\nmode = "{mode}"\nscratch_dir = "{scratch}"\n'
+    text = TINY + DDP + (f'[launcher]\nkind = "ray"\naddress = "{address}"\nmode = "{mode}"\nscratch_dir = "{scratch}"\n'
+                         f'python = "{sys.executable}"\n')  # the job runs this Python (with torch), whatever PATH says
     spec = ExperimentSpec.from_toml(text)
     if training:
         import dataclasses
