@@ -58,6 +58,13 @@ def require_ray():
     return JobSubmissionClient
 
 
+def ray_installed() -> bool:
+    """Is Ray importable here? (finds the package without importing it)"""
+    import importlib.util
+
+    return importlib.util.find_spec("ray") is not None
+
+
 def endpoint(address: str) -> tuple[str, str, int]:
     """(scheme, host, port) of a Ray address: ``ray://HEAD:10001`` or ``http://HEAD:8265``."""
     parts = urlsplit(address if "://" in address else f"http://{address}")
@@ -183,6 +190,8 @@ class RayLauncher(Launcher):
         from engine.devices import uses_gpu  # (a pure probe of the spec's device)
 
         problems = []
+        if not ray_installed():
+            problems.append(Problem("launcher.kind", f"the ray launcher needs Ray, which is not installed: {INSTALL_HINT}"))
         try:
             endpoint(self.address)
         except LaunchError as err:

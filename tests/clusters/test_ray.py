@@ -57,9 +57,16 @@ def test_ray_not_installed_names_the_extra(tmp_path, monkeypatch):
         launcher_of(spec).submit(RunDir.create(tmp_path / "runs", spec), spec)
     assert err.value.problems[0].path == "launcher.kind"
     assert "pip install 'netwright[ray]'" in str(err.value)
+    import engine.launchers.ray as ray_launcher
+    from engine.validation import validate
+
+    monkeypatch.setattr(ray_launcher, "ray_installed", lambda: False)
+
+    assert "netwright[ray]" in {p.path: p.message for p in validate(spec)}["launcher.kind"]  # shown before submitting
 
 
 def test_address_and_gpu_checks_in_validate():
+    pytest.importorskip("ray")
     from engine.validation import validate
 
     found = {p.path: p.message for p in validate(ray_spec("ftp://head:8265"))}
