@@ -335,7 +335,8 @@ def load_spec(path: str | Path) -> ExperimentSpec:
         raise SpecError([Problem(str(path), "file not found — check the path")]) from None
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError([Problem(str(path), f"cannot be read: {err}")]) from None
-    return resolve_data_path(ExperimentSpec.from_toml(text, source=str(path)), path.parent)
+    spec = resolve_data_path(ExperimentSpec.from_toml(text, source=str(path)), path.parent)
+    return resolve_relative_files(spec, path.parent)
 
 
 def resolve_data_path(spec: ExperimentSpec, folder: str | Path) -> ExperimentSpec:
@@ -347,6 +348,31 @@ def resolve_data_path(spec: ExperimentSpec, folder: str | Path) -> ExperimentSpe
     absolute = os.path.normpath(Path(folder).absolute() / raw)
     options = {**spec.data.options, "path": absolute}
     return dataclasses.replace(spec, data=dataclasses.replace(spec.data, options=options))
+
+
+#: options naming a file or folder that may be written relative to the spec file: data options, and
+#: options of layer kinds (a Pretrained model's folder and weights file)
+_DATA_FILES = ("tokenizer",)
+_LAYER_FILES = ("model", "weights_path")
+
+
+def resolve_relative_files(spec: ExperimentSpec, folder: str | Path) -> ExperimentSpec:
+    """The spec with relative file options that exist next to the spec file made absolute (a
+    tokenizer or a Pretrained model folder shipped beside an example; a hub id or "words" that is no
+    such file stays as written)."""
+    def fix(value: Any) -> Any:
+        if not isinstance(value, str) or not value.strip() or Path(value).expanduser().is_absolute():
+            return value
+        candidate = Path(folder).absolute() / value
+        return os.path.normpath(candidate) if candidate.exists() else value
+
+    def layer(spec_: LayerSpec) -> LayerSpec:
+        params = {k: (fix(v) if k in _LAYER_FILES else v) for k, v in spec_.params.items()}
+        return dataclasses.replace(spec_, params=params, layers=tuple(layer(c) for c in spec_.layers))
+
+    options = {k: (fix(v) if k in _DATA_FILES else v) for k, v in spec.data.options.items()}
+    return dataclasses.replace(spec, data=dataclasses.replace(spec.data, options=options),
+                               model=ModelSpec(tuple(layer(l) for l in spec.model.layers)))
 
 
 def save_spec(spec: ExperimentSpec, path: str | Path) -> None:

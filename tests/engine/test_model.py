@@ -7,6 +7,7 @@ import torch
 from engine.data import describe_data
 from engine.model import build_model, layer_labels
 from engine.paths import EXAMPLES
+from engine.pretrained.loading import architecture_only
 from engine.problems import SpecError
 from engine.shapes import infer_model
 from engine.spec import LayerSpec, load_spec
@@ -66,7 +67,8 @@ def test_examples_build_and_run(path):
     spec = load_spec(path)
     info = describe_data(spec.data)
     report = infer_model(spec.model.layers, info.input_shape, info.input_dtype, info.num_classes)
-    model = build_model(spec, info.input_shape, info.input_dtype, num_classes=info.num_classes).eval()
+    with architecture_only():  # a Pretrained block's library weights would be a download (tests stay offline)
+        model = build_model(spec, info.input_shape, info.input_dtype, num_classes=info.num_classes).eval()
     assert sum(p.numel() for p in model.parameters()) == report.total_params
     if info.input_dtype == "int64":
         x = torch.randint(0, info.num_classes, (2, *info.input_shape))
