@@ -6,8 +6,9 @@ Run under Xvfb so fonts and styles are the desktop's:
 
 Views: ``monitor_startup`` (Train pressed on a fresh window: the Monitor's start-up phases, with
 the real worker), ``runs_empty`` (the Runs page of an empty runs folder), ``explain`` (a digits
-CNN trained for one epoch, explained with IntegratedGradients). Settings and runs go to a
-temporary folder; nothing of the user's is read or written.
+CNN trained for one epoch, explained with IntegratedGradients), ``explain_text`` (a tiny BERT-style
+model saved locally, fine-tuned on generated reviews, its tokens coloured by IntegratedGradients).
+Settings and runs go to a temporary folder; nothing of the user's is read or written.
 """
 from __future__ import annotations
 
@@ -93,7 +94,48 @@ def explain(app, out: Path, tmp: Path) -> None:
     window.close()
 
 
-VIEWS = {"monitor_startup": monitor_startup, "runs_empty": runs_empty, "explain": explain}
+def explain_text(app, out: Path, tmp: Path) -> None:
+    import re
+
+    from engine.data.text_classes import sentiment_texts, write_sentiment_csv
+    from tests.engine.pretrained.tiny import save_tiny_bert
+
+    words = sorted({w for t in sentiment_texts(600, 0).texts for w in re.findall(r"\w+|[^\w\s]", t.lower())})
+    bert = save_tiny_bert(tmp / "tiny-bert", words=("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words))
+    csv = write_sentiment_csv(tmp / "reviews.csv", 240)
+    spec = tmp / "bert_reviews.toml"
+    spec.write_text(f"""name = "bert_reviews"
+seed = 0
+[data]
+source = "text_classification"
+path = "{csv}"
+tokenizer = "{bert}"
+max_len = 24
+batch_size = 16
+[model]
+layers = [{{type = "Pretrained", source = "huggingface", model = "{bert}", output = "classify"}}]
+[optimizer]
+name = "adamw"
+lr = 0.003
+[training]
+epochs = 5
+""")
+    runs_dir = tmp / "runs_explain_text"
+    subprocess.run([sys.executable, "-m", "netwright", "train", str(spec), "--runs-dir", str(runs_dir), "--quiet"],
+                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    window = _window(app, runs_dir)
+    page = window.show_page("explain")
+    _wait(app, lambda: page.run_combo.count() > 0, 30)
+    page.open_run(page.run_combo.itemData(0))
+    _wait(app, lambda: bool(page.info) and bool(page.browser.visible_indices()), 180)
+    page.methods.set_method("IntegratedGradients")
+    page.browser.select(page.browser.visible_indices()[1])
+    _wait(app, lambda: page.current_result is not None, 180)
+    _save(app, window, out / "explain_text.png")
+    window.close()
+
+
+VIEWS = {"monitor_startup": monitor_startup, "runs_empty": runs_empty, "explain": explain, "explain_text": explain_text}
 
 
 def main(argv: list[str] | None = None) -> int:

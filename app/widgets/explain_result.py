@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFrame, QLabel, QStackedWidget, QVBoxLayout, QWidg
 from app.widgets.feature_bars import FeatureBars
 from app.widgets.heatmap_view import HeatmapView
 from app.widgets.token_view import TokenView
+from engine.data.tokenize import is_special
 
 
 def class_name(info: dict, c: int | None) -> str:
@@ -34,7 +35,7 @@ def text_of(info: dict, ids: np.ndarray) -> str:
     tokens, _ = tokens_of(info, ids)
     if all(len(t) <= 1 for t in tokens):
         return "".join(tokens).replace("\n", "↵")
-    return " ".join(tokens).replace(" ##", "")
+    return " ".join(t for t in tokens if not is_special(t)).replace(" ##", "")
 
 
 class AttributionView(QStackedWidget):

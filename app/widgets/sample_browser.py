@@ -118,7 +118,9 @@ class SampleBrowser(QWidget):
         if self.kind == "text":
             for row in range(self.table.rowCount()):
                 index = self.table.item(row, 0).data(Qt.ItemDataRole.UserRole)
-                self.table.setItem(row, 4, QTableWidgetItem(self._texts.get(index, "")))
+                item = QTableWidgetItem(self._texts.get(index, ""))
+                item.setToolTip(item.text())  # the whole text (the column is narrow)
+                self.table.setItem(row, 4, item)
 
     def name(self, c: int) -> str:
         if c < 0:

@@ -1,5 +1,6 @@
-"""TokenView: the characters (tokens) of a text sample on backgrounds coloured by attribution,
-with the model's prediction for the next character shown after them."""
+"""TokenView: the tokens of a text sample (characters, words or word pieces, as the tokenizer
+split them) on backgrounds coloured by attribution; for a language model the prediction for the
+next token is shown after them."""
 from __future__ import annotations
 
 import html
@@ -24,10 +25,12 @@ class TokenView(QTextBrowser):
         scaled = scale_values(np.asarray(values, dtype=np.float64).ravel(), signed)
         self.colors = [tuple(int(c) for c in rgb) for rgb in apply_colormap(scaled, signed)]
         spans = []
+        words = any(len(tok) > 1 for tok in tokens)  # word (piece) tokens get a gap; characters run on
         for tok, (r, g, b) in zip(tokens, self.colors):
             ink = "#000" if r + g + b > 380 else "#fff"
+            text = html.escape(visible(tok))
             spans.append(f'<span style="background-color: rgb({r},{g},{b}); color: {ink};">'
-                         f"{html.escape(visible(tok))}</span>")
+                         f"{'&nbsp;' + text + '&nbsp;' if words else text}</span>")
         tail = (f' <span style="border: 1px dashed gray;">&nbsp;→ {html.escape(visible(next_token))}&nbsp;</span>'
                 if next_token else "")
-        self.setHtml(f'<div style="font-family: monospace; font-size: 15pt; line-height: 160%;">{"".join(spans)}{tail}</div>')
+        self.setHtml(f'<div style="font-family: monospace; font-size: 15pt; line-height: 160%;">{(" " if words else "").join(spans)}{tail}</div>')

@@ -28,6 +28,8 @@ PAD_NAMES = ("[PAD]", "<pad>", "<|pad|>", "[pad]")
 #: end-of-text tokens used for padding by tokenizers without one (GPT-2 style)
 EOS_NAMES = ("</s>", "<|endoftext|>", "[SEP]", "<eos>")
 _WORD = re.compile(r"\w+|[^\w\s]")
+#: tokens a tokenizer adds around a text or uses for padding ([CLS], [PAD], </s>, <|endoftext|>, <pad>)
+_SPECIAL = re.compile(r"^\[[A-Z]+\]$|^<\|?/?[a-z_]+\|?>$")
 _WHAT = "a tokenizer: a folder with tokenizer.json or vocab.txt (e.g. the model's folder), or one of those files"
 
 
@@ -56,6 +58,11 @@ class TextTokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         """Ids back to text (padding left out)."""
         return self._decode([int(i) for i in ids if int(i) != self.pad_id])
+
+
+def is_special(token: str) -> bool:
+    """Whether `token` is a marker a tokenizer adds ([CLS], [SEP], [PAD], </s>, <pad>, ...), not text."""
+    return bool(_SPECIAL.match(token))
 
 
 def tokenizer_for(spec: str, texts: Sequence[str], option: str = "tokenizer") -> TextTokenizer:

@@ -3,12 +3,12 @@ FeatureAblation: zeros, the training mean, a blurred copy of the input, or train
 from __future__ import annotations
 
 import math
-import re
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+from engine.data.tokenize import is_special
 from engine.interpret.context import Explainable
 from engine.problems import Problem
 from engine.registry import Registry
@@ -23,8 +23,6 @@ def _zeros(ctx: Explainable, x: torch.Tensor, params: dict) -> torch.Tensor:
     return torch.zeros_like(x)
 
 
-#: tokens a tokenizer adds around a text ([CLS], </s>, <|endoftext|>): kept in the text reference
-_SPECIAL = re.compile(r"^\[[A-Z]+\]$|^<\|?/?[a-z_]+\|?>$")
 _UNKNOWN = ("[UNK]", "<unk>", "<|unk|>")
 
 
@@ -35,7 +33,7 @@ def text_reference(ctx: Explainable, x: torch.Tensor) -> torch.Tensor:
     stays small."""
     vocab = ctx.vocab
     unknown = next((vocab.index(t) for t in _UNKNOWN if t in vocab), ctx.pad_id)
-    special = torch.tensor([bool(_SPECIAL.match(t)) for t in vocab] or [False], device=x.device)
+    special = torch.tensor([is_special(t) for t in vocab] or [False], device=x.device)
     keep = (x == ctx.pad_id) | special[x.clamp(0, len(special) - 1)]
     return torch.where(keep, x, torch.full_like(x, unknown))
 
