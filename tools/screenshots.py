@@ -7,8 +7,11 @@ Run under Xvfb so fonts and styles are the desktop's:
 Views: ``monitor_startup`` (Train pressed on a fresh window: the Monitor's start-up phases, with
 the real worker), ``runs_empty`` (the Runs page of an empty runs folder), ``explain`` (a digits
 CNN trained for one epoch, explained with IntegratedGradients), ``explain_text`` (a tiny BERT-style
-model saved locally, fine-tuned on generated reviews, its tokens coloured by IntegratedGradients).
-Settings and runs go to a temporary folder; nothing of the user's is read or written.
+model saved locally, fine-tuned on generated reviews, its tokens coloured by IntegratedGradients),
+``train_slurm`` (the Train page with "Where: Slurm", its form and the sbatch script in the plan),
+``monitor_slurm`` (a 2-rank DDP run submitted to a one-node Slurm cluster started for the shot,
+tests/clusters/slurm_cluster.py: queued behind another job, then running). Settings and runs go
+to a temporary folder; nothing of the user's is read or written.
 """
 from __future__ import annotations
 
@@ -135,7 +138,62 @@ epochs = 5
     window.close()
 
 
-VIEWS = {"monitor_startup": monitor_startup, "runs_empty": runs_empty, "explain": explain, "explain_text": explain_text}
+
+def _slurm_spec(**launcher):
+    from engine.spec import ExperimentSpec, load_spec
+
+    doc = load_spec(ROOT / "engine" / "resources" / "examples" / "digits_mlp.toml").to_dict()
+    doc["training"].update(epochs=12, log_every=2)
+    doc["parallel"].update(strategy="ddp", processes=2)
+    doc["launcher"] = {"kind": "slurm", "time_limit": "00:30:00", **launcher}
+    return ExperimentSpec.from_dict(doc)
+
+
+def train_slurm(app, out: Path, tmp: Path) -> None:
+    window = _window(app, tmp / "runs_slurm_form")
+    window.document.edit(_slurm_spec(partition="gpu", account="vision-lab", setup="source ~/venvs/netwright/bin/activate"),
+                         "Slurm")
+    train = window.show_page("train")
+    _wait(app, lambda: train.plan_ready() and train.train_button.isEnabled(), 120)
+    from PySide6.QtWidgets import QScrollArea
+
+    train.findChild(QScrollArea, "trainScroll").ensureWidgetVisible(train.where, 0, 0)
+    _save(app, window, out / "train_slurm.png")
+    window.close()
+
+
+def monitor_slurm(app, out: Path, tmp: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    from tests.clusters.slurm_cluster import start_cluster
+
+    cluster = start_cluster(tmp / "slurm")
+    os.environ["SLURM_CONF"] = str(cluster.conf)
+    try:
+        blocker = cluster.run("sbatch", "--parsable", "--job-name=other-user", "--ntasks=2", "--wrap", "sleep 300")
+        blocker_id = blocker.stdout.strip()
+        window = _window(app, tmp / "runs_slurm")
+        window.document.edit(_slurm_spec(), "Slurm")
+        train = window.show_page("train")
+        _wait(app, lambda: train.plan_ready() and train.train_button.isEnabled(), 120)
+        train.train_button.click()
+        monitor = window.page("monitor")
+        _wait(app, lambda: monitor.job is not None and monitor.job.state == "PENDING", 60)
+        _wait(app, lambda: False, 1.5)
+        _save(app, window, out / "monitor_slurm_pending.png")
+        cluster.run("scancel", blocker_id)
+        _wait(app, lambda: monitor.job.state == "RUNNING" and monitor.plots.store().progress().step >= 40, 300)
+        _wait(app, lambda: False, 1.0)
+        _save(app, window, out / "monitor_slurm_running.png")
+        monitor.stop()
+        _wait(app, lambda: monitor.status in ("stopped", "completed", "failed", "crashed"), 120)
+        window.close()
+    finally:
+        cluster.stop()
+        os.environ.pop("SLURM_CONF", None)
+
+
+VIEWS = {"monitor_startup": monitor_startup, "runs_empty": runs_empty, "explain": explain, "explain_text": explain_text,
+         "train_slurm": train_slurm, "monitor_slurm": monitor_slurm}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,14 +40,15 @@ def start_worker(run_dir: Path, resume: bool = False) -> subprocess.Popen:
     return launch(run_dir, resume=resume)
 
 
-def submit_job(run_dir: Path, resume: bool = False) -> str:
-    """Submit a run whose spec names a cluster launcher (runs on a pool thread); its job id."""
+def submit_job(run_dir: Path, resume: bool = False):
+    """Submit a run whose spec names a cluster launcher (runs on a pool thread); the
+    engine.launchers.Submission (job id, and a local process to reap when the launcher has one)."""
     from engine.launchers import launcher_of
     from engine.runs import RunDir
 
     run = RunDir(Path(run_dir))
     spec = run.load_spec()
-    return str(launcher_of(spec).submit(run, spec, resume=resume).job_id)
+    return launcher_of(spec).submit(run, spec, resume=resume)
 
 
 def cancel_job(run_dir: Path) -> bool:
@@ -154,7 +155,8 @@ class RunService(QObject):
         self._launched_at[run_dir] = time.time()
         self._stopping.discard(run_dir)
         if _submits(run_dir):
-            self._in_background(submit_job, run_dir, resume, failed=lambda message: self._submit_failed(run_dir, message))
+            self._in_background(submit_job, run_dir, resume, failed=lambda message: self._submit_failed(run_dir, message),
+                                done=lambda submission: self._submitted(run_dir, submission))
             self.runStarted.emit(str(run_dir))
             return
         try:
@@ -166,17 +168,26 @@ class RunService(QObject):
         self._reaper.start()
         self.runStarted.emit(str(run_dir))
 
-    def _in_background(self, fn: Callable, *args, failed: Callable[[str], None] | None = None) -> None:
+    def _in_background(self, fn: Callable, *args, failed: Callable[[str], None] | None = None,
+                       done: Callable[[object], None] | None = None) -> None:
         from app.services.tasks import BackgroundCall
 
         call = BackgroundCall(self)
         self._calls.append(call)
-        done = lambda *_: self._calls.remove(call) if call in self._calls else None  # noqa: E731
-        call.finished.connect(done)
-        call.failed.connect(done)
+        forget = lambda *_: self._calls.remove(call) if call in self._calls else None  # noqa: E731
+        call.finished.connect(forget)
+        call.failed.connect(forget)
         if failed is not None:
             call.failed.connect(lambda message: failed(message.splitlines()[0]))
+        if done is not None:
+            call.finished.connect(done)
         call.call(fn, *args)
+
+    def _submitted(self, run_dir: Path, submission) -> None:
+        """A launcher that keeps a local process for its job (Ray's follower): reap it like a worker."""
+        if submission.process is not None:
+            self._procs[run_dir] = submission.process
+            self._reaper.start()
 
     def _submit_failed(self, run_dir: Path, message: str) -> None:
         """The cluster refused the run (no sbatch, login node unreachable, directory not shared)."""

@@ -7,7 +7,7 @@ import html
 from typing import Any, Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QFormLayout, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit, QPushButton,
     QVBoxLayout, QWidget,
@@ -57,6 +57,8 @@ class PlanPanel(QFrame):
         self.nodes_title = QLabel("COMMANDS FOR THE OTHER NODES", objectName="sectionTitle")
         self.commands = QPlainTextEdit(objectName="nodeCommands")
         self.commands.setReadOnly(True)
+        self.commands.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)  # a script reads line by line
+        self.commands.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.commands.setMaximumHeight(90)
         self.copy_button = QPushButton("Copy commands", objectName="copyCommandsButton")
         self.copy_button.clicked.connect(self.copy_commands)
@@ -93,6 +95,8 @@ class PlanPanel(QFrame):
             v["steps"].setText("— (the data could not be loaded)")
         v["devices"].setText("\n".join(f"{d.name}" + (f" · {human_bytes(d.memory_bytes)}" if d.memory_bytes else "")
                                        for d in plan.devices) or "—")
+        if plan.launch_script:  # the job runs on the cluster's nodes, not here
+            v["devices"].setText(f"{v['devices'].text()} (this machine; the job gets the cluster's nodes)")
         self._show_problems(plan.problems)
         if plan.launch_script:
             self._show_commands(plan.launch_script.splitlines(), f"{plan.spec.launcher.kind.upper()} SUBMITS", "Copy script")

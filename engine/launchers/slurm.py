@@ -5,7 +5,8 @@
 CPUs, time limit, partition, account and extra options; the setup lines (``module load``, a
 venv); then one ``srun`` task per node, each running torch's elastic launcher through
 ``netwright worker`` (static rendezvous on the job's first node, so global rank 0 and the run's
-events are on node 0). Node 0 trains in the run directory itself; every other node runs in
+events are on node 0; `parallel.node_rank` and `rdzv_endpoint` are Slurm's to choose and are
+ignored). Node 0 trains in the run directory itself; every other node runs in
 RUN_DIR/nodes/node-N (its own log and rank output) sharing RUN_DIR/checkpoints, so a requeued
 job resumes all nodes from the same checkpoint.
 
@@ -52,19 +53,23 @@ PARAMS = (
     Param("partition", "str", "", "Slurm partition (queue) to submit to; empty = the cluster's default"),
     Param("account", "str", "", "Account charged for the job; empty = your default account"),
     Param("time_limit", "str", "01:00:00", "Wall-clock limit: MM, HH:MM:SS or D-HH:MM:SS (Slurm's --time)"),
-    Param("gpus_per_node", "int", 0, "GPUs per node; use one rank per GPU (parallel.processes = this)", min=0, max=64),
-    Param("cpus_per_rank", "int", 1, "CPU cores for each rank (Slurm's --cpus-per-task)", min=1, max=1024),
-    Param("memory", "str", "", "Memory per node, e.g. 64G (Slurm's --mem); empty = the partition's default"),
-    Param("sbatch_options", "str", "", "More #SBATCH options, separated by spaces or new lines, e.g. --qos=high --constraint=a100"),
+    Param("gpus_per_node", "int", 0, "GPUs per node; use one rank per GPU (parallel.processes = this)", min=0, max=64,
+          label="GPUs per node"),
+    Param("cpus_per_rank", "int", 1, "CPU cores for each rank (Slurm's --cpus-per-task)", min=1, max=1024,
+          label="CPU cores per rank"),
+    Param("memory", "str", "", "Memory per node, e.g. 64G (Slurm's --mem); empty = the partition's default",
+          label="Memory per node"),
+    Param("sbatch_options", "str", "", "More #SBATCH options, separated by spaces or new lines, e.g. --qos=high --constraint=a100",
+          label="Extra #SBATCH options"),
     Param("setup", "str", "", "Shell lines run before the ranks start on each node, e.g. module load cuda; "
-                              "source ~/venv/bin/activate (separate commands with ; or new lines)"),
+                              "source ~/venv/bin/activate (separate commands with ; or new lines)", label="Set-up commands"),
     Param("python", "str", "", "Python on the nodes that has Netwright installed; empty = this Python "
-                               "when submitting here, python3 (after the setup lines) on a login node"),
+                               "when submitting here, python3 (after the setup lines) on a login node", label="Python on the nodes"),
     Param("login_host", "str", "", "Submit on this login node over ssh (a host or ~/.ssh/config alias, keys or an agent; "
-                                   "no password is stored); empty = run sbatch on this machine"),
+                                   "no password is stored); empty = run sbatch on this machine", label="Login node (ssh)"),
     Param("rdzv_port", "int", 29500, "Port of the rendezvous on the job's first node (several nodes)", min=1, max=65535),
     Param("requeue", "bool", True, "Let Slurm requeue the job after preemption or a node failure; it resumes from the "
-                                   "last checkpoint"),
+                                   "last checkpoint", label="Requeue after preemption"),
 )
 
 
@@ -149,10 +154,9 @@ class SlurmLauncher(Launcher):
             problems.append(Problem("parallel.processes", f"is {spec.parallel.processes} but launcher.gpus_per_node is "
                                                           f"{self.gpus_per_node}: each rank needs its own GPU — set processes "
                                                           f"to {self.gpus_per_node} (one rank per GPU)"))
-        if spec.parallel.rdzv_endpoint or spec.parallel.node_rank:
-            field = "parallel.rdzv_endpoint" if spec.parallel.rdzv_endpoint else "parallel.node_rank"
-            problems.append(Problem(field, "is chosen by Slurm for a Slurm job (the first node of the job hosts the "
-                                           "rendezvous; each node's rank comes from SLURM_NODEID) — leave it empty/0"))
+        if spec.training.device.startswith("cuda") and not self.gpus_per_node:
+            problems.append(Problem("launcher.gpus_per_node", f"is 0 but training.device is {spec.training.device!r}: "
+                                                              "ask Slurm for the GPUs (one per rank)"))
         for option in extra_options(self.sbatch_options):
             if not option.startswith("-"):
                 problems.append(Problem("launcher.sbatch_options", f"{option!r} is not an sbatch option: write options such "

@@ -1,9 +1,9 @@
 """The slurm launcher against a real one-node Slurm cluster (tests/clusters/slurm_cluster.py):
-a 2-rank DDP job runs to completion, a job is cancelled mid-run, an impossible request stays
-PENDING with Slurm's reason, a held job whose node sees another folder fails as "not shared"."""
+a 2-rank DDP job is cancelled mid-run, an impossible request stays PENDING with Slurm's reason, a
+held job whose node sees another folder fails as "not shared". (A 2-rank DDP job run to
+completion, watched from the app's Monitor, is in test_slurm_monitor.py.)"""
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -64,38 +64,20 @@ def _steps(run):
                or '"type":"metric"' in line)
 
 
-def test_ddp_job_completes_and_impossible_job_pends_with_reason(slurm_cluster, tmp_path):
-    impossible, _ = _submit(tmp_path, nodes=8)  # one node in this cluster: never runs
-    run, submission = _submit(tmp_path)
+def test_impossible_request_pends_with_slurms_reason(slurm_cluster, tmp_path):
+    run, submission = _submit(tmp_path, nodes=8)  # one node in this cluster: never runs
     assert submission.job_id and submission.script == run.path / "job.sbatch"
-    script = submission.script.read_text()
-    assert "#SBATCH --nodes=1" in script and "#SBATCH --ntasks-per-node=2" in script and "srun " in script
+    assert "#SBATCH --nodes=8" in submission.script.read_text()
     status = load_status(run)
     assert (status.launcher, status.job_id) == ("slurm", submission.job_id)
-
-    pending = launcher_for_run(impossible).job_state(impossible)
-    assert pending.state == "PENDING" and pending.reason, pending
+    launcher = launcher_for_run(run)
+    pending = launcher.job_state(run)
+    assert pending.state == "PENDING" and pending.reason, pending  # e.g. PartitionConfig / PartitionNodeLimit
     assert pending.reason in pending.describe()
-
-    states = []
-
-    def finished():
-        job = launcher_for_run(run).job_state(run)
-        states.append(job.state)
-        return job if job.final else None
-
-    job = _wait("the DDP job to end", finished, 300, run)
-    assert job.state == "COMPLETED", (job, run.log_path.read_text()[-3000:])
-    assert "RUNNING" in states or "COMPLETED" in states
-    assert effective_status(run) == "completed"
-    start = [json.loads(line) for line in run.events_path.read_text().splitlines() if '"start"' in line][0]
-    assert start["world_size"] == 2
-    assert launcher_for_run(impossible).job_state(impossible).state == "PENDING"  # still waiting, with its reason
-    assert launcher_for_run(impossible).cancel(impossible)
-    cancelled = _wait("the pending job to be cancelled",
-                      lambda: (j := launcher_for_run(impossible).job_state(impossible)).final and j, 30)
+    assert launcher.cancel(run)
+    cancelled = _wait("the pending job to be cancelled", lambda: (j := launcher.job_state(run)).final and j, 30)
     assert cancelled.state == "CANCELLED"
-    assert effective_status(impossible) == "created"  # never started: nothing in the run changed
+    assert effective_status(run) == "created"  # never started: nothing in the run changed
 
 
 def test_cancel_mid_run_ends_stopped_or_crashed(slurm_cluster, tmp_path):

@@ -56,10 +56,12 @@ def test_bad_options_are_named(launcher, path, words):
     assert words in found[path], found
 
 
-def test_rdzv_endpoint_is_slurms_choice():
-    spec = ExperimentSpec.from_toml(SPEC.format(processes=1, nodes=2, launcher="").replace(
-        "nnodes = 2", 'nnodes = 2\nrdzv_endpoint = "10.0.0.1:29500"'))
-    assert any(p.path == "parallel.rdzv_endpoint" and "chosen by Slurm" in p.message for p in validate(spec))
+def test_a_cuda_spec_needs_gpus_from_slurm_not_here():
+    spec = ExperimentSpec.from_toml(SPEC.format(processes=4, nodes=2, launcher="").replace(
+        "[parallel]", '[training]\ndevice = "cuda"\n[parallel]'))
+    found = {p.path: p.message for p in validate(spec)}
+    assert "training.device" not in found  # this machine's GPUs do not count
+    assert "ask Slurm for the GPUs" in found["launcher.gpus_per_node"]
 
 
 def test_sbatch_missing_names_the_package(tmp_path, monkeypatch):
