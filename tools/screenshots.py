@@ -77,20 +77,29 @@ def runs_empty(app, out: Path, tmp: Path) -> None:
     window.close()
 
 
-def explain(app, out: Path, tmp: Path) -> None:
-    runs_dir = tmp / "runs_explain"
-    spec = ROOT / "engine" / "resources" / "examples" / "digits_cnn.toml"
-    subprocess.run([sys.executable, "-m", "netwright", "train", str(spec), "--runs-dir", str(runs_dir), "--quiet",
-                    "--set", "training.epochs=2"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+def _explain_shot(app, out: Path, runs_dir: Path, pick: int, name: str):
+    """The Explain page on the one run in `runs_dir`, sample `pick` explained with IntegratedGradients."""
     window = _window(app, runs_dir)
     page = window.show_page("explain")
     _wait(app, lambda: page.run_combo.count() > 0, 30)
     page.open_run(page.run_combo.itemData(0))
     _wait(app, lambda: bool(page.info) and bool(page.browser.visible_indices()), 180)
     page.methods.set_method("IntegratedGradients")
-    page.browser.select(page.browser.visible_indices()[3])
+    page.browser.select(page.browser.visible_indices()[pick])
     _wait(app, lambda: page.current_result is not None, 180)
-    _save(app, window, out / "explain.png")
+    _save(app, window, out / name)
+    return window, page
+
+
+def _train(spec: Path, runs_dir: Path, *overrides: str) -> None:
+    subprocess.run([sys.executable, "-m", "netwright", "train", str(spec), "--runs-dir", str(runs_dir), "--quiet",
+                    *overrides], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def explain(app, out: Path, tmp: Path) -> None:
+    runs_dir = tmp / "runs_explain"
+    _train(ROOT / "engine" / "resources" / "examples" / "digits_cnn.toml", runs_dir, "--set", "training.epochs=2")
+    window, page = _explain_shot(app, out, runs_dir, 3, "explain.png")
     page.tabs.setCurrentIndex(1)  # Compare
     _wait(app, lambda: False, 0.5)
     _save(app, window, out / "explain_compare_tab.png")
@@ -98,43 +107,12 @@ def explain(app, out: Path, tmp: Path) -> None:
 
 
 def explain_text(app, out: Path, tmp: Path) -> None:
-    import re
+    sys.path.insert(0, str(ROOT))  # the tiny model is made by the tests' helper
+    from tests.engine.text_fixtures import bert_reviews
 
-    from engine.data.text_classes import sentiment_texts, write_sentiment_csv
-    from tests.engine.pretrained.tiny import save_tiny_bert
-
-    words = sorted({w for t in sentiment_texts(600, 0).texts for w in re.findall(r"\w+|[^\w\s]", t.lower())})
-    bert = save_tiny_bert(tmp / "tiny-bert", words=("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words))
-    csv = write_sentiment_csv(tmp / "reviews.csv", 240)
-    spec = tmp / "bert_reviews.toml"
-    spec.write_text(f"""name = "bert_reviews"
-seed = 0
-[data]
-source = "text_classification"
-path = "{csv}"
-tokenizer = "{bert}"
-max_len = 24
-batch_size = 16
-[model]
-layers = [{{type = "Pretrained", source = "huggingface", model = "{bert}", output = "classify"}}]
-[optimizer]
-name = "adamw"
-lr = 0.003
-[training]
-epochs = 5
-""")
     runs_dir = tmp / "runs_explain_text"
-    subprocess.run([sys.executable, "-m", "netwright", "train", str(spec), "--runs-dir", str(runs_dir), "--quiet"],
-                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    window = _window(app, runs_dir)
-    page = window.show_page("explain")
-    _wait(app, lambda: page.run_combo.count() > 0, 30)
-    page.open_run(page.run_combo.itemData(0))
-    _wait(app, lambda: bool(page.info) and bool(page.browser.visible_indices()), 180)
-    page.methods.set_method("IntegratedGradients")
-    page.browser.select(page.browser.visible_indices()[1])
-    _wait(app, lambda: page.current_result is not None, 180)
-    _save(app, window, out / "explain_text.png")
+    _train(bert_reviews(tmp, samples=240)["spec"], runs_dir)
+    window, _ = _explain_shot(app, out, runs_dir, 1, "explain_text.png")
     window.close()
 
 
