@@ -35,7 +35,7 @@ SHORTCUTS_HELP = """
 <tr><td><b>Ctrl+O</b></td><td>Open a spec (.toml)</td></tr>
 <tr><td><b>Ctrl+S</b> / <b>Ctrl+Shift+S</b></td><td>Save / Save As</td></tr>
 <tr><td><b>Ctrl+Z</b> / <b>Ctrl+Shift+Z</b></td><td>Undo / Redo (every edit is undoable)</td></tr>
-<tr><td><b>Ctrl+1 … Ctrl+7</b></td><td>Go to Build, Data, Train, Monitor, Explain, Runs, Sweeps</td></tr>
+<tr><td><b>Ctrl+1 … Ctrl+8</b></td><td>Go to Build, Data, Train, Monitor, Explain, Runs, Sweeps, Compress</td></tr>
 <tr><td colspan="2"><br><b>Build page</b></td></tr>
 <tr><td><b>Enter</b> (in the palette)</td><td>Add the highlighted layer after the selected one</td></tr>
 <tr><td><b>Ctrl+F</b></td><td>Search the layer palette</td></tr>

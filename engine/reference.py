@@ -78,7 +78,7 @@ def spec_reference() -> str:
         "",
         *_entry_table(SCHEDULERS, "`name`"),
     ]
-    for section in ("regularization", "training", "parallel", "tracking"):
+    for section in ("regularization", "training", "parallel", "tracking", "distill"):
         out += ["", f"**`[{section}]`**", "", *_param_table(section_params(SECTIONS[section]))]
     return "\n".join(out) + "\n"
 

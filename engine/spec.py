@@ -37,9 +37,10 @@ LAUNCHERS: Registry = Registry("launcher", load="engine.launchers")
 
 
 def _opt(default: Any, kind: str, help: str, *, min: float | None = None, max: float | None = None,
-         choices: Sequence[str] = ()) -> Any:
+         choices: Sequence[str] = (), exclusive_min: bool = False) -> Any:
     """A dataclass field whose metadata carries its schema (the name is filled in later)."""
-    param = Param("", kind, default, help, min, max, choices if isinstance(choices, Choices) else tuple(choices))
+    param = Param("", kind, default, help, min, max, choices if isinstance(choices, Choices) else tuple(choices),
+                  exclusive_min)
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata={"param": param})
     return field(default=default, metadata={"param": param})
@@ -211,18 +212,30 @@ class LauncherSpec:
     def is_default(self) -> bool:
         return self.kind == "local" and not self.options
 
-    @property
-    def remote(self) -> bool:
-        """True when a scheduler starts the ranks elsewhere (slurm, ray): this machine's GPUs and
-        cores do not bound the layout, and the scheduler picks the rendezvous host."""
-        return self.kind in LAUNCHERS and bool(LAUNCHERS.get(self.kind).obj.scheduled)
+
+@dataclass(frozen=True)
+class DistillSpec:
+    """[distill]: knowledge distillation from a trained teacher run (engine/distill.py); off while
+    `teacher` is empty. The training loss becomes
+    alpha * KL(student/T || teacher/T) * T^2 + (1 - alpha) * task loss."""
+
+    teacher: str = _opt("", "path", "Run directory of the trained teacher (its best checkpoint, else its latest); "
+                                    "empty = no distillation")
+    temperature: float = _opt(4.0, "float", "Softmax temperature T of both models' logits (higher = softer targets)",
+                              min=0.0, max=100.0, exclusive_min=True)
+    alpha: float = _opt(0.5, "float", "Weight of the teacher's soft targets (1 - alpha weighs the true labels)",
+                        min=0.0, max=1.0)
+    cache: str = _opt("auto", "choice", "Teacher logits: computed once for the whole training set (on), per batch "
+                                        "(off), or once when they fit in 256 MB (auto)", choices=("auto", "on", "off"))
 
 
 SECTIONS: dict[str, type] = {
     "data": DataSpec, "model": ModelSpec, "optimizer": OptimizerSpec, "scheduler": SchedulerSpec,
     "regularization": RegularizationSpec, "training": TrainingSpec, "parallel": ParallelSpec,
-    "tracking": TrackingSpec, "launcher": LauncherSpec,
+    "tracking": TrackingSpec, "launcher": LauncherSpec, "distill": DistillSpec,
 }
+#: sections written to the TOML only when they differ from their defaults (an optional feature)
+_OPTIONAL_SECTIONS = ("distill",)
 #: sections whose extra keys are a registry entry's options rather than unknown keys:
 #: section -> (the registry naming its kinds, the field holding the kind's name)
 _OPTION_SECTIONS: dict[str, tuple[Registry | None, str]] = {
@@ -247,6 +260,7 @@ class ExperimentSpec:
     parallel: ParallelSpec = field(default_factory=ParallelSpec)
     tracking: TrackingSpec = field(default_factory=TrackingSpec)
     launcher: LauncherSpec = field(default_factory=LauncherSpec)
+    distill: DistillSpec = field(default_factory=DistillSpec)
     unknown: Mapping[str, Any] = field(default_factory=dict)
 
     # -- dict form (the TOML document) -------------------------------------------------
@@ -257,6 +271,8 @@ class ExperimentSpec:
             value = getattr(self, section)
             if section == "launcher" and value.is_default:
                 continue  # local: files written before launchers existed stay byte-identical
+            if section in _OPTIONAL_SECTIONS and value == SECTIONS[section]():
+                continue
             if section == "model":
                 table: dict[str, Any] = {"layers": [layer.to_dict() for layer in value.layers]}
             else:
@@ -346,8 +362,13 @@ def load_spec(path: str | Path) -> ExperimentSpec:
 
 
 def resolve_data_path(spec: ExperimentSpec, folder: str | Path) -> ExperimentSpec:
-    """The spec with a relative `data.path` made absolute against `folder` (the spec file's folder
-    when loading, so a spec and its data move together; a run directory keeps the absolute path)."""
+    """The spec with a relative `data.path` and `distill.teacher` made absolute against `folder`
+    (the spec file's folder when loading, so a spec and its data move together; a run directory
+    keeps the absolute path)."""
+    teacher = spec.distill.teacher
+    if isinstance(teacher, str) and teacher.strip() and not Path(teacher).expanduser().is_absolute():
+        absolute = os.path.normpath(Path(folder).absolute() / teacher)
+        spec = dataclasses.replace(spec, distill=dataclasses.replace(spec.distill, teacher=absolute))
     raw = spec.data.options.get("path")
     if not isinstance(raw, str) or not raw.strip() or Path(raw).expanduser().is_absolute():
         return spec

@@ -187,7 +187,11 @@ class _Loop:
             self.scaler = torch.amp.GradScaler(device.type)
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.precision)
         self.autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
-        self.loss_fn = build_loss(spec, self.task)
+        self.loss_fn = self.train_loss_fn = build_loss(spec, self.task)
+        if spec.distill.teacher:  # knowledge distillation: targets carry the teacher's soft labels
+            from engine.distill import attach_teacher
+
+            self.y, self.train_loss_fn = attach_teacher(spec, self.x, self.y, self.loss_fn, classes=ds.info.num_classes)
         self.clip = spec.regularization.grad_clip_norm
         self.l1 = spec.regularization.l1
         self.params = [p for p in self.model.parameters() if p.requires_grad]
@@ -208,7 +212,7 @@ class _Loop:
         epochs, accum, bs, log_every = t.epochs, t.grad_accumulation, self.bs, t.log_every
         ckpt_every, max_steps = t.checkpoint_every, t.max_steps
         model, fmodel, optimizer, scheduler, scaler = self.model, self.forward_model, self.optimizer, self.scheduler, self.scaler
-        loss_fn, autocast, x, y, clip, augment = self.loss_fn, self.autocast, self.x, self.y, self.clip, self.augment
+        loss_fn, autocast, x, y, clip, augment = self.train_loss_fn, self.autocast, self.x, self.y, self.clip, self.augment
         backward = self._backward_fn()
         # the common case (one micro-batch per step, fp32, a context that keeps the default step)
         # runs inline: no per-step hooks, context managers or closures beyond what PyTorch needs

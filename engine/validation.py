@@ -12,6 +12,7 @@ from typing import Callable, List
 from engine.adaptation import check_adaptation
 from engine.data import check_data
 from engine.devices import check_device
+from engine.distill import check_distill
 from engine.losses import check_loss
 from engine.optim import check_optim
 from engine.parallel.plan import check_parallel
@@ -24,7 +25,7 @@ from engine.tracking.checks import check_tracking
 Check = Callable[[ExperimentSpec], List[Problem]]
 
 CHECKS: list[Check] = [check_fixed, check_data, check_optim, check_scheduler, check_loss, check_device, check_model,
-                       check_adaptation, check_parallel, check_tracking, check_launcher]
+                       check_adaptation, check_parallel, check_tracking, check_launcher, check_distill]
 
 
 def validate(spec: ExperimentSpec) -> list[Problem]:

@@ -37,7 +37,7 @@ class PageSpec:
         return getattr(importlib.import_module(module), name)(window, services)
 
 
-#: The pages in sidebar order (Ctrl+1 … Ctrl+7).
+#: The pages in sidebar order (Ctrl+1 … Ctrl+8).
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("build", "Build", "app.pages.build:BuildPage", "build", "Assemble the model layer by layer."),
     PageSpec("data", "Data", "app.pages.data:DataPage", "data", "Choose the data and preview it."),
@@ -50,6 +50,8 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("runs", "Runs", "app.pages.runs:RunsPage", "runs", "Browse, compare and reopen past runs."),
     PageSpec("sweeps", "Sweeps", "app.pages.sweeps:SweepsPage", "sweeps",
              "Search hyper-parameters over many runs, with early stopping of bad trials."),
+    PageSpec("compress", "Compress", "app.pages.compress:CompressPage", "compress",
+             "Prune, fine-tune and quantize a trained run; compare accuracy against size."),
 )
 
 

@@ -6,6 +6,8 @@ import sys
 
 from engine.commands._common import invalid, print_json, print_registry
 
+EXIT_INTERRUPTED = 130
+
 HELP = "Compress a trained run (prune, fine-tune, quantize) into a new run and print the before/after table"
 
 
@@ -28,23 +30,17 @@ def _list_steps() -> int:
 
 def table(result) -> str:
     """The before/after table of a CompressResult (one row per measure)."""
-    b, a, d = result.before, result.after, result.deltas
+    from engine.compress.measure import comparison_rows
 
-    def num(v, fmt):
-        return "-" if v is None else format(v, fmt)
-
-    rows = [("parameters", num(b.params, ","), num(a.params, ","), num(d["params_ratio"], ".3f") + "x"),
-            ("non-zero parameters", num(b.nonzero, ","), num(a.nonzero, ","), num(d["nonzero_ratio"], ".3f") + "x"),
-            ("weights file (bytes)", num(b.weights_bytes, ","), num(a.weights_bytes, ","), num(d["size_ratio"], ".3f") + "x"),
-            (f"CPU latency / batch of {a.batch_size} (ms)", num(b.latency_ms, ".2f"), num(a.latency_ms, ".2f"),
-             num(d["latency_ratio"], ".3f") + "x"),
-            ("val_loss", num(b.val_loss, ".4f"), num(a.val_loss, ".4f"), num(d["val_loss_delta"], "+.4f")),
-            (a.quality_name, num(b.val_quality, ".4f"), num(a.quality_name and a.val_quality, ".4f"),
-             num(d["val_quality_delta"], "+.4f"))]
+    rows = comparison_rows(result.before, result.after, result.deltas)
     width = max(len(r[0]) for r in rows)
     lines = [f"{'':{width}s}  {'source':>12s}  {'compressed':>12s}  {'change':>9s}"]
     lines += [f"{r[0]:{width}s}  {r[1]:>12s}  {r[2]:>12s}  {r[3]:>9s}" for r in rows]
     return "\n".join(lines)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # a second Ctrl-C: stop now (the new run is removed all the same)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,8 +49,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.run_dir:
         print("error: RUN_DIR is required (see `runs` for the list of runs)", file=sys.stderr)
         return 2
-    from engine.compress import CompressError, compress_run, parse_step
+    import threading
+
+    from engine.compress import CompressCancelled, CompressError, compress_run, parse_step
     from engine.problems import SpecError
+    from engine.stopsignals import GracefulStop
 
     try:
         steps = [parse_step(text, f"--step {i + 1}") for i, text in enumerate(args.step)]
@@ -64,10 +63,15 @@ def run(args: argparse.Namespace) -> int:
         def progress(fraction: float, text: str) -> None:
             print(f"[{fraction:4.0%}] {text}", file=sys.stderr, flush=True)
 
-        result = compress_run(args.run_dir, steps, runs_dir=args.runs_dir, checkpoint=args.checkpoint,
-                              progress=progress)
+        stop = threading.Event()
+        with GracefulStop(lambda signum: stop.set(), on_repeat=_interrupt):  # Ctrl-C / SIGTERM: cancel
+            result = compress_run(args.run_dir, steps, runs_dir=args.runs_dir, checkpoint=args.checkpoint,
+                                  progress=progress, cancelled=stop.is_set)
     except SpecError as err:
         return invalid(err, "cannot compress")
+    except CompressCancelled:
+        print("compression cancelled: no new run was kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(f"{result.source.name} -> {result.run_dir.name}: " + " -> ".join(result.steps))
     print(table(result))
     for note in result.notes:

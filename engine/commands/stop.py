@@ -1,9 +1,7 @@
-"""`stop RUN_DIR [--cancel]`: Stop a run gracefully: it finishes the current step, saves a checkpoint and ends with
-status stopped. A run submitted to a cluster whose job is still queued, or with --cancel, is ended through its
-scheduler (scancel)."""
+"""`stop RUN_DIR`: Stop a run gracefully: it finishes the current step, saves a checkpoint and ends with status stopped."""
 from __future__ import annotations
 
-from engine.commands._control import configure_stop as configure, send
+from engine.commands._control import configure, send
 
 HELP = "Stop a run gracefully: it finishes the current step, saves a checkpoint and ends with status stopped"
 

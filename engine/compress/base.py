@@ -17,6 +17,10 @@ from engine.registry import Param, Registry
 STEPS: Registry[type["CompressStep"]] = Registry("compression step", load="engine.compress.steps")
 
 
+class CompressCancelled(Exception):
+    """The caller cancelled the compression (Ctrl-C, `stop NEW_RUN`, the page's Cancel); no run is kept."""
+
+
 class CompressError(SpecError):
     """A compression that cannot be done; its problem names the step, option or layer and why."""
 
@@ -38,6 +42,11 @@ class CompressState:
     notes: list[str] = field(default_factory=list)
     progress: Callable[[float, str], None] = lambda fraction, text: None
     cancelled: Callable[[], bool] = lambda: False
+
+    def check_cancelled(self) -> None:
+        """Raise CompressCancelled when the caller asked to cancel."""
+        if self.cancelled():
+            raise CompressCancelled("compression cancelled")
 
 
 class CompressStep:

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from engine.atomic import atomic_write_bytes, atomic_write_text
-from engine.compress.base import STEPS, CompressError, CompressState, StepRequest, parse_step
+from engine.compress.base import STEPS, CompressCancelled, CompressError, CompressState, StepRequest, parse_step
 from engine.compress.measure import Measures, deltas, measure
 from engine.compress.weights import is_quantized, weights_bytes
 from engine.problems import SpecError
-from engine.runs import RunDir, owned, release, write_status
+from engine.runs import RunDir, owned, read_control, release, write_status
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,12 @@ def read_record(run_dir: str | Path) -> dict[str, Any] | None:
 
 def compress_run(run_dir: str | Path, steps: Sequence[StepRequest | str], *, runs_dir: str | Path | None = None,
                  checkpoint: str = "latest", progress: Callable[[float, str], None] | None = None,
-                 timed: bool = True) -> CompressResult:
+                 timed: bool = True, cancelled: Callable[[], bool] | None = None) -> CompressResult:
     """Compress the trained run `run_dir` with `steps` (StepRequests or `name:key=value` texts) into a
     new run directory under `runs_dir` (default: the source's folder). SpecError naming the step,
-    option or layer for a bad request; the source run is only read."""
+    option or layer for a bad request; the source run is only read. `cancelled()` true, or a stop
+    request to the new run (`stop NEW_RUN`), ends it between steps and within a fine-tune's steps
+    with CompressCancelled, and the new run is removed."""
     from engine.trained import load_run_model
 
     requests = [parse_step(s, f"--step {i + 1}") if isinstance(s, str) else s for i, s in enumerate(steps)]
@@ -72,18 +74,23 @@ def compress_run(run_dir: str | Path, steps: Sequence[StepRequest | str], *, run
     run = RunDir.create(Path(runs_dir) if runs_dir else source.run_dir.parent, spec)
     with owned(run, "compress"):
         write_status(run, "running", message="compressing")
-        state = CompressState(source.model, spec, source.data, run, quantized=_quantized(source), progress=report)
+        asked = cancelled or (lambda: False)
+        state = CompressState(source.model, spec, source.data, run, quantized=_quantized(source), progress=report,
+                              cancelled=lambda: asked() or read_control(run) == "stop")
         labels = []
         try:
             for index, request in enumerate(requests):
+                state.check_cancelled()
                 label = request.label()
                 report(index / len(requests), f"step {index + 1}/{len(requests)}: {label}")
                 STEPS.get(request.name).obj().apply(state, request.options, f"--step {index + 1} {request.name}")
                 labels.append(label)
+            state.check_cancelled()
             report(1.0, "measuring the result")
             after = measure(state.model, state.spec, state.data, timed=timed)
         except BaseException as err:
-            if isinstance(err, SpecError) and not run.events_path.exists():  # a refused request: nothing to keep
+            refused = isinstance(err, SpecError) and not run.events_path.exists()
+            if refused or isinstance(err, (CompressCancelled, KeyboardInterrupt)):  # nothing to keep
                 release(run)
                 shutil.rmtree(run.path, ignore_errors=True)
                 raise

@@ -7,7 +7,7 @@ import contextlib
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from engine.compress.weights import count_parameters, weights_bytes
 
@@ -89,3 +89,21 @@ def deltas(before: Measures, after: Measures) -> dict[str, float | None]:
             "latency_ratio": ratio(after.latency_ms, before.latency_ms),
             "val_loss_delta": diff(after.val_loss, before.val_loss),
             "val_quality_delta": diff(after.val_quality, before.val_quality)}
+
+
+def comparison_rows(before: Measures, after: Measures, change: Mapping[str, float | None]) -> list[tuple[str, str, str, str]]:
+    """(measure, source, compressed, change) as text, one row per measure: the before/after table
+    the CLI prints and the Compress page shows."""
+    def num(v: Any, fmt: str) -> str:
+        return "-" if v is None else format(v, fmt)
+
+    return [("parameters", num(before.params, ","), num(after.params, ","), num(change.get("params_ratio"), ".3f") + "x"),
+            ("non-zero parameters", num(before.nonzero, ","), num(after.nonzero, ","),
+             num(change.get("nonzero_ratio"), ".3f") + "x"),
+            ("weights file (bytes)", num(before.weights_bytes, ","), num(after.weights_bytes, ","),
+             num(change.get("size_ratio"), ".3f") + "x"),
+            (f"CPU latency / batch of {after.batch_size} (ms)", num(before.latency_ms, ".2f"), num(after.latency_ms, ".2f"),
+             num(change.get("latency_ratio"), ".3f") + "x"),
+            ("val_loss", num(before.val_loss, ".4f"), num(after.val_loss, ".4f"), num(change.get("val_loss_delta"), "+.4f")),
+            (after.quality_name, num(before.val_quality, ".4f"), num(after.val_quality, ".4f"),
+             num(change.get("val_quality_delta"), "+.4f"))]

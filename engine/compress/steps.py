@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any, Mapping
 
 from engine.compress.architecture import WIDTHS, prunable, shrunk_spec
-from engine.compress.base import CompressError, CompressState, CompressStep, register
+from engine.compress.base import CompressCancelled, CompressError, CompressState, CompressStep, register
 from engine.compress.weights import quiet_torchao
 from engine.registry import Param
 
@@ -177,13 +177,15 @@ class Finetune(CompressStep):
         reporter = RunReporter(state.run)
         try:
             state.model.train()
-            result = train(spec, state.data, state.model, TeeReporter(reporter, _Progress(state, options["epochs"])),
-                           run=state.run)
+            result = train(spec, state.data, state.model, TeeReporter(_Cancellable(reporter, state),
+                                                                       _Progress(state, options["epochs"])), run=state.run)
         finally:
             reporter.close()
             for hook in hooks:
                 hook.remove()
             state.model.eval()
+        if result.status == "stopped" and state.cancelled():
+            raise CompressCancelled("compression cancelled while fine-tuning")
         if result.status != "completed":
             raise CompressError(where, f"fine-tuning ended {result.status}: {result.message}")
         state.notes.append(f"finetune: {result.steps} steps, {result.epochs:g} epochs")
@@ -198,6 +200,19 @@ def _keep_zeros(model: Any) -> list[Any]:
             mask = (weight.detach() != 0).to(weight.dtype)
             hooks.append(weight.register_hook(lambda grad, mask=mask: grad * mask))
     return hooks
+
+
+class _Cancellable:
+    """The fine-tune's run reporter, whose control also says "stop" once the compression is cancelled."""
+
+    def __init__(self, reporter: Any, state: CompressState):
+        self.reporter, self.state = reporter, state
+
+    def event(self, type: str, **fields: Any) -> None:
+        self.reporter.event(type, **fields)
+
+    def control(self) -> str:
+        return "stop" if self.state.cancelled() else self.reporter.control()
 
 
 class _Progress:

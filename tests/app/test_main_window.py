@@ -165,7 +165,8 @@ def test_pages_are_listed_explicitly_and_a_broken_one_shows_its_error(qtbot, sty
     pages = (*PAGES, PageSpec("extra", "Extra", "fakepages.extra:Extra"), PageSpec("broken", "Broken", "fakepages.broken:Page"))
     window = MainWindow(runs_dir=tmp_path / "runs", pages=pages)
     qtbot.addWidget(window)
-    assert window.page_keys() == ["build", "data", "train", "monitor", "explain", "runs", "sweeps", "extra", "broken"]
+    assert window.page_keys() == ["build", "data", "train", "monitor", "explain", "runs", "sweeps", "compress", "extra",
+                                  "broken"]
     assert "fakepages.extra" in window.page_modules()  # imported lazily, on the launcher's thread
     assert "fakepages.extra" not in sys.modules
     assert window.page("extra").text() == f"runs in {tmp_path / 'runs'}"  # built with the window's services
@@ -175,7 +176,7 @@ def test_pages_are_listed_explicitly_and_a_broken_one_shows_its_error(qtbot, sty
 
 def test_every_page_gets_the_window_run_service(main_window):
     service = main_window.services.runs
-    for key in ("train", "monitor", "explain", "runs", "sweeps"):
+    for key in ("train", "monitor", "explain", "runs", "sweeps", "compress"):
         assert main_window.page(key).run_service is service
 
 

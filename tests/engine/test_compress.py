@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from engine.cli import main as cli
-from engine.compress import STEPS, compress_run, parse_step
+from engine.compress import STEPS, CompressCancelled, compress_run, parse_step
 from engine.export import export_run
 from engine.paths import EXAMPLES
 from engine.problems import SpecError
@@ -142,3 +142,16 @@ def test_cli_prints_table_and_writes_run(digits_cnn, tmp_path, capsys):
     assert record["status"] == "compressed" and Path(record["run_dir"]).parent == tmp_path
     assert cli(["compress", str(digits_cnn), "--step", "quantise"]) == 2
     assert "did you mean 'quantize'" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_cancel_between_steps_and_while_finetuning_keeps_no_run(digits_cnn, tmp_path):
+    with pytest.raises(CompressCancelled):
+        compress_run(digits_cnn, ["prune:sparsity=0.5"], runs_dir=tmp_path / "a", timed=False, cancelled=lambda: True)
+    texts: list[str] = []
+    with pytest.raises(CompressCancelled, match="while fine-tuning"):  # the trainer stops at its next step
+        compress_run(digits_cnn, ["prune:sparsity=0.5", "finetune:epochs=5"], runs_dir=tmp_path / "b", timed=False,
+                     progress=lambda fraction, text: texts.append(text),
+                     cancelled=lambda: any(t.startswith("step 2/2") for t in texts))
+    assert not any((tmp_path / "a").iterdir()) and not any((tmp_path / "b").iterdir())
+    assert not any(t.startswith("fine-tuning: epoch") for t in texts)  # stopped within the first epoch

@@ -249,7 +249,8 @@ def test_check_model_with_broken_data_reports_options_only(monkeypatch):
 
 
 EXAMPLE_DATA = {  # input shape, dtype, classes: as the issue states them
-    "digits_mlp": ((1, 8, 8), "float32", 10), "digits_cnn": ((1, 8, 8), "float32", 10),
+    "digits_mlp": ((1, 8, 8), "float32", 10), "digits_mlp_student": ((1, 8, 8), "float32", 10),
+    "digits_cnn": ((1, 8, 8), "float32", 10),
     "resnet_mini": ((1, 8, 8), "float32", 10), "wine_mlp": ((13,), "float32", 3),
     "moons_mlp": ((2,), "float32", 2), "seed_bigmodel": ((1000,), "float32", 10),
     "tiny_gpt": ((64,), "int64", 65),
