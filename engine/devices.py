@@ -119,6 +119,8 @@ def check_device(spec) -> list[Problem]:
     if device not in ("auto", "cpu", "cuda") and not (device.startswith("cuda:") and device[5:].isdigit()):
         return [Problem("training.device", f"must be auto, cpu, cuda or cuda:N; got {device!r}")]
     problems: list[Problem] = []
+    if spec.launcher.remote:  # a cluster's nodes run it: their GPUs count (the launcher checks its own request)
+        return problems
     gpus = local_devices().gpus
     if device.startswith("cuda") and gpus == 0:
         problems.append(Problem("training.device", f"{device!r} needs a CUDA GPU and none was found — use device = \"cpu\" or \"auto\""))

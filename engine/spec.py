@@ -212,6 +212,12 @@ class LauncherSpec:
     def is_default(self) -> bool:
         return self.kind == "local" and not self.options
 
+    @property
+    def remote(self) -> bool:
+        """True when a scheduler starts the ranks elsewhere (slurm, ray): this machine's GPUs and
+        cores do not bound the layout, and the scheduler picks the rendezvous host."""
+        return self.kind in LAUNCHERS and bool(LAUNCHERS.get(self.kind).obj.scheduled)
+
 
 @dataclass(frozen=True)
 class DistillSpec:

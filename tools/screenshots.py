@@ -8,8 +8,11 @@ Views: ``monitor_startup`` (Train pressed on a fresh window: the Monitor's start
 the real worker), ``runs_empty`` (the Runs page of an empty runs folder), ``explain`` (a digits
 CNN trained for one epoch, explained with IntegratedGradients), ``explain_text`` (a tiny BERT-style
 model saved locally, fine-tuned on generated reviews, its tokens coloured by IntegratedGradients),
-``compress`` (a digits CNN's compressed variants, one made on the page: table and chart).
-Settings and runs go to a temporary folder; nothing of the user's is read or written.
+``train_slurm`` (the Train page with "Where: Slurm", its form and the sbatch script in the plan),
+``monitor_slurm`` (a 2-rank DDP run submitted to a one-node Slurm cluster started for the shot,
+tests/clusters/slurm_cluster.py: queued behind another job, then running), ``compress`` (a digits
+CNN's compressed variants, one made on the page: table and chart). Settings and runs go to a
+temporary folder; nothing of the user's is read or written.
 """
 from __future__ import annotations
 
@@ -75,20 +78,29 @@ def runs_empty(app, out: Path, tmp: Path) -> None:
     window.close()
 
 
-def explain(app, out: Path, tmp: Path) -> None:
-    runs_dir = tmp / "runs_explain"
-    spec = ROOT / "engine" / "resources" / "examples" / "digits_cnn.toml"
-    subprocess.run([sys.executable, "-m", "netwright", "train", str(spec), "--runs-dir", str(runs_dir), "--quiet",
-                    "--set", "training.epochs=2"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+def _explain_shot(app, out: Path, runs_dir: Path, pick: int, name: str):
+    """The Explain page on the one run in `runs_dir`, sample `pick` explained with IntegratedGradients."""
     window = _window(app, runs_dir)
     page = window.show_page("explain")
     _wait(app, lambda: page.run_combo.count() > 0, 30)
     page.open_run(page.run_combo.itemData(0))
     _wait(app, lambda: bool(page.info) and bool(page.browser.visible_indices()), 180)
     page.methods.set_method("IntegratedGradients")
-    page.browser.select(page.browser.visible_indices()[3])
+    page.browser.select(page.browser.visible_indices()[pick])
     _wait(app, lambda: page.current_result is not None, 180)
-    _save(app, window, out / "explain.png")
+    _save(app, window, out / name)
+    return window, page
+
+
+def _train(spec: Path, runs_dir: Path, *overrides: str) -> None:
+    subprocess.run([sys.executable, "-m", "netwright", "train", str(spec), "--runs-dir", str(runs_dir), "--quiet",
+                    *overrides], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def explain(app, out: Path, tmp: Path) -> None:
+    runs_dir = tmp / "runs_explain"
+    _train(ROOT / "engine" / "resources" / "examples" / "digits_cnn.toml", runs_dir, "--set", "training.epochs=2")
+    window, page = _explain_shot(app, out, runs_dir, 3, "explain.png")
     page.tabs.setCurrentIndex(1)  # Compare
     _wait(app, lambda: False, 0.5)
     _save(app, window, out / "explain_compare_tab.png")
@@ -96,44 +108,67 @@ def explain(app, out: Path, tmp: Path) -> None:
 
 
 def explain_text(app, out: Path, tmp: Path) -> None:
-    import re
+    sys.path.insert(0, str(ROOT))  # the tiny model is made by the tests' helper
+    from tests.engine.text_fixtures import bert_reviews
 
-    from engine.data.text_classes import sentiment_texts, write_sentiment_csv
-    from tests.engine.pretrained.tiny import save_tiny_bert
-
-    words = sorted({w for t in sentiment_texts(600, 0).texts for w in re.findall(r"\w+|[^\w\s]", t.lower())})
-    bert = save_tiny_bert(tmp / "tiny-bert", words=("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words))
-    csv = write_sentiment_csv(tmp / "reviews.csv", 240)
-    spec = tmp / "bert_reviews.toml"
-    spec.write_text(f"""name = "bert_reviews"
-seed = 0
-[data]
-source = "text_classification"
-path = "{csv}"
-tokenizer = "{bert}"
-max_len = 24
-batch_size = 16
-[model]
-layers = [{{type = "Pretrained", source = "huggingface", model = "{bert}", output = "classify"}}]
-[optimizer]
-name = "adamw"
-lr = 0.003
-[training]
-epochs = 5
-""")
     runs_dir = tmp / "runs_explain_text"
-    subprocess.run([sys.executable, "-m", "netwright", "train", str(spec), "--runs-dir", str(runs_dir), "--quiet"],
-                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    window = _window(app, runs_dir)
-    page = window.show_page("explain")
-    _wait(app, lambda: page.run_combo.count() > 0, 30)
-    page.open_run(page.run_combo.itemData(0))
-    _wait(app, lambda: bool(page.info) and bool(page.browser.visible_indices()), 180)
-    page.methods.set_method("IntegratedGradients")
-    page.browser.select(page.browser.visible_indices()[1])
-    _wait(app, lambda: page.current_result is not None, 180)
-    _save(app, window, out / "explain_text.png")
+    _train(bert_reviews(tmp, samples=240)["spec"], runs_dir)
+    window, _ = _explain_shot(app, out, runs_dir, 1, "explain_text.png")
     window.close()
+
+
+
+def _slurm_spec(**launcher):
+    from engine.spec import ExperimentSpec, load_spec
+
+    doc = load_spec(ROOT / "engine" / "resources" / "examples" / "digits_mlp.toml").to_dict()
+    doc["training"].update(epochs=12, log_every=2)
+    doc["parallel"].update(strategy="ddp", processes=2)
+    doc["launcher"] = {"kind": "slurm", "time_limit": "00:30:00", **launcher}
+    return ExperimentSpec.from_dict(doc)
+
+
+def train_slurm(app, out: Path, tmp: Path) -> None:
+    window = _window(app, tmp / "runs_slurm_form")
+    window.document.edit(_slurm_spec(partition="gpu", account="vision-lab", setup="source ~/venvs/netwright/bin/activate"),
+                         "Slurm")
+    train = window.show_page("train")
+    _wait(app, lambda: train.plan_ready() and train.train_button.isEnabled(), 120)
+    from PySide6.QtWidgets import QScrollArea
+
+    train.findChild(QScrollArea, "trainScroll").ensureWidgetVisible(train.where, 0, 0)
+    _save(app, window, out / "train_slurm.png")
+    window.close()
+
+
+def monitor_slurm(app, out: Path, tmp: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    from tests.clusters.slurm_cluster import start_cluster
+
+    cluster = start_cluster(tmp / "slurm")
+    os.environ["SLURM_CONF"] = str(cluster.conf)
+    try:
+        blocker = cluster.run("sbatch", "--parsable", "--job-name=other-user", "--ntasks=2", "--wrap", "sleep 300")
+        blocker_id = blocker.stdout.strip()
+        window = _window(app, tmp / "runs_slurm")
+        window.document.edit(_slurm_spec(), "Slurm")
+        train = window.show_page("train")
+        _wait(app, lambda: train.plan_ready() and train.train_button.isEnabled(), 120)
+        train.train_button.click()
+        monitor = window.page("monitor")
+        _wait(app, lambda: monitor.job is not None and monitor.job.state == "PENDING", 60)
+        _wait(app, lambda: False, 1.5)
+        _save(app, window, out / "monitor_slurm_pending.png")
+        cluster.run("scancel", blocker_id)
+        _wait(app, lambda: monitor.job.state == "RUNNING" and monitor.plots.store().progress().step >= 40, 300)
+        _wait(app, lambda: False, 1.0)
+        _save(app, window, out / "monitor_slurm_running.png")
+        monitor.stop()
+        _wait(app, lambda: monitor.status in ("stopped", "completed", "failed", "crashed"), 120)
+        window.close()
+    finally:
+        cluster.stop()
+        os.environ.pop("SLURM_CONF", None)
 
 
 def compress(app, out: Path, tmp: Path) -> None:
@@ -160,7 +195,7 @@ def compress(app, out: Path, tmp: Path) -> None:
 
 
 VIEWS = {"monitor_startup": monitor_startup, "runs_empty": runs_empty, "explain": explain, "explain_text": explain_text,
-         "compress": compress}
+         "train_slurm": train_slurm, "monitor_slurm": monitor_slurm, "compress": compress}
 
 
 def main(argv: list[str] | None = None) -> int:

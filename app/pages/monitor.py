@@ -1,5 +1,7 @@
 """Monitor page: one run live (or read-only once it has ended) — curves, progress, system load,
-log and errors, and the Stop / Pause / Resume / Resume-from-checkpoint controls."""
+log and errors, and the Stop / Pause / Resume / Resume-from-checkpoint controls. A run submitted to
+a cluster also shows its job's state from the scheduler (queued with Slurm's reason, running on
+which nodes, or how the job ended), asked every few seconds off the GUI thread."""
 from __future__ import annotations
 
 import time
@@ -28,7 +30,10 @@ STATUS_COLORS = {
     "created": ("#555", "#e6e6e6"), "running": ("#fff", "#2f8f5b"), "paused": ("#222", "#f0c341"),
     "completed": ("#fff", "#3b82f6"), "stopped": ("#fff", "#7a7f87"), "failed": ("#fff", "#d9534f"),
     "crashed": ("#fff", "#b02a37"), "starting": ("#fff", "#5b7fb0"), "pruned": ("#fff", "#8b8f97"), "": ("#555", "#e6e6e6"),
+    "queued": ("#fff", "#8a6fb0"),
 }
+#: how often the scheduler is asked about the shown run's job
+JOB_POLL_MS = 2000
 #: what the log says when a run reaches a status (the status event's message follows)
 STATUS_LINES = {"paused": "paused", "completed": "completed", "stopped": "stopped", "failed": "failed",
                 "pruned": "pruned by the sweep"}
@@ -84,6 +89,10 @@ class MonitorPage(QWidget):
         self._clock = QTimer(self, interval=1000, timeout=self._update_progress)
         self._finder = BackgroundCall(self)
         self._finder.finished.connect(self._reattach)
+        self.job = None  # engine.launchers.JobState of the shown run's job (None: a local run)
+        self._job_asker = BackgroundCall(self)
+        self._job_asker.finished.connect(self._show_job)
+        self._job_timer = QTimer(self, interval=JOB_POLL_MS, timeout=self._ask_job)
         self._set_status("")
         if self.run_service.shown is not None:  # a run was started or opened before this page was built
             self.attach(self.run_service.shown)
@@ -103,6 +112,13 @@ class MonitorPage(QWidget):
         titles.addWidget(self.title)
         titles.addWidget(self.subtitle)
         header.addLayout(titles, 1)
+        self.job_label = QLabel(objectName="jobLabel")
+        self.job_label.setWordWrap(True)
+        self.job_label.setMaximumWidth(380)
+        self.job_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.job_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.job_label.hide()
+        header.addWidget(self.job_label)
         self.status_label = QLabel(objectName="statusLabel")
         self.status_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.status_label.setMinimumWidth(96)
@@ -213,11 +229,45 @@ class MonitorPage(QWidget):
         self.tailer.attach(self.run_dir)
         self.title.setText(self._run_name())
         self.subtitle.setText(str(self.run_dir))
+        self.job = None
+        self.job_label.hide()
+        self._job_timer.stop()
+        from app.services.run_service import job_id
+
+        if job_id(self.run_dir):
+            self._ask_job()
+            self._job_timer.start()
         self._set_status("")
         self._refresh_system_target()
         self.system.start()
         self._clock.start()
         self._update_progress()
+
+    def _ask_job(self) -> None:
+        from engine.launchers import job_state_of  # (engine.launchers loads with the spec's registries)
+
+        if self.run_dir is not None and not self._job_asker.pending:
+            self._job_asker.call(job_state_of, self.run_dir)
+
+    def _show_job(self, job) -> None:
+        """The scheduler's word on the shown run's job: a line beside the status, and a log line
+        when the state changes."""
+        if job is None or self.run_dir is None:
+            return
+        changed = self.job is None or (self.job.state, self.job.reason) != (job.state, job.reason)
+        self.job = job
+        from engine.runs import load_status
+
+        kind = load_status(self.run_dir).launcher or "cluster"
+        self.job_label.setText(f"{kind.capitalize()} {job.describe()}")
+        self.job_label.setToolTip(job.message or job.describe())
+        self.job_label.show()
+        if changed:
+            self.console.add_lines([f"{kind} {job.describe()}"])
+            self._set_status(self.status)
+        if job.final:
+            self._job_timer.stop()
+            self.tailer.poll_now()
 
     def _reattach(self, run_dir: Path | None) -> None:
         if run_dir is not None and self.run_dir is None:
@@ -249,6 +299,7 @@ class MonitorPage(QWidget):
             "requested": "stop requested: the run finishes its step, saves a checkpoint and stops",
             "terminated": "stop requested while the worker was starting: it is being ended",
             "exiting": "the run is already stopping",
+            "cancelled": "the queued job is being cancelled (scancel)",
         }.get(how, "no process of this run is alive")])
         if how == "requested":
             QTimer.singleShot(STOP_GRACE_MS, self, lambda run=self.run_dir: self._stop_fallback(run))
@@ -349,13 +400,15 @@ class MonitorPage(QWidget):
     def _set_status(self, status: str) -> None:
         self.status = status
         starting_up = self.phases.isVisibleTo(self) and not self.phases.done and status in ("", "created", "running")
-        shown = "starting" if starting_up else status
+        queued = self.job is not None and not self.job.final and self.job.state != "RUNNING" and status in ("", "created")
+        shown = "queued" if queued else "starting" if starting_up else status
         fg, bg = STATUS_COLORS.get(shown, STATUS_COLORS[""])
         self.status_label.setText(shown or ("…" if self.run_dir else "no run"))
         self.status_label.setStyleSheet(f"QLabel#statusLabel {{ color: {fg}; background: {bg}; border-radius: 10px;"
                                         f" padding: 3px 12px; font-weight: 600; }}")
         live = status in ("running", "paused")
-        starting = status in ("", "created") and self.run_dir is not None and self.run_dir in self.run_service.active_runs()
+        starting = status in ("", "created") and self.run_dir is not None and (
+            self.run_dir in self.run_service.active_runs() or self.job is not None and not self.job.final)
         self.stop_button.setEnabled(live or starting)
         self.stop_button.setText("Stop")
         self.pause_button.setEnabled(live and not starting_up)  # nothing to hold before the first step

@@ -17,6 +17,7 @@ from app.services.train_plan import TrainPlan, compute_plan
 from app.widgets.lr_preview import LrPreview
 from app.widgets.plan_panel import PlanPanel
 from app.widgets.schema_form import SchemaForm
+from app.widgets.where_box import WhereBox
 from engine.registry import Param, Registry
 from engine.spec import ExperimentSpec, ParallelSpec, RegularizationSpec, TrainingSpec, section_params
 
@@ -136,8 +137,11 @@ class TrainPage(QWidget):
         for section in SECTIONS:
             panel = self._section_panel(section)
             row, col = columns[section.key]
-            span = 2 if section.key == "parallel" else 1
-            grid.addWidget(panel, row, col, 1, span, Qt.AlignmentFlag.AlignTop)
+            grid.addWidget(panel, row, col, Qt.AlignmentFlag.AlignTop)
+        self.where = WhereBox()
+        self.where.kindChosen.connect(self._launcher_chosen)
+        self.where.optionChanged.connect(self._launcher_edited)
+        grid.addWidget(self.where, 2, 1, Qt.AlignmentFlag.AlignTop)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         grid.setRowStretch(3, 1)
@@ -185,6 +189,23 @@ class TrainPage(QWidget):
         new = with_value(spec, section, name, value)
         self.document.edit(new, f"Set {section.key}.{name}", merge_key=(section.key, name))
 
+    def _launcher_chosen(self, kind: str) -> None:
+        """Another "Where": the launcher's options it shares with the old one are kept."""
+        from engine.spec import LAUNCHERS, LauncherSpec
+
+        spec = self.document.spec
+        keep = {p.name for p in LAUNCHERS.get(kind).params} if kind in LAUNCHERS else set()
+        launcher = LauncherSpec(kind=kind, options={k: v for k, v in spec.launcher.options.items() if k in keep})
+        self.document.edit(dataclasses.replace(spec, launcher=launcher), f"Train on {self.where.buttons[kind].text()}")
+
+    def _launcher_edited(self, name: str, value: Any) -> None:
+        spec = self.document.spec
+        if spec.launcher.options.get(name) == value:
+            return
+        self.where.form.clear_problem(name)
+        launcher = dataclasses.replace(spec.launcher, options={**spec.launcher.options, name: value})
+        self.document.edit(dataclasses.replace(spec, launcher=launcher), f"Set launcher.{name}", merge_key=("launcher", name))
+
     def _spec_changed(self, _spec: Any = None) -> None:
         self._sync_forms()
         self._set_planning()
@@ -200,7 +221,11 @@ class TrainPage(QWidget):
     def _set_ready(self, problems: int) -> None:
         self.train_button.setText("Train")
         self.train_button.setEnabled(problems == 0)
-        self.train_button.setToolTip("Start training in a background worker" if problems == 0 else
+        remote = self.document.spec.launcher.remote
+        if remote and problems == 0:
+            self.train_button.setText("Submit")
+        self.train_button.setToolTip(("Submit the run to the cluster; the Monitor shows its job" if remote else
+                                      "Start training in a background worker") if problems == 0 else
                                      f"{problems} problem(s) must be fixed first — see the plan")
 
     def _sync_forms(self) -> None:
@@ -212,11 +237,12 @@ class TrainPage(QWidget):
                 form.set_params(params, section_values(spec, section))
             else:
                 form.set_values(section_values(spec, section))
+        self.where.show_launcher(spec.launcher.kind, spec.launcher.options)
 
     # ------------------------------------------------------------------ plan
     def refresh_plan(self) -> None:
         """Recompute the plan for the current spec (off the GUI thread)."""
-        self._planner.call(compute_plan, self.document.spec)
+        self._planner.call(compute_plan, self.document.spec, self.run_service.runs_dir)
 
     def _show_plan(self, plan: TrainPlan) -> None:
         if plan.spec != self.document.spec:  # an edit came in meanwhile; its plan is on its way
@@ -229,13 +255,13 @@ class TrainPage(QWidget):
             self.lr_preview.set_curve(plan.lr)
         else:
             self.lr_preview.set_unavailable("No preview: fix the problems listed in the plan.")
-        by_section: dict[str, dict[str, str]] = {s.key: {} for s in SECTIONS}
+        by_section: dict[str, dict[str, str]] = {s.key: {} for s in SECTIONS} | {"launcher": {}}
         for problem in plan.problems:
             head, _, field = problem.path.partition(".")
             if head in by_section and field:
                 by_section[head].setdefault(field.split(".")[0].split("[")[0], problem.message)
         for key, problems in by_section.items():
-            self.forms[key].set_problems(problems)
+            (self.where.form if key == "launcher" else self.forms[key]).set_problems(problems)
         self._set_ready(len(plan.problems))
         if self._train_when_ready:
             self._train_when_ready = False
@@ -254,7 +280,9 @@ class TrainPage(QWidget):
     def focus_problem(self, path: str) -> None:
         """Put the keyboard focus on the field a problem names (other pages' fields: show that page)."""
         head, _, field = path.partition(".")
-        if head in self.forms:
+        if head == "launcher" and field in {p.name for p in self.where.form.params}:
+            self.where.form.editor(field).setFocus()
+        elif head in self.forms:
             try:
                 self.forms[head].editor(field.split(".")[0].split("[")[0]).setFocus()
             except KeyError:

@@ -9,6 +9,11 @@ requests written into the run directory (`engine.runs.request_control`); SIGTERM
 worker's process group is the fallback. The child is reaped on a timer, so a killed worker
 never lingers as a zombie that would look alive. `attach(run_dir)` asks whoever shows runs (the
 Monitor) to show one; `release(paths)` tells it to let go of runs about to be deleted.
+
+A run whose spec names a cluster launcher ([launcher] slurm, ray) is submitted instead, off the
+GUI thread (sbatch, or ssh to a login node, may take seconds): there is no local process to reap;
+its job id is in status.json, the Monitor asks the scheduler for the job's state, and a stop of a
+queued job, or of one that does not answer, goes to the scheduler (scancel).
 """
 from __future__ import annotations
 
@@ -33,6 +38,42 @@ def start_worker(run_dir: Path, resume: bool = False) -> subprocess.Popen:
     from engine.launchers.local import start_worker as launch
 
     return launch(run_dir, resume=resume)
+
+
+def submit_job(run_dir: Path, resume: bool = False):
+    """Submit a run whose spec names a cluster launcher (runs on a pool thread); the
+    engine.launchers.Submission (job id, and a local process to reap when the launcher has one)."""
+    from engine.launchers import launcher_of
+    from engine.runs import RunDir
+
+    run = RunDir(Path(run_dir))
+    spec = run.load_spec()
+    return launcher_of(spec).submit(run, spec, resume=resume)
+
+
+def cancel_job(run_dir: Path) -> bool:
+    """Ask the run's scheduler to end its job (runs on a pool thread)."""
+    from engine.launchers import launcher_for_run
+    from engine.runs import RunDir
+
+    run = RunDir(Path(run_dir))
+    return launcher_for_run(run).cancel(run)
+
+
+def job_id(run_dir: Path) -> str | None:
+    """The scheduler's job id of a run submitted to a cluster (None: a local run)."""
+    from engine.runs import load_status
+
+    return load_status(Path(run_dir)).job_id
+
+
+def _submits(run_dir: Path) -> bool:
+    from engine.runs import RunDir
+
+    try:
+        return RunDir(Path(run_dir)).load_spec().launcher.remote
+    except Exception:  # an unreadable spec: the local worker names the problem in the run
+        return False
 
 
 def has_checkpoint(run_dir: Path) -> bool:
@@ -67,6 +108,7 @@ class RunService(QObject):
         self._stopping: set[Path] = set()
         self.shown: Path | None = None  # the run last asked to be shown
         self._reaper = QTimer(self, interval=200, timeout=self._reap)
+        self._calls: list = []  # submissions and cancels on their way (BackgroundCall each)
 
     # ------------------------------------------------------------------ launching
     def start(self, spec: ExperimentSpec) -> Path:
@@ -112,6 +154,11 @@ class RunService(QObject):
     def _launch(self, run_dir: Path, resume: bool) -> None:
         self._launched_at[run_dir] = time.time()
         self._stopping.discard(run_dir)
+        if _submits(run_dir):
+            self._in_background(submit_job, run_dir, resume, failed=lambda message: self._submit_failed(run_dir, message),
+                                done=lambda submission: self._submitted(run_dir, submission))
+            self.runStarted.emit(str(run_dir))
+            return
         try:
             proc = self.launcher(run_dir, resume)
         except OSError as err:
@@ -120,6 +167,35 @@ class RunService(QObject):
         self._procs[run_dir] = proc
         self._reaper.start()
         self.runStarted.emit(str(run_dir))
+
+    def _in_background(self, fn: Callable, *args, failed: Callable[[str], None] | None = None,
+                       done: Callable[[object], None] | None = None) -> None:
+        from app.services.tasks import BackgroundCall
+
+        call = BackgroundCall(self)
+        self._calls.append(call)
+        forget = lambda *_: self._calls.remove(call) if call in self._calls else None  # noqa: E731
+        call.finished.connect(forget)
+        call.failed.connect(forget)
+        if failed is not None:
+            call.failed.connect(lambda message: failed(message.splitlines()[0]))
+        if done is not None:
+            call.finished.connect(done)
+        call.call(fn, *args)
+
+    def _submitted(self, run_dir: Path, submission) -> None:
+        """A launcher that keeps a local process for its job (Ray's follower): reap it like a worker."""
+        if submission.process is not None:
+            self._procs[run_dir] = submission.process
+            self._reaper.start()
+
+    def _submit_failed(self, run_dir: Path, message: str) -> None:
+        """The cluster refused the run (no sbatch, login node unreachable, directory not shared)."""
+        from engine.runs import read_status, write_status
+
+        if read_status(run_dir).get("status") == "created":
+            write_status(run_dir, "failed", message=f"could not submit: {message}")
+        self.launchFailed.emit(f"could not submit {run_dir.name}: {message}")
 
     # ------------------------------------------------------------------ control
     def request(self, run_dir: str | Path, action: str) -> None:
@@ -139,6 +215,9 @@ class RunService(QObject):
         if self.is_exiting(run_dir):
             return "exiting"
         status = effective_status(run_dir)
+        if status == "created" and job_id(run_dir):  # still queued: nothing runs that could read a request
+            self._in_background(cancel_job, run_dir)
+            return "cancelled"
         if status in ACTIVE:
             self.request(run_dir, "stop")
             self._stopping.add(run_dir)
@@ -163,7 +242,12 @@ class RunService(QObject):
 
     def terminate(self, run_dir: str | Path) -> bool:
         """SIGTERM to the run's worker session (the fallback for a stop request; the worker
-        still ends with a checkpoint). Returns False when no process of the run is known."""
+        still ends with a checkpoint); for a run submitted to a cluster, the scheduler's cancel
+        (scancel: its SIGTERM does the same). Returns False when no process of the run is known."""
+        if job_id(run_dir) and Path(run_dir) not in self._procs:  # a cluster's job: its scheduler ends it
+            self._in_background(cancel_job, Path(run_dir))
+            self._stopping.add(Path(run_dir))
+            return True
         pid = self.worker_pid(run_dir)
         if not pid:
             return False

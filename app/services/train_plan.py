@@ -37,6 +37,8 @@ class TrainPlan:
     lr: tuple[float, ...] = ()
     devices: tuple[DeviceInfo, ...] = ()
     problems: tuple[Problem, ...] = field(default_factory=tuple)
+    #: a cluster launcher's script (sbatch) or command (ray job) for the new run; "" for this machine
+    launch_script: str = ""
 
     @property
     def ok(self) -> bool:
@@ -83,8 +85,20 @@ def list_devices(gpus: int) -> tuple[DeviceInfo, ...]:
     return tuple(out)
 
 
-def compute_plan(spec: Any) -> TrainPlan:
-    """Everything the plan panel shows for `spec` (slow: run it on a worker thread)."""
+def launch_script(spec: Any, problems: tuple[Problem, ...], runs_dir: Any = None) -> str:
+    """What a cluster launcher would submit for a new run of `spec` ("" for this machine, or while
+    the [launcher] section has a problem)."""
+    if not spec.launcher.remote or any(p.path.startswith("launcher") for p in problems):
+        return ""
+    from engine.launchers import planned_script
+    from engine.paths import default_runs_dir
+
+    return planned_script(spec, runs_dir or default_runs_dir())
+
+
+def compute_plan(spec: Any, runs_dir: Any = None) -> TrainPlan:
+    """Everything the plan panel shows for `spec` (slow: run it on a worker thread); `runs_dir`:
+    where the run will be created (the launcher's script names its folder)."""
     from engine.data import load_data
     from engine.parallel.summary import plan_summary
     from engine.schedulers import lr_curve
@@ -99,11 +113,12 @@ def compute_plan(spec: Any) -> TrainPlan:
     except SpecError as err:
         known = {(p.path, p.message) for p in problems}
         extra = tuple(p for p in err.problems if (p.path, p.message) not in known)
-        return TrainPlan(spec, summary, devices=devices, problems=problems + extra)
+        return TrainPlan(spec, summary, devices=devices, problems=problems + extra,
+                         launch_script=launch_script(spec, problems, runs_dir))
     t = spec.training
     per_epoch, total = epoch_steps(train, summary.strategy, summary.world_size, summary.batch_per_rank,
                                    t.grad_accumulation, t.epochs, t.max_steps)
     lr: tuple[float, ...] = ()
     if total <= LR_PREVIEW_STEPS and not any(p.path.startswith(("optimizer", "scheduler")) for p in problems):
         lr = tuple(lr_curve(spec, per_epoch, total))
-    return TrainPlan(spec, summary, train, per_epoch, total, lr, devices, problems)
+    return TrainPlan(spec, summary, train, per_epoch, total, lr, devices, problems, launch_script(spec, problems, runs_dir))

@@ -1,12 +1,13 @@
 """The plan shown before launch: layout, global batch, steps, memory estimate, pipeline bubble,
-devices found, every open problem, and for multi-node runs the command for each node."""
+devices found, every open problem, and for multi-node runs the command for each node — or, for a
+run submitted to a cluster, the launcher's script (sbatch) or command (ray job) before submitting."""
 from __future__ import annotations
 
 import html
 from typing import Any, Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QFormLayout, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPlainTextEdit, QPushButton,
     QVBoxLayout, QWidget,
@@ -56,6 +57,8 @@ class PlanPanel(QFrame):
         self.nodes_title = QLabel("COMMANDS FOR THE OTHER NODES", objectName="sectionTitle")
         self.commands = QPlainTextEdit(objectName="nodeCommands")
         self.commands.setReadOnly(True)
+        self.commands.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)  # a script reads line by line
+        self.commands.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.commands.setMaximumHeight(90)
         self.copy_button = QPushButton("Copy commands", objectName="copyCommandsButton")
         self.copy_button.clicked.connect(self.copy_commands)
@@ -92,8 +95,13 @@ class PlanPanel(QFrame):
             v["steps"].setText("— (the data could not be loaded)")
         v["devices"].setText("\n".join(f"{d.name}" + (f" · {human_bytes(d.memory_bytes)}" if d.memory_bytes else "")
                                        for d in plan.devices) or "—")
+        if plan.launch_script:  # the job runs on the cluster's nodes, not here
+            v["devices"].setText(f"{v['devices'].text()} (this machine; the job gets the cluster's nodes)")
         self._show_problems(plan.problems)
-        self._show_commands(list(summary.node_commands) if summary is not None and summary.nnodes > 1 else [])
+        if plan.launch_script:
+            self._show_commands(plan.launch_script.splitlines(), f"{plan.spec.launcher.kind.upper()} SUBMITS", "Copy script")
+        else:
+            self._show_commands(list(summary.node_commands) if summary is not None and summary.nnodes > 1 else [])
 
     def _show_problems(self, problems: Sequence[Any]) -> None:
         self.problems.clear()
@@ -108,7 +116,11 @@ class PlanPanel(QFrame):
             self.problems.addItem(item)
         self.problems_title.setText(f"PROBLEMS ({len(problems)})" if problems else "PROBLEMS")
 
-    def _show_commands(self, commands: list[str]) -> None:
+    def _show_commands(self, commands: list[str], title: str = "COMMANDS FOR THE OTHER NODES",
+                       copy: str = "Copy commands") -> None:
+        self.nodes_title.setText(title)
+        self.copy_button.setText(copy)
+        self.commands.setMaximumHeight(90 if title.startswith("COMMANDS") else 16777215)
         self.commands.setPlainText("\n".join(commands))
         for widget in (self.nodes_title, self.commands, self.copy_button):
             widget.setVisible(bool(commands))

@@ -10,7 +10,7 @@ from engine.commands._common import print_json
 from engine.metrics import format_metrics
 
 HELP = ("List training runs with their status, start time, wall time (start-up included), training time, "
-        "strategy and final metrics")
+        "strategy and final metrics; a run submitted to a cluster also shows its job's state (PENDING and why, RUNNING, ...)")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +30,18 @@ def _duration(seconds) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def job_state(path: Path, status: str):
+    """The scheduler's state of a run's job (engine.launchers.JobState), asked only while the run
+    has not ended on its own (a queued, running, paused or crashed run); None for a local run."""
+    from engine.runs import FINAL, load_status
+
+    if status in FINAL or not load_status(path).job_id:
+        return None
+    from engine.launchers import job_state_of
+
+    return job_state_of(path)
+
+
 def run(args: argparse.Namespace) -> int:
     from engine.paths import default_runs_dir
     from engine.runs import list_runs, read_exports
@@ -43,12 +55,16 @@ def run(args: argparse.Namespace) -> int:
     rows = list_runs(root)
     if args.json:
         for r in rows:
+            job = job_state(r.path, r.status)
             print_json({"id": r.id, "run_dir": str(r.path), "name": r.name, "status": r.status, "started": r.started,
                         "duration": r.duration, "wall_seconds": r.wall_seconds, "training_seconds": r.training_seconds,
                         "strategy": r.strategy, "processes": r.processes,
                         "epoch": r.epoch, "step": r.step, "metrics": dict(r.metrics), "message": r.message,
                         "exports": [{k: e.get(k) for k in ("format", "file", "max_abs_diff", "passed")}
-                                    for e in read_exports(r.path)]})
+                                    for e in read_exports(r.path)],
+                        "job": None if job is None else {"id": job.job_id, "state": job.state, "reason": job.reason,
+                                                         "nodes": job.nodes, "exit_code": job.exit_code,
+                                                         "message": job.message}})
         return 0
     if not rows:
         print(f"no runs in {root}")
@@ -61,5 +77,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{r.id:<44} {r.status:<10} {started:<17} {_duration(r.wall_seconds):>9} "
               f"{_duration(r.training_seconds):>9} {strategy:<9} {_metrics(r.metrics)}"
               + (f"  exports={exports}" if exports else ""))
+        job = job_state(r.path, r.status)
+        if job is not None:
+            print(f"{'':<44} {job.describe()}")
     print(f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {root}")
     return 0

@@ -98,6 +98,8 @@ def train_run(run_dir, spec=None, *, resume: bool = False, quiet: bool = False, 
     from engine.parallel.strategy import strategy_of
 
     spec = spec or run_dir.load_spec()
+    if spec.launcher.remote:
+        return _submit(run_dir, spec, resume=resume, quiet=quiet)
     if spec.parallel.processes > 1 or spec.parallel.nnodes > 1 or strategy_of(spec).multi_rank:
         return _train_parallel(run_dir, spec, resume=resume, quiet=quiet, since=since)
     progress = () if quiet else (_progress(),)
@@ -142,6 +144,31 @@ def train_run(run_dir, spec=None, *, resume: bool = False, quiet: bool = False, 
     end_session(run_dir, result.status, **result_fields(outcome))
     print_json(run_summary(run_dir, outcome))
     return 1 if result.status == "failed" else 0
+
+
+def _submit(run_dir, spec, *, resume: bool, quiet: bool) -> int:
+    """`train` for a spec whose [launcher] is a scheduler (slurm, ray): submit the job and return;
+    the job's worker owns the run (so this process lets go of it first). The JSON summary carries
+    the job id; `runs`, `stop` and the app's Monitor follow the job from here."""
+    from engine.launchers import LaunchError, launcher_of
+    from engine.runs import release, run_summary
+
+    launcher = launcher_of(spec)
+    release(run_dir)  # the job's worker takes the run directory's lock when it starts
+    try:
+        submission = launcher.submit(run_dir, spec, resume=resume)
+    except LaunchError as err:
+        print_problems(err.problems, header=f"cannot submit to {launcher.label}:")
+        return 2
+    if not quiet:
+        print(f"run directory: {run_dir.path}\nsubmitted to {launcher.label} as job {submission.job_id}"
+              + (f" (script: {submission.script})" if submission.script else "")
+              + f" — follow it with `netwright runs` or the app's Monitor; stop it with `netwright stop {run_dir.path}`",
+              file=sys.stderr)
+    job = launcher.job_state(run_dir)
+    print_json({**run_summary(run_dir), "launcher": launcher.name, "job_id": submission.job_id,
+                "job_state": job.describe() if job else None})
+    return 0
 
 
 class _EarlyStop:

@@ -39,15 +39,16 @@ The interface (engine.launchers.base; a new launcher is one class in one file he
 - ``job_state`` never raises for a scheduler that does not answer (state UNKNOWN, reason says why).
 
 :func:`launcher_of` gives the launcher of a spec, :func:`launcher_for_run` the one a run was
-submitted with (what `runs`, the Monitor and `stop` use to ask about its job).
+submitted with, :func:`job_state_of` its job's state (what `runs`, the Monitor and `stop` show),
+:func:`planned_script` what a new run of a spec would submit (what `plan` shows).
 """
 from __future__ import annotations
 
 import importlib
 import pkgutil
 
-from engine.launchers.base import (JOB_FINAL, JOB_STATES, JobState, LaunchError, Launcher, Submission, launcher_for_run,
-                                   launcher_of, register)
+from engine.launchers.base import (JOB_FINAL, JOB_STATES, JobState, LaunchError, Launcher, Submission, job_state_of,
+                                   launcher_for_run, launcher_of, planned_script, register)
 from engine.spec import LAUNCHERS
 
 _FIRST = ("local", "slurm", "ray")
@@ -56,4 +57,4 @@ for _name in [*(n for n in _FIRST if n in _found), *(n for n in _found if n not 
     importlib.import_module(f"{__name__}.{_name}")
 
 __all__ = ["JOB_FINAL", "JOB_STATES", "LAUNCHERS", "JobState", "LaunchError", "Launcher", "Submission",
-           "launcher_for_run", "launcher_of", "register"]
+           "job_state_of", "launcher_for_run", "launcher_of", "planned_script", "register"]

@@ -151,3 +151,24 @@ def launcher_for_run(run: "RunDir") -> Launcher:
             options = {}
         return LAUNCHERS.get(kind).obj(options)
     return launcher_of(run.load_spec())
+
+
+def job_state_of(run_dir: "str | Path") -> JobState | None:
+    """The scheduler's state of the job of the run in `run_dir`; None for a run without a job
+    (local). Never raises: a broken spec or launcher gives state UNKNOWN with the reason."""
+    from engine.runs import RunDir, load_status
+
+    run = RunDir(Path(run_dir))
+    job_id = load_status(run).job_id
+    if not job_id:
+        return None
+    try:
+        return launcher_for_run(run).job_state(run)
+    except Exception as err:  # the caller shows every run's state; one broken run must not hide the rest
+        return JobState(str(job_id), "UNKNOWN", reason=f"{type(err).__name__}: {err}")
+
+
+def planned_script(spec: "ExperimentSpec", runs_dir: "str | Path") -> str:
+    """The script or command the spec's launcher would submit for a new run under `runs_dir`
+    (the run's folder is named RUN_ID until it exists): what the plan shows."""
+    return launcher_of(spec).script(Path(runs_dir) / "RUN_ID", spec)

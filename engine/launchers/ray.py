@@ -83,8 +83,9 @@ def check_reachable(address: str, timeout: float) -> None:
     except OSError as err:
         why = (f"no answer within {timeout:g} s" if isinstance(err, (socket.timeout, TimeoutError))
                else (err.strerror or str(err)).lower())
-    raise LaunchError([Problem("launcher.address", f"no Ray cluster answers at {address} ({host}:{port}: {why}): start the head (`ray start --head`) or fix the "
-                                                   "address (job submission: http://HEAD:8265; Ray Client: ray://HEAD:10001)")])
+    raise LaunchError([Problem("launcher.address", f"no Ray cluster answers at {address} ({host}:{port}: {why}): "
+                                                   "start the head (`ray start --head`) or fix the address (job "
+                                                   "submission: http://HEAD:8265; Ray Client: ray://HEAD:10001)")])
 
 
 #: Ray Client address -> the job server's http address it named (a Ray Client connection takes seconds)
@@ -160,22 +161,28 @@ class RayLauncher(Launcher):
     description = "A Ray job on a Ray cluster: one actor per rank in a placement group, torch.distributed inside them"
     params = (
         Param("address", "str", "http://127.0.0.1:8265", "The cluster: its job submission address http://HEAD:8265, "
-              "or a Ray Client address ray://HEAD:10001"),
+              "or a Ray Client address ray://HEAD:10001", label="Cluster address"),
         Param("mode", "choice", "streamed", "shared: the run folder is on a filesystem every node mounts; streamed: "
               "the ranks train in node-local folders and rank 0's events, status and checkpoints stream back here",
-              choices=("streamed", "shared")),
-        Param("cpus_per_rank", "float", 1.0, "CPUs each rank's actor reserves", min=0.0),
-        Param("gpus_per_rank", "float", 0.0, "GPUs each rank's actor reserves (1 for one GPU per rank with NCCL)", min=0.0),
+              choices=("streamed", "shared"), label="Run folder"),
+        Param("cpus_per_rank", "float", 1.0, "CPUs each rank's actor reserves", min=0.0, label="CPUs per rank"),
+        Param("gpus_per_rank", "float", 0.0, "GPUs each rank's actor reserves (1 for one GPU per rank with NCCL)",
+              min=0.0, label="GPUs per rank"),
         Param("placement", "choice", "PACK", "How the placement group places the ranks: PACK fills nodes, SPREAD "
-              "spreads them (STRICT_ variants fail rather than bend)", choices=("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")),
+              "spreads them (STRICT_ variants fail rather than bend)",
+              choices=("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"), label="Placement"),
         Param("code", "choice", "upload", "upload: this machine's engine package goes with the job; installed: the "
-              "cluster's Python has netwright installed", choices=("upload", "installed")),
-        Param("python", "str", "python", "The Python the job runs on the cluster (with torch installed)"),
-        Param("scratch_dir", "str", "/tmp/netwright-ray", "streamed: where each node keeps the ranks' folders"),
-        Param("connect_timeout_s", "float", 5.0, "How long the address may take to answer", min=0.1),
+              "cluster's Python has netwright installed", choices=("upload", "installed"), label="Netwright code"),
+        Param("python", "str", "python", "The Python the job runs on the cluster (with torch installed)",
+              label="Python on the nodes"),
+        Param("scratch_dir", "str", "/tmp/netwright-ray", "streamed: where each node keeps the ranks' folders",
+              label="Scratch folder on the nodes"),
+        Param("connect_timeout_s", "float", 5.0, "How long the address may take to answer", min=0.1,
+              label="Connect timeout (s)"),
         Param("wait_for_resources_s", "float", 0.0, "Give up when the cluster has not placed the ranks after this "
-              "many seconds (0: wait, as a queued job does)", min=0.0),
-        Param("stop_grace_s", "float", 60.0, "After `ray job stop`, how long the job may take to stop gracefully", min=1.0),
+              "many seconds (0: wait, as a queued job does)", min=0.0, label="Wait for resources (s)"),
+        Param("stop_grace_s", "float", 60.0, "After `ray job stop`, how long the job may take to stop gracefully",
+              min=1.0, label="Stop grace time (s)"),
     )
 
     def script(self, run_dir: str | Path, spec: "ExperimentSpec") -> str:

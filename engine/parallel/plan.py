@@ -255,9 +255,11 @@ def _layout_problems(spec, strategy) -> list[Problem]:
         host, _, port = par.rdzv_endpoint.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             problems.append(Problem("parallel.rdzv_endpoint", f"{par.rdzv_endpoint!r} must look like host:port, e.g. 10.0.0.1:29500"))
-    elif par.nnodes > 1:
+    elif par.nnodes > 1 and not spec.launcher.remote:  # (a scheduler's launcher puts it on the job's first node)
         problems.append(Problem("parallel.rdzv_endpoint", f"is required with {par.nnodes} nodes: node 0's address and a free port, "
                                                           "e.g. 10.0.0.1:29500 (every node uses the same value)"))
+    if spec.launcher.remote:  # the ranks run on the cluster's nodes: this machine's devices do not count
+        return problems
     devices = local_devices()
     gpu = uses_gpu(spec)
     backend = resolve_backend(spec)

@@ -37,9 +37,9 @@ class RayHead:
 
     def start(self) -> "RayHead":
         # `ray start` of this Python (no PATH lookup)
-        cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
-               "--port", str(self.port), "--num-cpus", str(self.cpus), "--num-gpus", "0", "--include-dashboard=true", "--dashboard-host", "127.0.0.1",
-               "--dashboard-port", str(self.dashboard_port), "--ray-client-server-port", str(self.client_port),
+        cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
+               "--node-ip-address", "127.0.0.1", "--port", str(self.port), "--num-cpus", str(self.cpus), "--num-gpus", "0",
+               "--include-dashboard=true", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port), "--ray-client-server-port", str(self.client_port),
                "--dashboard-agent-listen-port", str(_free_port()),  # (its default, 52365, would clash with another head)
                "--temp-dir", str(self.dir), "--disable-usage-stats"]
         self.log = self.dir / "head.log"

@@ -7,57 +7,25 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 
 import numpy as np
 import pytest
 
 from engine.cli import main as cli
-from engine.data.text_classes import sentiment_texts, write_sentiment_csv
 from engine.spec import ExperimentSpec, apply_overrides
 from engine.validation import validate
+from tests.engine.text_fixtures import bert_reviews, bert_reviews_spec
 
 if importlib.util.find_spec("transformers") is None or importlib.util.find_spec("torchvision") is None:
     pytest.skip("needs the pretrained extra (transformers, torchvision)", allow_module_level=True)
 
-SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-
-
-def bert_spec(csv, bert, tokenizer=None) -> str:
-    return f"""
-name = "bert_sentiment"
-seed = 0
-[data]
-source = "text_classification"
-path = "{csv}"
-tokenizer = "{tokenizer or bert}"
-max_len = 24
-batch_size = 16
-[model]
-layers = [{{type = "Pretrained", source = "huggingface", model = "{bert}", output = "classify"}}]
-[optimizer]
-name = "adamw"
-lr = 0.003
-[training]
-epochs = 5
-log_every = 4
-device = "cpu"
-"""
-
-
 @pytest.fixture(scope="module")
 def bert_run(tmp_path_factory):
-    from tests.engine.pretrained.tiny import save_tiny_bert
-
     root = tmp_path_factory.mktemp("bert")
-    words = sorted({w for t in sentiment_texts(600, 0).texts for w in re.findall(r"\w+|[^\w\s]", t.lower())})
-    bert = save_tiny_bert(root / "tiny-bert", words=(*SPECIALS, *words))
-    csv = write_sentiment_csv(root / "reviews.csv", 160)
-    spec_file = root / "spec.toml"
-    spec_file.write_text(bert_spec(csv, bert))
-    assert cli(["train", str(spec_file), "--runs-dir", str(root / "runs")]) == 0
+    made = bert_reviews(root)
+    assert cli(["train", str(made["spec"]), "--runs-dir", str(root / "runs")]) == 0
     [run] = list((root / "runs").iterdir())
-    return {"root": root, "bert": bert, "csv": csv, "run": run}
+    return {"root": root, "run": run, **made}
 
 
 def test_the_fine_tuned_bert_learns_and_explain_colours_its_tokens(bert_run, capsys):
@@ -96,12 +64,18 @@ def _attribution(summary, values):
                        s["delta"], s["true"], 0)
 
 
-def test_the_data_is_checked_against_the_models_tokenizer(bert_run):
-    spec = ExperimentSpec.from_toml(bert_spec(bert_run["csv"], bert_run["bert"], tokenizer="words"))
+def test_the_data_is_checked_against_the_models_tokenizer(bert_run, capsys):
+    text = bert_reviews_spec(bert_run["csv"], bert_run["bert"], tokenizer="words")
+    spec = ExperimentSpec.from_toml(text)
     [problem] = [p for p in validate(spec) if p.fix]
     assert problem.path == "data.tokenizer" and "its own tokenizer" in problem.message
     fixed = apply_overrides(spec, problem.fix)
     assert not validate(fixed)
+    words = bert_run["root"] / "words.toml"
+    words.write_text(text)
+    capsys.readouterr()
+    assert cli(["validate", str(words)]) != 0
+    assert f"fix: --set data.tokenizer={bert_run['bert']}" in capsys.readouterr().err  # the CLI prints the fix
 
 
 def test_image_adaptation_problems_have_fixes_that_apply(tmp_path):

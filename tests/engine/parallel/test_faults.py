@@ -1,5 +1,5 @@
 """Control and faults with the real worker: pause/resume/stop commands, SIGTERM = stop, SIGKILL
-= crashed, a raising rank ends the job fast with its traceback, restarts resume from the last
+= crashed, a raising rank ends the job (through the abort path, not a timeout) with its traceback, restarts resume from the last
 checkpoint, and no process of the run is left behind."""
 from __future__ import annotations
 
@@ -118,14 +118,15 @@ def test_sigkill_of_the_worker_reads_as_crashed(tmp_path):
     assert weights and state["step"] > 0
 
 
-def test_a_raising_rank_ends_every_rank_fast_with_its_traceback(tmp_path):
+def test_a_raising_rank_ends_every_rank_by_the_abort_path_with_its_traceback(tmp_path):
+    """Rank 1 raises mid-training: the job ends because of it — rank 0 learns of the loss from
+    gloo (peer connection closed) or is ended by the agent — never by waiting out a timeout
+    (collective, teardown or watchdog). How fast that is, is measured by benchmarks/faults.py."""
     run = RunDir.create(tmp_path, long_spec())
     proc = start(run, "--context", "tests.engine.parallel.faults:RaisingContext", NETWRIGHT_TEST_RUN_DIR=str(run.path))
     procs = [psutil.Process(proc.pid), *ranks_of(proc, run).values()]
     assert proc.wait(60) == 1, log(run)
-    ended = time.time()
-    injected = float((run.path / "injected.txt").read_text())
-    assert ended - injected < 10, f"ranks took {ended - injected:.1f} s to end"
+    assert (run.path / "injected.txt").exists()
     errors = [e for e in events(run, "error") if e.get("rank") == 1]
     assert errors, events(run, "error")
     assert "rank 1" in errors[0]["message"] and "injected failure on rank 1" in errors[0]["message"]
@@ -133,7 +134,12 @@ def test_a_raising_rank_ends_every_rank_fast_with_its_traceback(tmp_path):
     assert "agree_control" in errors[0]["traceback"]
     status = read_status(run)
     assert status["status"] == "failed" and "rank 1" in status["message"]
-    assert "injected failure on rank 1" in run.log_path.read_text()
+    text = run.log_path.read_text()
+    assert "injected failure on rank 1" in text
+    rank0 = [e["message"] for e in events(run, "error") if e.get("rank") == 0]
+    assert any("Connection closed by peer" in m for m in rank0) or "Terminating process" in text, (rank0, text[-2000:])
+    for timeout_sign in ("Timed out", "timed out", "took over", "did not exit within"):
+        assert timeout_sign not in text, text[-2000:]
     assert_all_gone(procs)
 
 

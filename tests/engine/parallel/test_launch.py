@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from engine.elastic import JobFailure, RankFailure, launch_config
 from engine.launchers.local import worker_command
+from engine.runs import RunDir
 from engine.worker import apply_layout
 
 from tests.engine.parallel.runner import tiny_spec
@@ -45,3 +47,57 @@ def test_failure_descriptions():
     assert raised.describe() == "rank 1 (pid 10) exited with code 1: ValueError: bad"
     assert killed.describe() == "rank 0 (pid 11) was killed by SIGKILL"
     assert str(JobFailure([raised, killed])).startswith("rank 1 (pid 10)")
+
+
+def _error_file(folder, message):
+    folder.mkdir(parents=True)
+    path = folder / "error.json"
+    path.write_text(json.dumps({"message": {"message": message, "extraInfo": {"py_callstack": f"Traceback ...\n{message}",
+                                                                              "timestamp": "1"}}}))
+    return str(path)
+
+
+def test_the_rank_that_raised_comes_before_the_rank_that_only_lost_it(tmp_path):
+    """The agent reports only the first rank to exit; when that one only lost its peer, the
+    peer's own error (its error.json beside it) is the cause and is named first."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    from engine.elastic import _failures
+
+    run = RunDir.create(tmp_path, tiny_spec())
+    attempt = run.ranks / "job" / "attempt_0"
+    lost = "RuntimeError: [pair.cc:553] Connection closed by peer [127.0.0.1]:1234"
+    first = ProcessFailure(local_rank=0, pid=11, exitcode=1, error_file=_error_file(attempt / "0", lost))
+    run.rank_pid_path(1).write_text("12")
+    err = ChildFailedError("rank_main", {0: first})
+    alone = JobFailure(_failures(err, run.path))
+    assert [f.rank for f in alone.failures] == [0] and alone.crashed  # its peer left no error: killed
+    _error_file(attempt / "1", "ValueError: injected")
+    failure = JobFailure(_failures(err, run.path))
+    assert [(f.rank, f.pid) for f in failure.failures] == [(1, 12), (0, 11)]
+    assert str(failure).startswith("rank 1 (pid 12) exited with code 1: ValueError: injected")
+    assert "ValueError: injected" in failure.failures[0].traceback and not failure.crashed
+
+
+def test_agent_tracebacks_reach_torch_log_formatter_as_text():
+    """torch's log formatter imports all of torch._dynamo (seconds) to format a record's
+    exception; the agent logs one when a rank fails. The filter hands it the text instead."""
+    import logging
+    import sys
+
+    from torch.distributed.launcher.api import elastic_launch  # noqa: F401  (sets up torch's log handlers)
+
+    from engine.elastic import plain_traceback_logs
+
+    plain_traceback_logs()
+    plain_traceback_logs()
+    handler = next(h for h in logging.getLogger("torch").handlers if type(h.formatter).__name__ == "TorchLogsFormatter")
+    assert len([f for f in handler.filters if type(f).__name__ == "_TracebackAsText"]) == 1
+    try:
+        raise ValueError("rank 1 failed")
+    except ValueError:
+        record = logging.getLogger("torch.distributed.elastic").makeRecord(
+            "torch.distributed.elastic", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    assert handler.filter(record)
+    assert record.exc_info is None and "ValueError: rank 1 failed" in record.exc_text
+    assert "ValueError: rank 1 failed" in handler.format(record)

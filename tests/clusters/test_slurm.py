@@ -1,0 +1,106 @@
+"""The slurm launcher against a real one-node Slurm cluster (tests/clusters/slurm_cluster.py):
+a 2-rank DDP job is cancelled mid-run, an impossible request stays PENDING with Slurm's reason, a
+held job whose node sees another folder fails as "not shared". (A 2-rank DDP job run to
+completion, watched from the app's Monitor, is in test_slurm_monitor.py.)"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from engine.launchers import launcher_for_run, launcher_of
+from engine.runs import RunDir, effective_status, load_status
+from engine.spec import ExperimentSpec
+
+pytestmark = pytest.mark.slow
+
+SPEC = """
+name = "slurm_ddp"
+[data]
+source = "random"
+samples = 256
+shape = [8]
+classes = 2
+batch_size = 16
+[model]
+layers = [{{type = "Linear", out_features = 16}}, {{type = "ReLU"}}, {{type = "Linear", out_features = 2}}]
+[training]
+epochs = {epochs}
+checkpoint_every = 1
+log_every = 1
+[parallel]
+strategy = "ddp"
+processes = 2
+nnodes = {nodes}
+[launcher]
+kind = "slurm"
+time_limit = "10"
+{launcher}
+"""
+
+
+def _submit(tmp_path, *, epochs=2, nodes=1, launcher=""):
+    spec = ExperimentSpec.from_toml(SPEC.format(epochs=epochs, nodes=nodes, launcher=launcher))
+    run = RunDir.create(tmp_path / "runs", spec)
+    submission = launcher_of(spec).submit(run, spec)
+    return run, submission
+
+
+def _wait(what, check, timeout, run=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    log = run.log_path.read_text(errors="replace")[-4000:] if run is not None and run.log_path.exists() else ""
+    raise AssertionError(f"timed out waiting for {what}\n{log}")
+
+
+def _steps(run):
+    if not run.events_path.exists():
+        return 0
+    return sum(1 for line in run.events_path.read_text().splitlines() if '"type": "metric"' in line
+               or '"type":"metric"' in line)
+
+
+def test_impossible_request_pends_with_slurms_reason(slurm_cluster, tmp_path):
+    run, submission = _submit(tmp_path, nodes=8)  # one node in this cluster: never runs
+    assert submission.job_id and submission.script == run.path / "job.sbatch"
+    assert "#SBATCH --nodes=8" in submission.script.read_text()
+    status = load_status(run)
+    assert (status.launcher, status.job_id) == ("slurm", submission.job_id)
+    launcher = launcher_for_run(run)
+    pending = launcher.job_state(run)
+    assert pending.state == "PENDING" and pending.reason, pending  # e.g. PartitionConfig / PartitionNodeLimit
+    assert pending.reason in pending.describe()
+    assert launcher.cancel(run)
+    cancelled = _wait("the pending job to be cancelled", lambda: (j := launcher.job_state(run)).final and j, 30)
+    assert cancelled.state == "CANCELLED"
+    assert effective_status(run) == "created"  # never started: nothing in the run changed
+
+
+def test_cancel_mid_run_ends_stopped_or_crashed(slurm_cluster, tmp_path):
+    run, _ = _submit(tmp_path, epochs=400)
+    launcher = launcher_for_run(run)
+    _wait("training steps", lambda: _steps(run) >= 3, 240, run)
+    assert launcher.job_state(run).state == "RUNNING"
+    assert launcher.cancel(run)
+    job = _wait("the job to end", lambda: (j := launcher.job_state(run)).final and j, 90, run)
+    assert job.state == "CANCELLED" and "cancelled" in job.describe()
+    status = _wait("a final status", lambda: effective_status(run) not in ("running", "paused") and effective_status(run), 30, run)
+    assert status in ("stopped", "crashed"), status
+    if status == "stopped":  # SIGTERM from scancel reached the worker in time: a graceful stop with a checkpoint
+        assert load_status(run).checkpoint
+
+
+def test_node_that_sees_another_folder_fails_as_not_shared(slurm_cluster, tmp_path):
+    run, submission = _submit(tmp_path, launcher='sbatch_options = "--hold"')
+    launcher = launcher_for_run(run)
+    assert launcher.job_state(run).state == "PENDING"
+    (run.path / "shared-probe").write_text("another folder at the same path\n")  # what a node-local disk would show
+    assert slurm_cluster.run("scontrol", "release", submission.job_id).returncode == 0
+    job = _wait("the job to fail", lambda: (j := launcher.job_state(run)).final and j, 120, run)
+    assert job.state == "FAILED" and job.exit_code.startswith("3"), job
+    assert "not shared" in job.describe()
+    assert "cannot read" in run.log_path.read_text()
