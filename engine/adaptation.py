@@ -4,8 +4,12 @@ A pretrained model (a `Pretrained` block as the first layer) was trained on inpu
 form: images of a size and channel count, normalized with a certain mean and std; token ids from
 its own tokenizer. Each mismatch is a Problem carrying a `fix` (``--set`` assignments on the data
 options: resize to the model's size, repeat grey to 3 channels, use the model's mean/std, use the
-model's tokenizer) that the GUI applies in one click and the CLI prints. Native stacks get one
-check too: an Embedding too small for the tokenizer's vocabulary.
+model's tokenizer) that the GUI applies in one click and the CLI prints. Problems block training,
+so each is raised only where it matters: channels always; the size when the model cannot run at
+the data's size (a ViT; a CNN runs at any size, and may be fine-tuned on small images on
+purpose); the normalization when the library's own weights are loaded (random weights learn
+whatever normalization the data has). Native stacks get one check too: an Embedding too small
+for the tokenizer's vocabulary.
 
 What a model expects comes from its library (torchvision's weight transforms, timm's pretrained
 config, a Hugging Face folder's files), registered per source in `EXPECTATIONS`.
@@ -117,13 +121,14 @@ def check_adaptation(spec: Any) -> list[Problem]:
         return []
     options = set(p.name for p in DATA_SOURCES.get(spec.data.source).params) if spec.data.source in DATA_SOURCES else set()
     if info.kind == "image":
-        return _image_problems(expected, info, spec.data, options)
+        return _image_problems(expected, info, spec.data, options, first.params)
     if info.kind == "text":
         return _text_problems(expected, info, spec.data, options, path)
     return []
 
 
-def _image_problems(expected: Expectation, info: Any, data: Any, options: set[str]) -> list[Problem]:
+def _image_problems(expected: Expectation, info: Any, data: Any, options: set[str],
+                    layer: Mapping[str, Any]) -> list[Problem]:
     channels, height, width = info.input_shape
     problems = []
     if channels != expected.channels:
@@ -132,19 +137,33 @@ def _image_problems(expected: Expectation, info: Any, data: Any, options: set[st
         how = "repeat the grey channel to 3 (data.color = rgb)" if fix else "use images with that many channels"
         problems.append(Problem("data.color" if fix else "data", f"{expected.model} expects {expected.channels}-channel "
                                 f"images but the data has {channels} — {how}", fix))
-    if (height, width) != (expected.size, expected.size):
+    if (height, width) != (expected.size, expected.size) and not _runs_at(layer, (expected.channels, height, width)):
         fix = (f"data.size={expected.size}",) if "size" in options else ()
         problems.append(Problem("data.size" if fix else "data", f"{expected.model} was trained on "
-                                f"{expected.size}x{expected.size} images but the data is {height}x{width} — resize to "
-                                f"{expected.size} (data.size = {expected.size}) for the features it learned", fix))
+                                f"{expected.size}x{expected.size} images and cannot read the data's {height}x{width} — "
+                                f"resize to {expected.size} (data.size = {expected.size})", fix))
     current = data.options.get("normalize", "dataset")
-    if expected.normalize is not None and current != expected.normalize:
+    library = layer.get("weights", "library") == "library"
+    if library and expected.normalize is not None and current != expected.normalize:
         fix = (f"data.normalize={expected.normalize}",) if "normalize" in options else ()
         stats = ", ".join(f"{m:g}/{s:g}" for m, s in zip(expected.mean, expected.std))
         problems.append(Problem("data.normalize" if fix else "data", f"{expected.model} expects pixels normalized "
                                 f"with its mean/std ({stats}, {expected.normalize}); the data uses {current} — use the "
                                 f"model's (data.normalize = {expected.normalize})", fix))
     return problems
+
+
+def _runs_at(layer: Mapping[str, Any], shape: tuple[int, ...]) -> bool:
+    """Whether the Pretrained block's model accepts images of `shape` (a meta-device forward)."""
+    from engine.pretrained.anatomy import describe  # torch: only for a Pretrained block
+    from engine.pretrained.errors import PretrainedError
+
+    try:
+        describe(str(layer.get("source", "torchvision")), str(layer.get("model", "resnet18")),
+                 str(layer.get("output", "features")), 2, shape, "float32")
+    except PretrainedError:
+        return False
+    return True
 
 
 def _text_problems(expected: Expectation, info: Any, data: Any, options: set[str], path: str) -> list[Problem]:

@@ -71,18 +71,18 @@ def test_fitting_the_data_to_a_pretrained_model_is_one_click(main_window, qtbot,
     doc = main_window.document
     page = main_window.show_page("data")
     wait_preview(qtbot, page)
-    layers = (LayerSpec("Pretrained", {"source": "torchvision", "model": "resnet18", "weights": "random"}),
+    layers = (LayerSpec("Pretrained", {"source": "torchvision", "model": "resnet18", "weights": "library"}),
               LayerSpec("Linear", {"out_features": 0}))
     data = dataclasses.replace(doc.spec.data, source="image_folder",
                                options={"path": str(photos), "size": 16, "color": "grayscale"})
     doc.edit(dataclasses.replace(doc.spec, data=data, model=ModelSpec(layers)), "a pretrained model on grey images")
-    qtbot.waitUntil(lambda: len(page.fix_buttons()) == 3, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(page.fix_buttons()) == 2, timeout=WAIT_MS)
     texts = sorted(b.text() for b in page.fix_buttons())
-    assert texts == ["Apply: color=rgb", "Apply: normalize=imagenet", "Apply: size=224"]
+    assert texts == ["Apply: color=rgb", "Apply: normalize=imagenet"]
     [rgb] = [b for b in page.fix_buttons() if b.text() == "Apply: color=rgb"]
     rgb.click()
     assert doc.spec.data.options["color"] == "rgb"
-    qtbot.waitUntil(lambda: len(page.fix_buttons()) == 2, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(page.fix_buttons()) == 1, timeout=WAIT_MS)
     assert doc.undo_stack.undoText() == "Fix: data.color=rgb"
     main_window.undo_action.trigger()
     assert doc.spec.data.options["color"] == "grayscale"

@@ -85,15 +85,26 @@ def test_image_adaptation_problems_have_fixes_that_apply(tmp_path):
         (tmp_path / label).mkdir()
         for i in range(3):
             Image.fromarray(np.full((10, 10), 40 * i, np.uint8), "L").save(tmp_path / label / f"{i}.png")
-    spec = ExperimentSpec.from_dict({
-        "data": {"source": "image_folder", "path": str(tmp_path), "size": 16, "color": "grayscale"},
-        "model": {"layers": [{"type": "Pretrained", "source": "torchvision", "model": "resnet18", "weights": "random"},
-                             {"type": "Linear", "out_features": 0}]}})
-    fixes = {p.path: p.fix for p in validate(spec) if p.fix}
-    assert fixes == {"data.color": ("data.color=rgb",), "data.size": ("data.size=224",),
-                     "data.normalize": ("data.normalize=imagenet",)}
-    fixed = apply_overrides(spec, [a for fix in fixes.values() for a in fix])
-    assert fixed.data.options["size"] == 224 and not [p for p in validate(fixed) if p.fix]
+
+    def spec(model: str, weights: str, **data) -> ExperimentSpec:
+        return ExperimentSpec.from_dict({
+            "data": {"source": "image_folder", "path": str(tmp_path), "size": 16, **data},
+            "model": {"layers": [{"type": "Pretrained", "source": "torchvision", "model": model, "weights": weights},
+                                 {"type": "Linear", "out_features": 0}]}})
+
+    def fixes(s: ExperimentSpec) -> dict:
+        return {p.path: p.fix for p in validate(s) if p.fix}
+
+    # ImageNet weights on grey 16x16 images: 3 channels and ImageNet's mean/std (a CNN runs at 16x16)
+    grey = spec("resnet18", "library", color="grayscale")
+    assert fixes(grey) == {"data.color": ("data.color=rgb",), "data.normalize": ("data.normalize=imagenet",)}
+    fixed = apply_overrides(grey, [a for fix in fixes(grey).values() for a in fix])
+    assert fixed.data.options["color"] == "rgb" and not validate(fixed)
+    # random weights: normalization is the data's own business; a ViT cannot read 16x16 images
+    assert fixes(spec("resnet18", "random")) == {}
+    vit = spec("vit_b_16", "random")
+    assert fixes(vit) == {"data.size": ("data.size=224",)}
+    assert not [p for p in validate(apply_overrides(vit, ["data.size=224"])) if p.fix]
 
 
 def test_a_native_embedding_too_small_for_the_tokenizer_gets_a_fix():
