@@ -182,17 +182,26 @@ def follow_run(run: "RunDir", launcher: RayLauncher, *, resume: bool = False,
         release(run)
 
 
+#: how long the follower keeps trying to reach a cluster that stopped answering before it gives up
+LOST_CONTACT_S = 120.0
+#: the pause before reading the log again
+RETRY_S = 2.0
+
+
 def _follow(client: Any, job_id: str, run: "RunDir", launcher: RayLauncher, streamer: str,
             say: Callable[[str], None]) -> dict[str, Any]:
-    """Tail the job's output until it ends; apply its records; forward control requests."""
+    """Tail the job's output until it ends; apply its records; forward control requests. The
+    log is read again from its start after a lost connection: what was handled is skipped."""
+    import asyncio
+    import time
+
     from engine.appendlog import append_text
     from engine.runs import write_status
-
-    import asyncio
 
     writer = RecordWriter(run)
     outcome: dict[str, Any] = {"result": None, "failures": []}
     control = _ControlForwarder(run, launcher, client, streamer) if launcher.mode == "streamed" else None
+    handled = 0  # items (lines and records) of the job's log handled so far
 
     def handle(item: dict[str, Any] | str) -> None:
         if isinstance(item, str):
@@ -212,16 +221,29 @@ def _follow(client: Any, job_id: str, run: "RunDir", launcher: RayLauncher, stre
         else:
             writer.apply(item)
 
-    async def tail() -> None:
-        pending = ""
-        async for chunk in client.tail_job_logs(job_id):
-            items, pending = parse_output(chunk, pending)
+    class Pass:
+        """One reading of the log from its start."""
+
+        def __init__(self) -> None:
+            self.index, self.pending = 0, ""
+
+        def feed(self, text: str, *, last: bool = False) -> None:
+            nonlocal handled
+            items, self.pending = parse_output(text + ("\n" if last and not text.endswith("\n") else ""), self.pending)
             for item in items:
-                handle(item)
+                self.index += 1
+                if self.index > handled:
+                    handle(item)
+                    handled = self.index
             if control is not None:
                 control.poll()
-        if pending:
-            handle(parse_output(pending + "\n", "")[0][0])
+
+    async def tail() -> None:
+        reading = Pass()
+        async for chunk in client.tail_job_logs(job_id):
+            reading.feed(chunk)
+        if reading.pending:
+            reading.feed("", last=True)
 
     async def main() -> None:
         task = asyncio.ensure_future(tail())
@@ -231,8 +253,28 @@ def _follow(client: Any, job_id: str, run: "RunDir", launcher: RayLauncher, stre
                 control.poll()
         await task
 
-    asyncio.run(main())
-    return outcome
+    lost_since = None
+    while True:
+        try:
+            asyncio.run(main())
+            return outcome
+        except Exception as err:  # the connection dropped (or the cluster stopped answering)
+            try:
+                status = str(getattr(client.get_job_status(job_id), "value", ""))
+            except Exception:
+                status = ""
+            if status in ("SUCCEEDED", "FAILED", "STOPPED"):  # it ended meanwhile: read the rest at once
+                Pass().feed(client.get_job_logs(job_id), last=True)
+                return outcome
+            lost_since = lost_since or time.time()
+            if time.time() - lost_since > LOST_CONTACT_S:
+                raise RuntimeError(f"lost contact with the Ray cluster at {launcher.address} for over "
+                                   f"{LOST_CONTACT_S:.0f} s ({type(err).__name__}: {err}); the job {job_id} may still "
+                                   "run: `ray job status` / `ray job stop` it there") from None
+            say(f"reading the job's log failed ({type(err).__name__}: {err}); reading it again")
+            time.sleep(RETRY_S)
+            if status:
+                lost_since = None
 
 
 class _ControlForwarder:

@@ -51,8 +51,10 @@ APPENDED = ("events.jsonl", "log.txt")
 
 
 def emit(kind: str, **fields: Any) -> None:
-    """Print one record for the local side (one line, flushed)."""
-    print(MARK + json.dumps({"kind": kind, **fields}, separators=(",", ":"), default=str), flush=True)
+    """Print one record for the local side: one line in one write (the ranks' output, which Ray
+    prints from another thread, cannot land inside it), flushed."""
+    sys.stdout.write(MARK + json.dumps({"kind": kind, **fields}, separators=(",", ":"), default=str) + "\n")
+    sys.stdout.flush()
 
 
 # ----------------------------------------------------------------------------- streaming

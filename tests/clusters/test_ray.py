@@ -209,3 +209,39 @@ def test_rank_layout_gives_each_node_its_gpus_and_local_ranks():
     cpu = _layout([{"node_id": "a", "gpus": []}, {"node_id": "a", "gpus": []}, {"node_id": "b", "gpus": []}])
     assert [env["LOCAL_RANK"] for env in cpu] == ["0", "1", "0"] and "CUDA_VISIBLE_DEVICES" not in cpu[0]
     assert [env["LOCAL_WORLD_SIZE"] for env in cpu] == ["2", "2", "1"]
+
+
+def test_follower_reads_the_log_again_after_a_lost_connection_without_doubling_anything(tmp_path, monkeypatch):
+    """The job's log stream drops mid-way (mid-line, too); the follower reads it again from its
+    start and skips what it handled: every line once in log.txt, the result taken once."""
+    import json
+
+    from engine.launchers import launcher_of
+    from engine.launchers._ray_follow import _follow
+    from engine.launchers._ray_job import MARK
+
+    monkeypatch.setattr("engine.launchers._ray_follow.RETRY_S", 0.0)
+    spec = ray_spec("http://127.0.0.1:8265", mode="shared")
+    run = RunDir.create(tmp_path / "runs", spec)
+    log_text = ("rank 0 line one\n" + MARK + json.dumps({"kind": "ranks", "ranks": [{"host": "n1"}]}) + "\n"
+                + "rank 1 line two\n" + MARK + json.dumps({"kind": "result", "result": {"status": "completed"}}) + "\n")
+
+    class Client:
+        tails = 0
+
+        async def tail_job_logs(self, job_id):
+            Client.tails += 1
+            if Client.tails == 1:
+                yield log_text[:30]  # a line and a half, then the connection drops
+                raise RuntimeError("connection closed")
+            for at in range(0, len(log_text), 7):
+                yield log_text[at:at + 7]
+
+        def get_job_status(self, job_id):
+            return "RUNNING"
+
+    outcome = _follow(Client(), "job1", run, launcher_of(spec), "", say=lambda text: None)
+    assert Client.tails == 2 and outcome["result"] == {"status": "completed"}
+    lines = run.log_path.read_text().splitlines()
+    assert lines.count("rank 0 line one") == 1 and lines.count("rank 1 line two") == 1
+    assert load_status(run).extra["job_nodes"] == "n1"
