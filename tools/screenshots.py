@@ -130,6 +130,7 @@ def _slurm_spec(**launcher):
 
 def train_slurm(app, out: Path, tmp: Path) -> None:
     window = _window(app, tmp / "runs_slurm_form")
+    window.ask_unsaved_changes = lambda: "discard"  # the edited spec is not saved anywhere
     window.document.edit(_slurm_spec(partition="gpu", account="vision-lab", setup="source ~/venvs/netwright/bin/activate"),
                          "Slurm")
     train = window.show_page("train")
@@ -151,6 +152,8 @@ def monitor_slurm(app, out: Path, tmp: Path) -> None:
         blocker = cluster.run("sbatch", "--parsable", "--job-name=other-user", "--ntasks=2", "--wrap", "sleep 300")
         blocker_id = blocker.stdout.strip()
         window = _window(app, tmp / "runs_slurm")
+        window.ask_unsaved_changes = lambda: "discard"
+        window.page("monitor").ask_close_action = lambda: "stop"
         window.document.edit(_slurm_spec(), "Slurm")
         train = window.show_page("train")
         _wait(app, lambda: train.plan_ready() and train.train_button.isEnabled(), 120)

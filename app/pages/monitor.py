@@ -113,8 +113,7 @@ class MonitorPage(QWidget):
         titles.addWidget(self.subtitle)
         header.addLayout(titles, 1)
         self.job_label = QLabel(objectName="jobLabel")
-        self.job_label.setWordWrap(True)
-        self.job_label.setMaximumWidth(380)
+        self.job_label.setMaximumWidth(420)  # one line: "Slurm job 12 PENDING (Resources)"
         self.job_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.job_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.job_label.hide()
@@ -225,16 +224,18 @@ class MonitorPage(QWidget):
         self.plots.clear()
         self.console.clear()
         self._last_logged_status = ""
-        self.phases.begin(self.run_service.launched_at(self.run_dir))
+        from app.services.run_service import job_id, submits
+
+        # a cluster's job (or one being submitted): its start-up phases show once it starts on the cluster
+        queued_job = bool(job_id(self.run_dir)) or submits(self.run_dir)
+        self.phases.begin(None if queued_job else self.run_service.launched_at(self.run_dir))
         self.tailer.attach(self.run_dir)
         self.title.setText(self._run_name())
         self.subtitle.setText(str(self.run_dir))
         self.job = None
         self.job_label.hide()
         self._job_timer.stop()
-        from app.services.run_service import job_id
-
-        if job_id(self.run_dir):
+        if queued_job:
             self._ask_job()
             self._job_timer.start()
         self._set_status("")

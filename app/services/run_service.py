@@ -67,7 +67,8 @@ def job_id(run_dir: Path) -> str | None:
     return load_status(Path(run_dir)).job_id
 
 
-def _submits(run_dir: Path) -> bool:
+def submits(run_dir: Path) -> bool:
+    """True when the run's spec names a cluster launcher (it is submitted, not started here)."""
     from engine.runs import RunDir
 
     try:
@@ -154,7 +155,7 @@ class RunService(QObject):
     def _launch(self, run_dir: Path, resume: bool) -> None:
         self._launched_at[run_dir] = time.time()
         self._stopping.discard(run_dir)
-        if _submits(run_dir):
+        if submits(run_dir):
             self._in_background(submit_job, run_dir, resume, failed=lambda message: self._submit_failed(run_dir, message),
                                 done=lambda submission: self._submitted(run_dir, submission))
             self.runStarted.emit(str(run_dir))

@@ -4,10 +4,13 @@ held job whose node sees another folder fails as "not shared". (A 2-rank DDP job
 completion, watched from the app's Monitor, is in test_slurm_monitor.py.)"""
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import pytest
 
+from engine.cli import main
 from engine.launchers import launcher_for_run, launcher_of
 from engine.runs import RunDir, effective_status, load_status
 from engine.spec import ExperimentSpec
@@ -64,17 +67,28 @@ def _steps(run):
                or '"type":"metric"' in line)
 
 
-def test_impossible_request_pends_with_slurms_reason(slurm_cluster, tmp_path):
-    run, submission = _submit(tmp_path, nodes=8)  # one node in this cluster: never runs
-    assert submission.job_id and submission.script == run.path / "job.sbatch"
-    assert "#SBATCH --nodes=8" in submission.script.read_text()
+def test_impossible_request_pends_with_slurms_reason(slurm_cluster, tmp_path, capsys):
+    """Through the CLI: train submits and returns, runs shows the job's reason, stop cancels it."""
+    spec_file = tmp_path / "eight_nodes.toml"
+    spec_file.write_text(SPEC.format(epochs=2, nodes=8, launcher=""))  # one node in this cluster: never runs
+    runs_dir = tmp_path / "runs"
+    assert main(["train", str(spec_file), "--runs-dir", str(runs_dir)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    run = RunDir(Path(summary["run_dir"]))
+    assert summary["job_id"] and summary["launcher"] == "slurm" and summary["status"] == "created"
+    assert "#SBATCH --nodes=8" in (run.path / "job.sbatch").read_text()
     status = load_status(run)
-    assert (status.launcher, status.job_id) == ("slurm", submission.job_id)
+    assert (status.launcher, status.job_id) == ("slurm", summary["job_id"])
+
+    assert main(["runs", "--runs-dir", str(runs_dir), "--json"]) == 0
+    job = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["job"]
+    assert job["state"] == "PENDING" and job["reason"], job  # e.g. PartitionConfig / PartitionNodeLimit
+    assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
+    assert f"job {summary['job_id']} PENDING ({job['reason']})" in capsys.readouterr().out
+
+    assert main(["stop", str(run.path)]) == 0  # nothing runs yet that could read a stop request: scancel
+    assert "asked Slurm to end job" in capsys.readouterr().err
     launcher = launcher_for_run(run)
-    pending = launcher.job_state(run)
-    assert pending.state == "PENDING" and pending.reason, pending  # e.g. PartitionConfig / PartitionNodeLimit
-    assert pending.reason in pending.describe()
-    assert launcher.cancel(run)
     cancelled = _wait("the pending job to be cancelled", lambda: (j := launcher.job_state(run)).final and j, 30)
     assert cancelled.state == "CANCELLED"
     assert effective_status(run) == "created"  # never started: nothing in the run changed
