@@ -5,7 +5,6 @@ completion, watched from the app's Monitor, is in test_slurm_monitor.py.)"""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from engine.cli import main
 from engine.launchers import launcher_for_run, launcher_of
 from engine.runs import RunDir, effective_status, load_status
 from engine.spec import ExperimentSpec
+from tests.engine.parallel.runner import events, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -49,24 +49,6 @@ def _submit(tmp_path, *, epochs=2, nodes=1, launcher=""):
     return run, submission
 
 
-def _wait(what, check, timeout, run=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    log = run.log_path.read_text(errors="replace")[-4000:] if run is not None and run.log_path.exists() else ""
-    raise AssertionError(f"timed out waiting for {what}\n{log}")
-
-
-def _steps(run):
-    if not run.events_path.exists():
-        return 0
-    return sum(1 for line in run.events_path.read_text().splitlines() if '"type": "metric"' in line
-               or '"type":"metric"' in line)
-
-
 def test_impossible_request_pends_with_slurms_reason(slurm_cluster, tmp_path, capsys):
     """Through the CLI: train submits and returns, runs shows the job's reason, stop cancels it."""
     spec_file = tmp_path / "eight_nodes.toml"
@@ -89,7 +71,7 @@ def test_impossible_request_pends_with_slurms_reason(slurm_cluster, tmp_path, ca
     assert main(["stop", str(run.path)]) == 0  # nothing runs yet that could read a stop request: scancel
     assert "asked Slurm to end job" in capsys.readouterr().err
     launcher = launcher_for_run(run)
-    cancelled = _wait("the pending job to be cancelled", lambda: (j := launcher.job_state(run)).final and j, 30)
+    cancelled = wait_until(lambda: (j := launcher.job_state(run)).final and j, 30, "the pending job to be cancelled")
     assert cancelled.state == "CANCELLED"
     assert effective_status(run) == "created"  # never started: nothing in the run changed
 
@@ -97,12 +79,13 @@ def test_impossible_request_pends_with_slurms_reason(slurm_cluster, tmp_path, ca
 def test_cancel_mid_run_ends_stopped_or_crashed(slurm_cluster, tmp_path):
     run, _ = _submit(tmp_path, epochs=400)
     launcher = launcher_for_run(run)
-    _wait("training steps", lambda: _steps(run) >= 3, 240, run)
+    wait_until(lambda: len(events(run, "metric")) >= 3, 240, "training steps", run)
     assert launcher.job_state(run).state == "RUNNING"
     assert launcher.cancel(run)
-    job = _wait("the job to end", lambda: (j := launcher.job_state(run)).final and j, 90, run)
+    job = wait_until(lambda: (j := launcher.job_state(run)).final and j, 90, "the job to end", run)
     assert job.state == "CANCELLED" and "cancelled" in job.describe()
-    status = _wait("a final status", lambda: effective_status(run) not in ("running", "paused") and effective_status(run), 30, run)
+    status = wait_until(lambda: effective_status(run) not in ("running", "paused") and effective_status(run), 30,
+                        "a final status", run)
     assert status in ("stopped", "crashed"), status
     if status == "stopped":  # SIGTERM from scancel reached the worker in time: a graceful stop with a checkpoint
         assert load_status(run).checkpoint
@@ -114,7 +97,7 @@ def test_node_that_sees_another_folder_fails_as_not_shared(slurm_cluster, tmp_pa
     assert launcher.job_state(run).state == "PENDING"
     (run.path / "shared-probe").write_text("another folder at the same path\n")  # what a node-local disk would show
     assert slurm_cluster.run("scontrol", "release", submission.job_id).returncode == 0
-    job = _wait("the job to fail", lambda: (j := launcher.job_state(run)).final and j, 120, run)
+    job = wait_until(lambda: (j := launcher.job_state(run)).final and j, 120, "the job to fail", run)
     assert job.state == "FAILED" and job.exit_code.startswith("3"), job
     assert "not shared" in job.describe()
     assert "cannot read" in run.log_path.read_text()
