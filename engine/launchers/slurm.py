@@ -20,8 +20,9 @@ checkpoint when the ranks answer within Slurm's KillWait. With ``requeue`` a pre
 back to the queue and resumes from the last checkpoint (``SLURM_RESTART_COUNT`` > 0).
 
 Job states come from ``squeue`` while the job is queued or running and from ``scontrol show
-job`` after it ended (for MinJobAge, 300 s by default); ``sacct`` would need slurmdbd, which a
-small cluster often lacks, so it is only the last resort.
+job`` after it ended (for MinJobAge, 300 s by default). ``sacct`` is not used: it needs
+slurmdbd, which many small clusters (and the test cluster) do not run; a job older than
+MinJobAge shows as UNKNOWN, and the run's own status says how it ended.
 """
 from __future__ import annotations
 

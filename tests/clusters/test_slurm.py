@@ -1,5 +1,5 @@
 """The slurm launcher against a real one-node Slurm cluster (tests/clusters/slurm_cluster.py):
-a 2-rank DDP job is cancelled mid-run, an impossible request stays PENDING with Slurm's reason, a
+a job is cancelled mid-run, an impossible request stays PENDING with Slurm's reason, a
 held job whose node sees another folder fails as "not shared". (A 2-rank DDP job run to
 completion, watched from the app's Monitor, is in test_slurm_monitor.py.)"""
 from __future__ import annotations
@@ -32,8 +32,8 @@ epochs = {epochs}
 checkpoint_every = 1
 log_every = 1
 [parallel]
-strategy = "ddp"
-processes = 2
+strategy = "{strategy}"
+processes = {processes}
 nnodes = {nodes}
 [launcher]
 kind = "slurm"
@@ -42,8 +42,13 @@ time_limit = "10"
 """
 
 
-def _submit(tmp_path, *, epochs=2, nodes=1, launcher=""):
-    spec = ExperimentSpec.from_toml(SPEC.format(epochs=epochs, nodes=nodes, launcher=launcher))
+def spec_text(*, epochs=2, nodes=1, launcher="", processes=2) -> str:
+    return SPEC.format(epochs=epochs, nodes=nodes, launcher=launcher, processes=processes,
+                       strategy="ddp" if processes * nodes > 1 else "none")
+
+
+def _submit(tmp_path, *, epochs=2, nodes=1, launcher="", processes=2):
+    spec = ExperimentSpec.from_toml(spec_text(epochs=epochs, nodes=nodes, launcher=launcher, processes=processes))
     run = RunDir.create(tmp_path / "runs", spec)
     submission = launcher_of(spec).submit(run, spec)
     return run, submission
@@ -52,7 +57,7 @@ def _submit(tmp_path, *, epochs=2, nodes=1, launcher=""):
 def test_impossible_request_pends_with_slurms_reason(slurm_cluster, tmp_path, capsys):
     """Through the CLI: train submits and returns, runs shows the job's reason, stop cancels it."""
     spec_file = tmp_path / "eight_nodes.toml"
-    spec_file.write_text(SPEC.format(epochs=2, nodes=8, launcher=""))  # one node in this cluster: never runs
+    spec_file.write_text(spec_text(nodes=8))  # one node in this cluster: never runs
     runs_dir = tmp_path / "runs"
     assert main(["train", str(spec_file), "--runs-dir", str(runs_dir)]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -77,7 +82,7 @@ def test_impossible_request_pends_with_slurms_reason(slurm_cluster, tmp_path, ca
 
 
 def test_cancel_mid_run_ends_stopped_or_crashed(slurm_cluster, tmp_path):
-    run, _ = _submit(tmp_path, epochs=400)
+    run, _ = _submit(tmp_path, epochs=400, processes=1)  # one rank: the cancel is what is tested
     launcher = launcher_for_run(run)
     wait_until(lambda: len(events(run, "metric")) >= 3, 240, "training steps", run)
     assert launcher.job_state(run).state == "RUNNING"

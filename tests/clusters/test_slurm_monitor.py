@@ -10,13 +10,13 @@ from engine.runs import RunDir, effective_status, load_status
 from engine.spec import ExperimentSpec
 from tests.app.conftest import _isolated_settings, main_window, styled_app, window  # noqa: F401 (fixtures)
 from tests.app.test_train_page import ready
-from tests.clusters.test_slurm import SPEC
+from tests.clusters.test_slurm import spec_text
 
 pytestmark = pytest.mark.slow
 
 
 def test_monitor_shows_pending_then_running_job(qtbot, window, slurm_cluster):  # noqa: F811
-    spec = ExperimentSpec.from_toml(SPEC.format(epochs=2, nodes=1, launcher='sbatch_options = "--hold"'))
+    spec = ExperimentSpec.from_toml(spec_text(launcher='sbatch_options = "--hold"'))
     window.document.edit(spec, "a held Slurm job")
     page = window.show_page("train")
     ready(qtbot, page)
