@@ -30,7 +30,7 @@ STATUS_COLORS = {
     "created": ("#555", "#e6e6e6"), "running": ("#fff", "#2f8f5b"), "paused": ("#222", "#f0c341"),
     "completed": ("#fff", "#3b82f6"), "stopped": ("#fff", "#7a7f87"), "failed": ("#fff", "#d9534f"),
     "crashed": ("#fff", "#b02a37"), "starting": ("#fff", "#5b7fb0"), "pruned": ("#fff", "#8b8f97"), "": ("#555", "#e6e6e6"),
-    "queued": ("#fff", "#8a6fb0"),
+    "queued": ("#fff", "#8a6fb0"), "cancelled": ("#fff", "#7a7f87"),
 }
 #: how often the scheduler is asked about the shown run's job
 JOB_POLL_MS = 2000
@@ -402,8 +402,11 @@ class MonitorPage(QWidget):
         self.status = status
         starting_up = self.phases.isVisibleTo(self) and not self.phases.done and status in ("", "created", "running")
         queued = self.job is not None and not self.job.final and self.job.state != "RUNNING" and status in ("", "created")
-        shown = "queued" if queued else "starting" if starting_up else status
-        fg, bg = STATUS_COLORS.get(shown, STATUS_COLORS[""])
+        # a job that ended before its worker wrote anything (cancelled while queued, a node that cannot
+        # see the run directory): the scheduler's word is all there is
+        never_ran = self.job is not None and self.job.final and status in ("", "created")
+        shown = self.job.state.lower() if never_ran else "queued" if queued else "starting" if starting_up else status
+        fg, bg = STATUS_COLORS.get(shown, STATUS_COLORS["failed" if never_ran else ""])
         self.status_label.setText(shown or ("…" if self.run_dir else "no run"))
         self.status_label.setStyleSheet(f"QLabel#statusLabel {{ color: {fg}; background: {bg}; border-radius: 10px;"
                                         f" padding: 3px 12px; font-weight: 600; }}")
