@@ -11,7 +11,8 @@ model saved locally, fine-tuned on generated reviews, its tokens coloured by Int
 ``train_slurm`` (the Train page with "Where: Slurm", its form and the sbatch script in the plan),
 ``monitor_slurm`` (a 2-rank DDP run submitted to a one-node Slurm cluster started for the shot,
 tests/clusters/slurm_cluster.py: queued behind another job, then running), ``compress`` (a digits
-CNN's compressed variants, one made on the page: table and chart). Settings and runs go to a
+CNN's compressed variants, one made on the page: table and chart), ``build_pretrained`` (the Build page with an
+imported ResNet-18 expanded and frozen up to layer3). Settings and runs go to a
 temporary folder; nothing of the user's is read or written.
 """
 from __future__ import annotations
@@ -197,8 +198,28 @@ def compress(app, out: Path, tmp: Path) -> None:
     window.close()
 
 
+def build_pretrained(app, out: Path, tmp: Path) -> None:
+    """The Build page with the ResNet-18 fine-tuning template: the imported model's card expanded to
+    its parts, frozen up to layer3 from the card's locks."""
+    from engine.paths import EXAMPLES
+    from engine.spec import load_spec
+
+    window = _window(app, tmp / "runs_build")
+    window.document.reset(load_spec(EXAMPLES / "finetune_resnet18.toml"))
+    page = window.show_page("build")
+    _wait(app, lambda: not window.document.data_pending() and (0,) in page.stack.cards()
+          and page.stack.card((0,)).pretrained is not None, 120)
+    page.stack.card((0,)).pretrained.expand_button.click()
+    page.stack.card((0,)).pretrained.locks["layer3"].click()
+    page.stack.select((0,))
+    _wait(app, lambda: page.stack.card((0,)).pretrained.parts.isVisible(), 10)
+    _save(app, window, out / "build_pretrained.png")
+    window.close()
+
+
 VIEWS = {"monitor_startup": monitor_startup, "runs_empty": runs_empty, "explain": explain, "explain_text": explain_text,
-         "train_slurm": train_slurm, "monitor_slurm": monitor_slurm, "compress": compress}
+         "train_slurm": train_slurm, "monitor_slurm": monitor_slurm, "compress": compress,
+         "build_pretrained": build_pretrained}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,6 +78,7 @@ class BuildPage(QWidget):
         self.stack.toggleRequested.connect(self.toggle_layer)
         self.stack.moveByRequested.connect(self.move_by)
         self.stack.addInsideRequested.connect(self._add_inside)
+        self.stack.optionsRequested.connect(self.set_options)
         self.editor.optionChanged.connect(self.set_option)
         self.editor.nameChanged.connect(self._rename)
         self.editor.enabledChanged.connect(self._set_enabled)
@@ -340,6 +341,13 @@ class BuildPage(QWidget):
         layer = ops.layer_at(self.document.spec.model.layers, path)
         layers = ops.set_option(self.document.spec.model.layers, path, name, value)
         self._commit(layers, f"Set {layer.type}.{name} = {value}", path, merge_key=("option", path, name))
+
+    def set_options(self, path: Path, change: dict) -> None:
+        """Set several options of the layer at `path` in one undoable edit (a card's freeze controls)."""
+        layer = ops.layer_at(self.document.spec.model.layers, path)
+        new = dataclasses.replace(layer, params={**layer.params, **change})
+        text = ", ".join(f"{k} = {v}" for k, v in change.items())
+        self._commit(ops.replace(self.document.spec.model.layers, path, new), f"Set {layer.type} {text}", path)
 
     def apply_fix(self, path: Path) -> None:
         """Apply the report's one-click fix for the layer at `path` (insert a layer before it)."""

@@ -54,9 +54,11 @@ class LayerCard(QFrame):
     fixClicked = Signal(object)
     collapseToggled = Signal(object)
     contextRequested = Signal(object, QPoint)  # path, global position
+    optionsRequested = Signal(object, dict)    # path, options to set in one edit (a Pretrained card's freeze)
+    expandToggled = Signal(object, bool)       # path, whether a Pretrained card shows its parts
 
     def __init__(self, layer: LayerSpec, row, path: Path, *, composite: bool, collapsed: bool,
-                 pending: bool = False, parent: QWidget | None = None):
+                 pending: bool = False, expanded: bool = False, parent: QWidget | None = None):
         super().__init__(parent)
         self.path = path
         self.layer = layer
@@ -119,6 +121,9 @@ class LayerCard(QFrame):
         self.params_label.setObjectName("cardParams")
         self.params_label.setVisible(bool(details))
         outer.addWidget(self.params_label)
+        self.pretrained = self._pretrained_panel(layer, row, pending, expanded)
+        if self.pretrained is not None:
+            outer.addWidget(self.pretrained)
 
         self.problem_label = None
         self.fix_button = None
@@ -146,6 +151,18 @@ class LayerCard(QFrame):
             self.nested_host.setContentsMargins(4, 4, 0, 2)
             outer.addLayout(self.nested_host)
         self.setToolTip(f"{layer.type} at {_path_text(path)} — click to edit, drag to move, right-click for more")
+
+    def _pretrained_panel(self, layer: LayerSpec, row, pending: bool, expanded: bool):
+        """Freeze controls and the parts of an inferred Pretrained layer (None for other kinds)."""
+        if layer.type != "Pretrained" or pending or not layer.enabled or row is None or row.out_shape is None:
+            return None
+        from app.widgets.pretrained_panel import PretrainedPanel
+        from engine.layers.pretrained import anatomy_of
+
+        panel = PretrainedPanel(dict(row.options), anatomy_of(row.options, row.in_shape, row.in_dtype), expanded)
+        panel.optionsRequested.connect(lambda change: self.optionsRequested.emit(self.path, change))
+        panel.expandToggled.connect(lambda shown: self.expandToggled.emit(self.path, shown))
+        return panel
 
     def identity(self) -> str:
         """What the card shows apart from its position: equal identities look the same."""

@@ -140,6 +140,7 @@ class LayerStack(QScrollArea):
     toggleRequested = Signal(object)
     moveByRequested = Signal(object, int)          # path, -1 up / +1 down
     addInsideRequested = Signal(object)            # composite path
+    optionsRequested = Signal(object, dict)        # path, options to set in one edit
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -150,6 +151,7 @@ class LayerStack(QScrollArea):
         self._layers: tuple[LayerSpec, ...] = ()
         self._selected: Path | None = None
         self._collapsed: set[Path] = set()
+        self._expanded: set[Path] = set()  # Pretrained cards showing their parts
         self._cards: dict[Path, LayerCard] = {}
         self._press: tuple[Path, QPoint] | None = None
         self._content: QWidget | None = None
@@ -269,7 +271,9 @@ class LayerStack(QScrollArea):
 
     def _make_card(self, layer: LayerSpec, row, path: Path, composite: bool) -> LayerCard:
         card = LayerCard(layer, row, path, composite=composite, collapsed=path in self._collapsed,
-                         pending=self._pending)
+                         pending=self._pending, expanded=path in self._expanded)
+        card.optionsRequested.connect(self.optionsRequested)
+        card.expandToggled.connect(lambda p, shown: (self._expanded.add if shown else self._expanded.discard)(p))
         card.pressed.connect(self._card_pressed)
         card.dragMoved.connect(self._card_drag)
         card.fixClicked.connect(self.fixRequested)

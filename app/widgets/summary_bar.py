@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.widgets.layer_card import shape_text
+from engine.layers.pretrained import frozen_parameters
 from engine.problems import Problem
 
 BYTES_PER_PARAM = 4  # fp32
@@ -40,7 +41,8 @@ class SummaryBar(QFrame):
         row.setContentsMargins(14, 6, 14, 6)
         row.setSpacing(28)
         self.values: dict[str, QLabel] = {}
-        for key, title in (("params", "Parameters"), ("size", "Size (fp32)"), ("input", "Input"), ("output", "Output")):
+        for key, title in (("params", "Parameters"), ("trainable", "Trainable"), ("size", "Size (fp32)"), ("input", "Input"),
+                           ("output", "Output")):
             cell = QVBoxLayout()
             cell.setSpacing(0)
             name = QLabel(title)
@@ -73,6 +75,10 @@ class SummaryBar(QFrame):
             return
         total = report.total_params if report is not None else 0
         self.values["params"].setText(f"{total:,}")
+        frozen = frozen_parameters(report.rows) if report is not None and not report.problems else 0
+        self.values["trainable"].setText(f"{total - frozen:,}")
+        self.values["trainable"].setToolTip(f"{frozen:,} parameters are frozen (not trained)" if frozen
+                                            else "Every parameter is trained")
         self.values["size"].setText(size_text(total))
         self.values["input"].setText(shape_text(report.input_shape) if report and report.input_shape is not None else "unknown")
         self.values["output"].setText(shape_text(report.output_shape) if report and report.output_shape is not None else "?")

@@ -101,3 +101,15 @@ def pretrained(c: Ctx) -> Out:
         raise ShapeError(f"freeze_until = {c.p['freeze_until']!r} is not a part of {c.p['model']} — use one of "
                          f"{', '.join(names)}")
     return Out(anatomy.out_shape, anatomy.params, "float32")
+
+
+def frozen_parameters(rows) -> int:
+    """Parameters left untrained by the freeze settings of the Pretrained rows among `rows`
+    (engine.shapes.LayerRow objects: enabled, inferred, with resolved `options`)."""
+    total = 0
+    for row in rows:
+        if row.type != "Pretrained" or not row.enabled or row.out_shape is None or row.in_shape is None:
+            continue
+        anatomy = anatomy_of(row.options, row.in_shape, row.in_dtype)
+        total += anatomy.frozen_params(row.options["freeze"], row.options["freeze_until"])
+    return total
