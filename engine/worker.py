@@ -85,6 +85,8 @@ def _rank_body(run_dir: str, resume: bool, context: str = DEFAULT_CONTEXT) -> di
 
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: stacks into the rank's log
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole terminal group: the worker stops us gracefully
+    if os.environ.get("NETWRIGHT_LAUNCHER") == "slurm":  # Slurm signals every process of the job (scancel,
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # preemption, time limit): the worker stops all ranks gracefully
     return train_rank(run_dir, resume, context)
 
 

@@ -118,7 +118,9 @@ class SlurmLauncher(Launcher):
         out = ["#!/bin/bash", f"# Netwright run {run_dir.name}: {par.processes} rank(s) per node x {par.nnodes} node(s), "
                               f"strategy {par.strategy}", f"# written by the slurm launcher; submit with: sbatch {q(str(run_dir / SCRIPT_NAME))}"]
         out += [f"#SBATCH {line}" for line in self.sbatch_lines(run_dir, spec)]
-        out += ["", "set -eu", "export PYTHONUNBUFFERED=1"]
+        # NETWRIGHT_LAUNCHER=slurm: the ranks leave Slurm's SIGTERM (sent to every process of the job)
+        # to the worker, which stops them gracefully with a checkpoint
+        out += ["", "set -eu", "export PYTHONUNBUFFERED=1 NETWRIGHT_LAUNCHER=slurm"]
         if not self.login_host and not self.python:  # this machine's checkout, as the local launcher runs it
             out.append(f"export PYTHONPATH={q(str(REPO_ROOT))}${{PYTHONPATH:+:$PYTHONPATH}}")
         setup = setup_lines(self.setup)

@@ -54,7 +54,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 ReturnToService=2
 MpiDefault=none
-KillWait=15
+KillWait=30
 MinJobAge=600
 SchedulerParameters=sched_interval=2
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN

@@ -81,7 +81,9 @@ def test_impossible_request_pends_with_slurms_reason(slurm_cluster, tmp_path, ca
     assert effective_status(run) == "created"  # never started: nothing in the run changed
 
 
-def test_cancel_mid_run_ends_stopped_or_crashed(slurm_cluster, tmp_path):
+def test_cancel_mid_run_stops_with_a_checkpoint(slurm_cluster, tmp_path):
+    """scancel's SIGTERM reaches every process of the job; the ranks leave it to the worker, which
+    stops them gracefully (within the cluster's KillWait): status stopped, a checkpoint of the step."""
     run, _ = _submit(tmp_path, epochs=400, processes=1)  # one rank: the cancel is what is tested
     launcher = launcher_for_run(run)
     wait_until(lambda: len(events(run, "metric")) >= 3, 240, "training steps", run)
@@ -91,9 +93,8 @@ def test_cancel_mid_run_ends_stopped_or_crashed(slurm_cluster, tmp_path):
     assert job.state == "CANCELLED" and "cancelled" in job.describe()
     status = wait_until(lambda: effective_status(run) not in ("running", "paused") and effective_status(run), 30,
                         "a final status", run)
-    assert status in ("stopped", "crashed"), status
-    if status == "stopped":  # SIGTERM from scancel reached the worker in time: a graceful stop with a checkpoint
-        assert load_status(run).checkpoint
+    assert status == "stopped", (status, run.log_path.read_text()[-3000:])
+    assert load_status(run).checkpoint and load_status(run).step >= 3
 
 
 def test_node_that_sees_another_folder_fails_as_not_shared(slurm_cluster, tmp_path):
