@@ -88,7 +88,7 @@ def test_cancel_mid_run_stops_with_a_checkpoint(slurm_cluster, tmp_path):
     launcher = launcher_for_run(run)
     wait_until(lambda: len(events(run, "metric")) >= 3, 240, "training steps", run)
     assert launcher.job_state(run).state == "RUNNING"
-    assert launcher.cancel(run)
+    assert main(["stop", "--cancel", str(run.path)]) == 0  # what `stop` offers for a job that does not answer
     job = wait_until(lambda: (j := launcher.job_state(run)).final and j, 90, "the job to end", run)
     assert job.state == "CANCELLED" and "cancelled" in job.describe()
     status = wait_until(lambda: effective_status(run) not in ("running", "paused") and effective_status(run), 30,
