@@ -255,6 +255,7 @@ EXAMPLE_DATA = {  # input shape, dtype, classes: as the issue states them
     "moons_mlp": ((2,), "float32", 2), "seed_bigmodel": ((1000,), "float32", 10),
     "tiny_gpt": ((64,), "int64", 65),
     "finetune_resnet18": ((3, 224, 224), "float32", 3), "finetune_text": ((32,), "int64", 2),
+    "continue_from_run": ((32,), "int64", 2),
 }
 
 

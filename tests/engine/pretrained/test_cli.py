@@ -1,7 +1,10 @@
-"""The command line: `models`, pretrained options through --set, and the fine-tuning templates."""
+"""The command line: `models`, pretrained options through --set, and the fine-tuning templates (the text
+template's training is covered by continuing from the shipped run it made; tests/engine text tests fine-tune a
+tiny BERT on a CSV)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tests.engine.pretrained.tiny import need_pretrained_extra
 
@@ -44,8 +47,11 @@ def test_pretrained_options_through_set_are_typed_and_checked():
     assert text.model.layers[0].params["model"] == text.data.options["tokenizer"] == str(EXAMPLES.parent / "models" / "tiny-bert")
 
 
-def test_the_text_template_fine_tunes_a_small_transformer(capsys):
-    code = main(["train", "finetune_text", "--quiet"])
+def test_continue_from_a_run_template_starts_where_the_shipped_run_ended(capsys):
+    code = main(["train", "continue_from_run", "--set", "training.max_steps=3", "--quiet"])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and summary["status"] == "completed"
-    assert summary["metrics"]["val_accuracy"] >= 0.7  # generated reviews: positive and negative words
+    assert summary["metrics"]["val_accuracy"] >= 0.9  # the source run's weights, not fresh ones
+    events = [json.loads(line) for line in (Path(summary["run_dir"]) / "events.jsonl").read_text().splitlines()]
+    report = next(e["pretrained"] for e in events if "pretrained" in e)
+    assert report["prefix"] == "pretrained_1.net." and report["new"] == [] and report["skipped"] == []
