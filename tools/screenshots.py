@@ -184,7 +184,7 @@ def compress(app, out: Path, tmp: Path) -> None:
     subprocess.run([*netwright, "train", str(spec), "--runs-dir", str(runs_dir), "--quiet", "--set", "training.epochs=4",
                     "--set", "tracking.tensorboard=false"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     (source,) = [p for p in runs_dir.iterdir() if p.is_dir()]
-    for steps in (["prune:sparsity=0.5"], ["prune:sparsity=0.8"], ["quantize:scheme=int8_dynamic"],
+    for steps in (["prune:sparsity=0.8"], ["quantize:scheme=int8_dynamic"],
                   ["prune:sparsity=0.5,structured=true,scope=layer", "finetune:epochs=2"],
                   ["prune:sparsity=0.75,structured=true,scope=layer", "finetune:epochs=2", "quantize"]):
         subprocess.run([*netwright, "compress", str(source), *[a for s in steps for a in ("--step", s)]],

@@ -102,7 +102,7 @@ def _schemes() -> dict[str, Any]:
             "int4_weight_only": lambda o: Int4WeightOnlyConfig(group_size=o["group_size"])}
 
 
-SCHEMES = ("int8_dynamic", "int8_weight_only", "int4_weight_only")
+SCHEMES = ("int8_dynamic", "int8_static", "int8_weight_only", "int4_weight_only")
 
 
 @register
@@ -111,8 +111,12 @@ class Quantize(CompressStep):
     description = ("Post-training quantization of Linear layers through torchao: int8 dynamic activations + int8 "
                    "weights, or weight-only int8/int4")
     params = (
-        Param("scheme", "choice", "int8_dynamic", "int8_dynamic, int8_weight_only or int4_weight_only", choices=SCHEMES),
+        Param("scheme", "choice", "int8_dynamic", "int8_dynamic (activations scaled per batch), int8_static "
+              "(activation scales calibrated once on training samples), int8_weight_only or int4_weight_only",
+              choices=SCHEMES),
         Param("group_size", "int", 128, "Weights per scale (int4_weight_only)", min=16, max=1024),
+        Param("calibration", "int", 256, "Training samples whose activations set the static scales (int8_static)",
+              min=1, max=1_000_000),
     )
 
     def apply(self, state: CompressState, options: Mapping[str, Any], where: str) -> None:
@@ -127,9 +131,11 @@ class Quantize(CompressStep):
         with quiet_torchao():
             from torchao.quantization import quantize_
 
-            config = _schemes()[scheme](options)
             try:
-                quantize_(state.model, config)
+                if scheme == "int8_static":
+                    _quantize_static(state, options["calibration"])
+                else:
+                    quantize_(state.model, _schemes()[scheme](options))
                 state.model.eval()
                 state.model(_probe(state))
             except (ImportError, ValueError, AssertionError, RuntimeError, NotImplementedError) as err:
@@ -143,6 +149,38 @@ class Quantize(CompressStep):
         others = sum(1 for m in state.model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d)))
         if others:
             state.notes.append(f"quantize: {others} convolution layer(s) stay float32 (torchao quantizes Linear only)")
+
+
+def _quantize_static(state: CompressState, samples: int) -> None:
+    """int8 weights and int8 activations with one fixed scale per Linear input: each scale is the
+    largest |activation| the layer sees on `samples` training samples (symmetric, per tensor)."""
+    import torch
+    import torch.nn as nn
+    from torchao.quantization import Int8StaticActivationInt8WeightConfig, quantize_
+    from torchao.quantization.granularity import PerRow, PerTensor
+
+    linears = [m for m in state.model.modules() if type(m) is nn.Linear]
+    seen: dict[int, tuple[float, int]] = {}
+
+    def record(module: Any, inputs: Any) -> None:
+        peak, _ = seen.get(id(module), (0.0, 0))
+        seen[id(module)] = (max(peak, float(inputs[0].detach().abs().max())), inputs[0].dim())
+
+    hooks = [m.register_forward_pre_hook(record) for m in linears]
+    state.model.eval()
+    try:
+        with torch.no_grad():
+            x = torch.as_tensor(state.data.x_train[:samples])
+            for start in range(0, len(x), 256):
+                state.model(x[start:start + 256])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for module in linears:
+        peak, dims = seen.get(id(module), (0.0, 2))
+        scale = torch.full((1,) * dims, max(peak, 1e-8) / 127.0)
+        config = Int8StaticActivationInt8WeightConfig(act_quant_scale=scale, granularity=[PerTensor(), PerRow()])
+        quantize_(state.model, config, filter_fn=lambda m, _fqn, target=module: m is target)
 
 
 def _probe(state: CompressState) -> Any:

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from engine.atomic import atomic_write_text
 from engine.export.base import CHECK_SAMPLES, FORMATS, ExportError, ExportFormat, ExportJob
+from engine.export.probe import holds_quantized
 from engine.folders import ensure_folder
 from engine.problems import Problem, SpecError
 from engine.runs import RunDir, owned
@@ -84,8 +85,7 @@ def _export(run_dir: Path, fmt: "ExportFormat", opts: dict[str, Any], out: str |
     format = fmt.name
     start = time.perf_counter()
     run = load_run_model(run_dir, checkpoint, purpose="exporting")
-    if format in PLAIN_TENSOR_FORMATS and any(type(p) not in (torch.Tensor, torch.nn.Parameter) and
-                                              type(p.data) is not torch.Tensor for p in run.model.parameters()):
+    if format in PLAIN_TENSOR_FORMATS and holds_quantized(run.model):
         raise ExportError(str(run.run_dir), f"holds quantized weights (a compressed run, torchao tensors) that {format} "
                                             "cannot write as plain tensors — export it as torch_export (or onnx where "
                                             "it converts), or export the run before quantization")

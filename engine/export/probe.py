@@ -57,6 +57,15 @@ def layer_inputs(model: Any, inputs: Any) -> list[tuple[str, Any, Any]]:
     return seen
 
 
+def holds_quantized(model: Any) -> bool:
+    """Whether the model's weights are torchao-quantized tensors (a compressed run), which the
+    plain-tensor formats (script, bundle) cannot write."""
+    import torch
+
+    return any(type(p) not in (torch.Tensor, torch.nn.Parameter) and type(p.data) is not torch.Tensor
+               for p in model.parameters())
+
+
 def spec_paths(spec: Any) -> list[tuple[str, str]]:
     """(spec path, layer type) of each enabled top-level layer, in model order."""
     return [(f"model.layers[{i}]", layer.type) for i, layer in enumerate(spec.model.layers) if layer.enabled]
@@ -78,7 +87,8 @@ def name_failure(model: Any, inputs: Any, spec: Any, err: BaseException, try_exp
                 try_export(module, x)
         except Exception as layer_err:  # the exporters raise many kinds
             path, kind = paths[index] if index < len(paths) else (name, type(module).__name__)
+            other = ("export the run from before its quantization, whose script and bundle always work"
+                     if holds_quantized(model) else "script and bundle always work")
             return ExportError(path, f"layer {name} ({kind}) cannot be exported to {what}: {first_line(layer_err)} — "
-                                     "replace or remove this layer, or choose another format (script and bundle "
-                                     "always work)")
+                                     f"replace or remove this layer, or choose another format ({other})")
     return ExportError("model", f"cannot be exported to {what}: {reason}")

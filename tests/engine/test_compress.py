@@ -117,8 +117,21 @@ def test_int8_dynamic_quantization_of_bigmodel(tmp_path):
     assert type(loaded.model[0].weight).__name__ == "Int8Tensor"
     with pytest.raises(SpecError, match="holds quantized weights"):  # named, not a crash in the writer
         export_run(result.run_dir, "bundle", tmp_path / "bundle")
+    from engine.export.probe import name_failure
+
+    def refuse(module, x):
+        raise RuntimeError("no converter")
+
+    advice = str(name_failure(loaded.model, torch.as_tensor(loaded.data.x_val[:2]), loaded.spec, RuntimeError("no"),
+                              refuse, "ONNX"))
+    assert "export the run from before its quantization" in advice and "(script and bundle always work)" not in advice
     with pytest.raises(SpecError, match="cannot be fine-tuned"):
         compress_run(result.run_dir, ["finetune:epochs=1"], runs_dir=tmp_path / "again", timed=False)
+    static = compress_run(source, ["quantize:scheme=int8_static,calibration=64"], runs_dir=tmp_path / "static", timed=False)
+    assert static.before.weights_bytes / static.after.weights_bytes >= 3.5
+    assert static.after.val_quality >= static.before.val_quality - 0.01
+    weight = load_run_model(static.run_dir).model[0].weight  # the calibrated scale is saved and loaded with it
+    assert type(weight).__name__ == "Int8Tensor" and float(weight.act_quant_scale) > 0
 
 
 @pytest.mark.slow
