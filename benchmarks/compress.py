@@ -44,6 +44,8 @@ TECHNIQUES = {
     "structured + finetune 2": ["prune:sparsity=0.5,structured=true,scope=layer", "finetune:epochs=2"],
     "int8 dynamic": ["quantize:scheme=int8_dynamic"],
     "int8 weight-only": ["quantize:scheme=int8_weight_only"],
+    "int8 static (calibrated)": ["quantize:scheme=int8_static"],
+    "QAT int8, 2 epochs": ["qat:epochs=2"],
 }
 
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from app.services.compress_job import CompressJob
 from app.services.window_services import services_of
-from app.widgets.compress_chart import CompressChart
+from app.widgets.compress_chart import CompressChart, short_step
 from app.widgets.schema_form import SchemaForm
 from engine.compress.base import STEPS, StepRequest, check_step
 
@@ -86,8 +86,11 @@ class CompressPage(QWidget):
         frame, lay = self._panel("STEPS")
         self.steps = QListWidget(objectName="compressSteps")
         self.steps.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)  # reorder by dragging
+        self.steps.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.steps.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.steps.setMaximumHeight(120)
         self.steps.currentRowChanged.connect(lambda *_: self._show_step_options())
-        lay.addWidget(self.steps, 1)
+        lay.addWidget(self.steps)
         row = QHBoxLayout()
         self.kind = QComboBox(objectName="compressStepKind")
         for entry in STEPS:
@@ -107,6 +110,7 @@ class CompressPage(QWidget):
         self.options.setObjectName("compressStepOptions")
         self.options.valueChanged.connect(self._option_changed)
         lay.addWidget(self.options)
+        lay.addStretch(1)
         self.problems = QLabel(objectName="compressProblems", wordWrap=True)
         self.problems.setStyleSheet("color: #e5484d;")
         self.problems.hide()
@@ -138,11 +142,13 @@ class CompressPage(QWidget):
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.setMinimumHeight(24 * 7 + 6)  # every measure visible: header + six rows
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for column in range(1, len(COLUMNS)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        lay.addWidget(self.table, 1)
+        lay.addWidget(self.table)
         self.notes = QLabel(objectName="hint", wordWrap=True)
         lay.addWidget(self.notes)
         actions = QHBoxLayout()
@@ -161,7 +167,7 @@ class CompressPage(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(frame)
         split.addWidget(chart_frame)
-        split.setSizes([300, 380])
+        split.setSizes([340, 340])
         return split
 
     # ------------------------------------------------------------------ steps
@@ -187,9 +193,10 @@ class CompressPage(QWidget):
     @staticmethod
     def _set_item(item: QListWidgetItem, request: StepRequest) -> None:
         item.setData(STEP_ROLE, request)
-        options = ", ".join(f"{k} {_value(v)}" for k, v in request.options.items())
-        item.setText(f"{request.name}  ·  {options}" if options else request.name)
-        item.setToolTip(STEPS.get(request.name).description)
+        details = short_step(request.label()).removeprefix(request.name).strip()
+        details += " epochs" if request.name == "finetune" else ""
+        item.setText(f"{request.name}  ·  {details}" if details else request.name)
+        item.setToolTip(request.label() + "\n" + STEPS.get(request.name).description)
 
     def _show_step_options(self) -> None:
         item = self.steps.currentItem()
@@ -348,7 +355,7 @@ class CompressPage(QWidget):
                 self.table.setItem(r, c, item)
         self.shown_run = str(record["run_dir"])
         self.summary.setText(f"<b>{Path(record['source']).name}</b> → <b>{Path(self.shown_run).name}</b>: "
-                             + " → ".join(record.get("steps") or []))
+                             + " → ".join(short_step(step) for step in record.get("steps") or []))
         self.notes.setText("\n".join(f"note: {n}" for n in record.get("notes") or []))
         self.monitor_button.setEnabled(True)
         self.explain_button.setEnabled(True)
@@ -364,6 +371,3 @@ class CompressPage(QWidget):
             self.window_.page("explain").open_run(self.shown_run)
             self.window_.show_page("explain")
 
-
-def _value(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)

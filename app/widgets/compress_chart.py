@@ -30,7 +30,9 @@ class CompressChart(pg.PlotWidget):
         plot.setLabel("bottom", "weights file (KB)")
         plot.setLabel("left", "val_accuracy")
         plot.showGrid(x=True, y=True, alpha=0.15)
-        plot.setLogMode(x=True, y=False)
+        for side in ("left", "bottom"):
+            plot.getAxis(side).enableAutoSIPrefix(False)  # 0.97, not "970 (x0.001)"
+        plot.getViewBox().setDefaultPadding(0.12)  # room for the labels of the outermost points
         self.legend = plot.addLegend(offset=(-10, -10))
         self.front_line = self.plot([], [], pen=pg.mkPen(BEST_COLOR, width=2), name="Pareto front")
         self.points = pg.ScatterPlotItem(size=11, hoverable=True, tip=self._tip)
@@ -50,23 +52,25 @@ class CompressChart(pg.PlotWidget):
             key = str(v.run_dir)
             color = QColor(SOURCE_COLOR if not v.steps else (BEST_COLOR if key in on_front else ACCENT_COLOR))
             ring = pg.mkPen("#111827" if key == selected else color.darker(130), width=2.5 if key == selected else 1)
-            spots.append({"pos": (_log_kb(v), v.quality), "data": key, "brush": pg.mkBrush(color), "pen": ring,
+            spots.append({"pos": (v.weights_bytes / KB, v.quality), "data": key, "brush": pg.mkBrush(color), "pen": ring,
                           "symbol": "d" if not v.steps else "o", "size": 15 if key == selected else 11})
         self.points.setData(spots)
-        xs = [_log_kb(v) for v in front]
-        self.front_line.setData([10 ** x for x in xs], [v.quality for v in front])
+        self.front_line.setData([v.weights_bytes / KB for v in front], [v.quality for v in front])
         for label in self.labels:
             self.removeItem(label)
         self.labels = []
+        widest = max((v.weights_bytes for v in self.variants), default=1)
         for v in self.variants:
             if not v.steps or str(v.run_dir) in on_front:
-                text = pg.TextItem(_short(v), anchor=(0, 1.2), color=SOURCE_COLOR if not v.steps else BEST_COLOR)
-                text.setPos(_log_kb(v), v.quality)
+                right = v.weights_bytes > widest / 2  # labels of the right half point left, so none is cut off
+                text = pg.TextItem(_short(v), anchor=(1.05 if right else -0.05, 1.1),
+                                   color=SOURCE_COLOR if not v.steps else BEST_COLOR)
+                text.setPos(v.weights_bytes / KB, v.quality)
                 self.addItem(text)
                 self.labels.append(text)
         self.getPlotItem().enableAutoRange()
 
-    def _tip(self, x: float, y: float, data: Any) -> str:
+    def _tip(self, x: float, y: float, data: Any) -> str:  # noqa: ARG002 (pyqtgraph's signature)
         found = next((v for v in self.variants if str(v.run_dir) == data), None)
         if found is None:
             return ""
@@ -78,12 +82,21 @@ class CompressChart(pg.PlotWidget):
             self.variantClicked.emit(str(points[0].data()))
 
 
-def _log_kb(v: Any) -> float:
-    import math
-
-    return math.log10(max(v.weights_bytes, 1) / KB)
-
-
 def _short(v: Any) -> str:
-    """A point's label: the step names (options left out), e.g. prune → finetune → quantize."""
-    return "source" if not v.steps else "→".join(step.split(":")[0] for step in v.steps)
+    """A point's label: each step in a few characters, e.g. prune 50% → finetune 2 → int8_dynamic."""
+    return "source" if not v.steps else " → ".join(short_step(step) for step in v.steps)
+
+
+def short_step(label: str) -> str:
+    """`prune:sparsity=0.5,structured=true,...` -> `prune 50% structured`; `finetune:epochs=2,...` ->
+    `finetune 2`; `quantize:scheme=int8_dynamic,...` -> `int8_dynamic`."""
+    name, _, rest = label.partition(":")
+    options = dict(item.split("=", 1) for item in rest.split(",") if "=" in item)
+    if name == "prune":
+        sparsity = float(options.get("sparsity", 0.5))
+        return f"prune {sparsity:.0%}" + (" structured" if options.get("structured") == "true" else "")
+    if name == "finetune":
+        return f"finetune {options.get('epochs', '')}".strip()
+    if name == "quantize":
+        return options.get("scheme", "quantize")
+    return name

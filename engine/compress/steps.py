@@ -2,11 +2,11 @@
 finetune (an ordinary training run from the compressed weights)."""
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Mapping
 
-from engine.compress.architecture import WIDTHS, prunable, shrunk_spec
-from engine.compress.base import CompressCancelled, CompressError, CompressState, CompressStep, register
+from engine.compress.architecture import prunable, shrunk_spec
+from engine.compress.base import CompressError, CompressState, CompressStep, register
+from engine.compress.training import finetune
 from engine.compress.weights import quiet_torchao
 from engine.registry import Param
 
@@ -199,67 +199,10 @@ class Finetune(CompressStep):
     )
 
     def apply(self, state: CompressState, options: Mapping[str, Any], where: str) -> None:
-        from engine.reporting import RunReporter, TeeReporter
-        from engine.trainer import train
-
         if state.quantized:
             raise CompressError(where, f"a quantized model ({state.quantized}) cannot be fine-tuned — put finetune "
                                        "before quantize")
-        spec = state.spec
-        lr = {"lr": options["lr"]} if options["lr"] else {}
-        optimizer = dataclasses.replace(spec.optimizer, options={**spec.optimizer.options, **lr})
-        training = dataclasses.replace(spec.training, epochs=options["epochs"])
-        state.spec = spec = dataclasses.replace(spec, optimizer=optimizer, training=training)
-        state.run.save_spec(spec)
-        hooks = _keep_zeros(state.model)
-        reporter = RunReporter(state.run)
-        try:
-            state.model.train()
-            result = train(spec, state.data, state.model, TeeReporter(_Cancellable(reporter, state),
-                                                                       _Progress(state, options["epochs"])), run=state.run)
-        finally:
-            reporter.close()
-            for hook in hooks:
-                hook.remove()
-            state.model.eval()
-        if result.status == "stopped" and state.cancelled():
-            raise CompressCancelled("compression cancelled while fine-tuning")
-        if result.status != "completed":
-            raise CompressError(where, f"fine-tuning ended {result.status}: {result.message}")
-        state.notes.append(f"finetune: {result.steps} steps, {result.epochs:g} epochs")
+        finetune(state, options["epochs"], options["lr"], where)
 
 
-def _keep_zeros(model: Any) -> list[Any]:
-    """Gradient hooks that keep pruned (zero) weights of Conv/Linear layers at zero while training."""
-    hooks = []
-    for module in model.modules():
-        weight = getattr(module, "weight", None)
-        if type(module).__name__ in WIDTHS and weight is not None and bool((weight == 0).any()):
-            mask = (weight.detach() != 0).to(weight.dtype)
-            hooks.append(weight.register_hook(lambda grad, mask=mask: grad * mask))
-    return hooks
-
-
-class _Cancellable:
-    """The fine-tune's run reporter, whose control also says "stop" once the compression is cancelled."""
-
-    def __init__(self, reporter: Any, state: CompressState):
-        self.reporter, self.state = reporter, state
-
-    def event(self, type: str, **fields: Any) -> None:
-        self.reporter.event(type, **fields)
-
-    def control(self) -> str:
-        return "stop" if self.state.cancelled() else self.reporter.control()
-
-
-class _Progress:
-    """Reports fine-tuning epochs to the caller's progress callback."""
-
-    def __init__(self, state: CompressState, epochs: int):
-        self.state, self.epochs = state, epochs
-
-    def event(self, type: str, **fields: Any) -> None:
-        if type == "epoch":
-            epoch = int(fields.get("epoch", 0))
-            self.state.progress(min(1.0, epoch / self.epochs), f"fine-tuning: epoch {epoch}/{self.epochs} done")
+from engine.compress import qat as _qat  # noqa: E402,F401  (registers the qat step after these three)

@@ -31,7 +31,7 @@ def trained_run(tmp_path: Path, example: str, overrides: list[str]) -> Path:
 
 
 def test_steps_are_registered_with_schemas():
-    assert {"prune", "quantize", "finetune"} <= set(STEPS.names())
+    assert {"prune", "quantize", "finetune", "qat"} <= set(STEPS.names())
     assert [p.name for p in STEPS.get("prune").params] == ["sparsity", "structured", "scope"]
     request = parse_step("prune:sparsity=0.25,structured=true")
     assert request.options == {"sparsity": 0.25, "structured": True, "scope": "global"}
@@ -127,11 +127,22 @@ def test_int8_dynamic_quantization_of_bigmodel(tmp_path):
     assert "export the run from before its quantization" in advice and "(script and bundle always work)" not in advice
     with pytest.raises(SpecError, match="cannot be fine-tuned"):
         compress_run(result.run_dir, ["finetune:epochs=1"], runs_dir=tmp_path / "again", timed=False)
-    static = compress_run(source, ["quantize:scheme=int8_static,calibration=64"], runs_dir=tmp_path / "static", timed=False)
-    assert static.before.weights_bytes / static.after.weights_bytes >= 3.5
-    assert static.after.val_quality >= static.before.val_quality - 0.01
-    weight = load_run_model(static.run_dir).model[0].weight  # the calibrated scale is saved and loaded with it
-    assert type(weight).__name__ == "Int8Tensor" and float(weight.act_quant_scale) > 0
+
+
+@pytest.mark.slow
+def test_static_int8_and_quantization_aware_training(digits_cnn, tmp_path):
+    static = compress_run(digits_cnn, ["quantize:scheme=int8_static,calibration=64"], runs_dir=tmp_path, timed=False)
+    assert static.after.weights_bytes < static.before.weights_bytes  # the Linear layers (the convolutions stay float)
+    assert static.after.val_quality >= static.before.val_quality - 0.02
+    linear = [m for m in load_run_model(static.run_dir).model if hasattr(m, "in_features")][0]
+    assert type(linear.weight).__name__ == "Int8Tensor" and float(linear.weight.act_quant_scale) > 0  # calibrated, saved
+    qat = compress_run(digits_cnn, ["qat:epochs=1"], runs_dir=tmp_path, timed=False)  # fake-quantized training, converted
+    assert qat.notes[0] == "qat: 23 steps, 1 epochs" and qat.quantized == "qat_int8"
+    assert qat.after.weights_bytes < qat.before.weights_bytes and qat.after.val_quality >= qat.before.val_quality - 0.02
+    linear = [m for m in load_run_model(qat.run_dir).model if hasattr(m, "in_features")][0]
+    assert type(linear.weight).__name__ == "IntxUnpackedToInt8Tensor"
+    with pytest.raises(SpecError, match="qat.group_size: 48 does not divide the input size 512"):
+        compress_run(digits_cnn, ["qat:weights=int4,group_size=48"], runs_dir=tmp_path / "odd", timed=False)
 
 
 @pytest.mark.slow
@@ -162,7 +173,7 @@ def test_cancel_between_steps_and_while_finetuning_keeps_no_run(digits_cnn, tmp_
     with pytest.raises(CompressCancelled):
         compress_run(digits_cnn, ["prune:sparsity=0.5"], runs_dir=tmp_path / "a", timed=False, cancelled=lambda: True)
     texts: list[str] = []
-    with pytest.raises(CompressCancelled, match="while fine-tuning"):  # the trainer stops at its next step
+    with pytest.raises(CompressCancelled, match="cancelled while training"):  # the trainer stops at its next step
         compress_run(digits_cnn, ["prune:sparsity=0.5", "finetune:epochs=5"], runs_dir=tmp_path / "b", timed=False,
                      progress=lambda fraction, text: texts.append(text),
                      cancelled=lambda: any(t.startswith("step 2/2") for t in texts))
