@@ -37,7 +37,7 @@ def test_compress_flow_table_chart_and_cancel(window, qtbot):
     page.steps.setCurrentRow(0)
     page.options.editor("sparsity").box.setValue(0.6)
     assert page.step_texts() == ["prune:sparsity=0.6,structured=false,scope=global",
-                                 "quantize:scheme=int8_dynamic,group_size=128"]
+                                 "quantize:scheme=int8_dynamic,group_size=128,calibration=256"]
 
     qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
     assert page.cancel_button.isEnabled() and not page.start_button.isEnabled()
