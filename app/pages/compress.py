@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from app.services.compress_job import CompressJob
 from app.services.window_services import services_of
 from app.widgets.compress_chart import CompressChart, short_step
+from app.widgets.panel import titled_panel
 from app.widgets.schema_form import SchemaForm
 from engine.compress.base import STEPS, StepRequest, check_step
 
@@ -75,15 +76,8 @@ class CompressPage(QWidget):
         split.setSizes([400, 850])
         outer.addWidget(split, 1)
 
-    def _panel(self, heading: str) -> tuple[QFrame, QVBoxLayout]:
-        frame = QFrame(objectName="panel")
-        lay = QVBoxLayout(frame)
-        lay.setContentsMargins(10, 8, 10, 10)
-        lay.addWidget(QLabel(heading, objectName="sectionTitle"))
-        return frame, lay
-
     def _steps_panel(self) -> QFrame:
-        frame, lay = self._panel("STEPS")
+        frame, lay = titled_panel("STEPS")
         self.steps = QListWidget(objectName="compressSteps")
         self.steps.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)  # reorder by dragging
         self.steps.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -132,7 +126,7 @@ class CompressPage(QWidget):
         return frame
 
     def _result_panel(self) -> QWidget:
-        frame, lay = self._panel("BEFORE / AFTER")
+        frame, lay = titled_panel("BEFORE / AFTER")
         self.summary = QLabel("Choose a trained run, check the steps and press Compress.", objectName="compressSummary",
                               wordWrap=True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -160,7 +154,7 @@ class CompressPage(QWidget):
         actions.addWidget(self.explain_button)
         actions.addStretch(1)
         lay.addLayout(actions)
-        chart_frame, chart_lay = self._panel("VARIANTS: ACCURACY VS SIZE")
+        chart_frame, chart_lay = titled_panel("VARIANTS: ACCURACY VS SIZE")
         self.chart = CompressChart()
         self.chart.variantClicked.connect(self.show_variant)
         chart_lay.addWidget(self.chart, 1)

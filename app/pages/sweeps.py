@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from app.services.tasks import BackgroundCall
 from app.services.window_services import services_of
 from app.widgets.feature_bars import FeatureBars
+from app.widgets.panel import titled_panel
 from app.widgets.schema_form import SchemaForm
 from app.widgets.sweep_params import SweepParamsTable
 from app.widgets.sweep_plots import BEST_COLOR, ParallelCoordinates, SweepCurves, short_name
@@ -95,15 +96,8 @@ class SweepsPage(QWidget):
         form.set_params(params, values or {})
         form.setVisible(bool(params))
 
-    def _panel(self, heading: str) -> tuple[QFrame, QVBoxLayout]:
-        frame = QFrame(objectName="panel")
-        lay = QVBoxLayout(frame)
-        lay.setContentsMargins(10, 8, 10, 10)
-        lay.addWidget(QLabel(heading, objectName="sectionTitle"))
-        return frame, lay
-
     def _setup_panel(self) -> QFrame:
-        frame, lay = self._panel("SEARCH")
+        frame, lay = titled_panel("SEARCH")
         self.params = SweepParamsTable()
         self.params.changed.connect(self._clear_problems)
         lay.addWidget(self.params, 1)
@@ -175,7 +169,7 @@ class SweepsPage(QWidget):
         box = QWidget()
         lay = QVBoxLayout(box)
         lay.setContentsMargins(0, 0, 0, 0)
-        frame, inner = self._panel("TRIALS")
+        frame, inner = titled_panel("TRIALS")
         self.summary = QLabel("No sweep yet — set one up on the left and press Start sweep.", objectName="sweepSummary",
                               wordWrap=True)
         inner.addWidget(self.summary)
