@@ -8,7 +8,9 @@ nothing from the loop or the parallel strategies: they are indexed, sharded and 
 micro-batches like labels. Validation keeps the task loss, so a student's val_loss compares with
 the same model trained alone. The teacher (its best checkpoint, else its latest) runs in eval
 mode without gradients on every rank: once over the whole training set when the logits are
-small enough to keep (`cache`), else per batch.
+small enough to keep (`cache`), else per batch. It sees the samples as the student's data gives
+them: normalized with the student's training statistics and never augmented (as in Noisy
+Student), so a teacher trained on the same data source and seed sees exactly its own inputs.
 """
 from __future__ import annotations
 
