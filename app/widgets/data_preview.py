@@ -257,8 +257,8 @@ def token_html(rows: Sequence[Sequence[str]], labels: Sequence[str] = ()) -> str
     """Each row of tokens as spans on alternating backgrounds (a label in front when given)."""
     lines = []
     for r, tokens in enumerate(rows):
-        spans = "".join(f'<span style="background-color: {TOKEN_COLORS[i % 2]}; color: #111;">'
-                        f"{html.escape(token).replace(' ', '␣')}</span>&#8203;" for i, token in enumerate(tokens))
+        spans = " ".join(f'<span style="background-color: {TOKEN_COLORS[i % 2]}; color: #111;">'
+                         f"{html.escape(token).replace(' ', '␣')}</span>" for i, token in enumerate(tokens))
         label = f"<b>{html.escape(labels[r])}</b>&nbsp;&nbsp;" if r < len(labels) else ""
-        lines.append(f"<div style='margin-bottom: 6px;'>{label}{spans}</div>")
-    return f'<div style="font-family: monospace; line-height: 150%;">{"".join(lines)}</div>'
+        lines.append(label + spans)
+    return f'<div style="font-family: monospace; line-height: 160%;">{"<br>".join(lines)}</div>'

@@ -311,6 +311,7 @@ class SchemaForm(QWidget):
         while self._grid.count():
             item = self._grid.takeAt(0)
             if item.widget() is not None:
+                item.widget().hide()  # gone at once, even before the deferred delete runs
                 item.widget().deleteLater()
         self._editors.clear()
         self._problems.clear()

@@ -131,8 +131,9 @@ def augment_numpy(augment: Augment, images: np.ndarray, seed: int) -> np.ndarray
 IMAGE_PARAMS = (
     Param("resize", "choice", "stretch", "stretch: squeeze the whole image to size x size; center_crop: scale the "
           "shorter side to size and cut out the centre (keeps proportions)", choices=RESIZES),
-    Param("normalize", "choice", "dataset", "Pixel normalization: " + "; ".join(
-        f"{n.name} = {n.description}" for n in NORMALIZATIONS.values()), choices=tuple(NORMALIZATIONS)),
+    Param("normalize", "choice", "dataset", "Pixel normalization: dataset (the training split's mean/std per "
+          "channel), imagenet (ImageNet's, as torchvision and timm models expect), half (0.5/0.5: pixels in "
+          "[-1, 1]) or none", choices=tuple(NORMALIZATIONS)),
     Param("crop_scale", "float", 1.0, "Training augmentation: random crops keeping at least this fraction of the "
           "area, resized back (1 = off)", min=0.05, max=1.0, label="Random crop, smallest area"),
     Param("flip", "choice", "none", "Training augmentation: random flips (each with probability 0.5)", choices=FLIPS,
