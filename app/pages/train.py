@@ -19,7 +19,7 @@ from app.widgets.plan_panel import PlanPanel
 from app.widgets.schema_form import SchemaForm
 from app.widgets.where_box import WhereBox
 from engine.registry import Param, Registry
-from engine.spec import ExperimentSpec, ParallelSpec, RegularizationSpec, TrainingSpec, section_params
+from engine.spec import DistillSpec, ExperimentSpec, ParallelSpec, RegularizationSpec, TrainingSpec, section_params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +52,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("training", "Training", params=section_params(TrainingSpec)),
     Section("regularization", "Regularization", params=section_params(RegularizationSpec)),
     Section("parallel", "Parallelism", params=section_params(ParallelSpec)),
+    Section("distill", "Distillation (from a teacher run)", params=section_params(DistillSpec)),
 )
 
 
@@ -133,7 +134,7 @@ class TrainPage(QWidget):
         grid.setHorizontalSpacing(12)
         grid.setVerticalSpacing(12)
         columns = {"optimizer": (0, 0), "scheduler": (1, 0), "training": (0, 1), "regularization": (1, 1),
-                   "parallel": (2, 0)}
+                   "parallel": (2, 0), "distill": (3, 0)}
         for section in SECTIONS:
             panel = self._section_panel(section)
             row, col = columns[section.key]
@@ -144,7 +145,7 @@ class TrainPage(QWidget):
         grid.addWidget(self.where, 2, 1, Qt.AlignmentFlag.AlignTop)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
-        grid.setRowStretch(3, 1)
+        grid.setRowStretch(4, 1)
         scroll = QScrollArea(objectName="trainScroll")
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)

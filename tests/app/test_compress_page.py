@@ -63,3 +63,17 @@ def test_compress_flow_table_chart_and_cancel(window, qtbot):
     qtbot.waitUntil(lambda: page.status.text().startswith("cancelled"), timeout=120_000)
     assert {p.name for p in source.parent.iterdir()} == runs_before
     assert page.start_button.isEnabled() and not page.cancel_button.isEnabled()
+
+
+def test_train_page_sets_up_distillation(window, tmp_path):
+    """[distill] has a form on the Train page; the teacher is a folder (run directory) chooser."""
+    page = window.show_page("train")
+    form = page.forms["distill"]
+    assert [p.name for p in form.params] == ["teacher", "temperature", "alpha", "cache"]
+    teacher = form.editor("teacher")
+    assert teacher.wants_folder
+    teacher.ask_path = lambda: str(tmp_path)
+    teacher.browse()
+    assert window.document.spec.distill.teacher == str(tmp_path)
+    form.editor("alpha").box.setValue(0.8)
+    assert window.document.spec.distill.alpha == 0.8
