@@ -9,10 +9,22 @@ from __future__ import annotations
 def plan_steps(n_samples: int, batch_size: int, accumulation: int, epochs: int, max_steps: int = 0) -> tuple[int, int]:
     """(optimizer steps per epoch, total planned steps) for one rank's share of the data: the last
     partial batch and the last partial accumulation group each still make a step."""
-    micro = -(-n_samples // batch_size)
+    micro = micro_batch_count(n_samples, batch_size)
     per_epoch = max(1, -(-micro // accumulation))
     total = per_epoch * epochs
     return per_epoch, (min(total, max_steps) if max_steps else total)
+
+
+def micro_batch_count(n_samples: int, batch_size: int) -> int:
+    """Micro-batches in one epoch of `n_samples`: the last one takes the rest, and a rest of a
+    single sample joins the batch before it (batch norm cannot train on a batch of one)."""
+    full, rest = divmod(n_samples, batch_size)
+    return full + (rest > 1 or (rest == 1 and full == 0))
+
+
+def micro_batch(order, m: int, n_micro: int, batch_size: int):
+    """The indices of micro-batch `m` of `n_micro` in the epoch's `order` (the last takes the rest)."""
+    return order[m * batch_size:(m + 1) * batch_size] if m < n_micro - 1 else order[m * batch_size:]
 
 
 def global_batch_size(batch_size: int, accumulation: int, data_parallel_size: int) -> int:

@@ -24,7 +24,7 @@ from engine.evaluation import evaluate, improved, window_values
 from engine.faults import enabled as fault_enabled, fault_point
 from engine.losses import build_loss
 from engine.metrics import GPU_MEMORY, GRAD_NORM, LR, SAMPLES_PER_S, STEP_TIME, TRAIN_LOSS
-from engine.steps import plan_steps  # noqa: F401  (re-exported: the step plan lives in one place)
+from engine.steps import micro_batch, micro_batch_count, plan_steps  # noqa: F401  (plan_steps re-exported: the step plan lives in one place)
 from engine.problems import Problem, SpecError
 from engine.rank import LocalContext, RankContext
 
@@ -229,17 +229,17 @@ class _Loop:
                 self._unfreeze_due()
             order = ctx.epoch_indices(len(x), self.epoch, self.spec.seed)
             n_order = len(order)
-            n_micro = math.ceil(n_order / bs)
+            n_micro = micro_batch_count(n_order, bs)
             epoch_t0 = time.perf_counter()
             while self.micro < n_micro:
                 if simple:
                     m = self.micro
-                    idx = order[m * bs:(m + 1) * bs]
+                    idx = micro_batch(order, m, n_micro, bs)
                     loss = loss_fn(fmodel(x[idx] if augment is None else augment(x[idx])), y[idx])
                     backward(loss)
                     losses.append(loss.detach())
                     self.micro = m + 1
-                    self.samples += min(bs, n_order - m * bs)
+                    self.samples += len(idx)
                 else:
                     losses.append(self._micro_batches(order, n_micro, fmodel, loss_fn, backward))
                 if step_fault:
@@ -307,7 +307,7 @@ class _Loop:
         self.divisor = len(group)
         step_losses = []
         for m in group:
-            idx = order[m * bs:(m + 1) * bs]
+            idx = micro_batch(order, m, n_micro, bs)
             with ctx.accumulate(self.model, m == group[-1]):
                 xb = self.x[idx] if self.augment is None else self.augment(self.x[idx])
                 loss = ctx.forward_backward(model, xb, self.y[idx], loss_fn, self.autocast, backward)
@@ -382,7 +382,7 @@ class _Loop:
         self._window_reset()
 
     def _micro_per_epoch(self) -> int:
-        return math.ceil(self.n_local / self.bs)
+        return micro_batch_count(self.n_local, self.bs)
 
     def _validate(self) -> dict[str, float]:
         return evaluate(self.ctx.eval_model(self.model), self.xv, self.yv, task=self.task,

@@ -108,6 +108,19 @@ def test_plan_steps():
     assert plan_steps(100, 16, 1, 3) == (7, 21)
     assert plan_steps(100, 16, 2, 3) == (4, 12)
     assert plan_steps(100, 16, 1, 3, max_steps=5) == (7, 5)
+    assert plan_steps(97, 16, 1, 1) == (6, 6)  # a last sample alone joins the batch before it
+    assert plan_steps(1, 16, 1, 1) == (1, 1)
+
+
+def test_a_last_batch_of_one_sample_joins_the_one_before():
+    """97 = 6 x 16 + 1: a lone last sample would crash batch norm ("Expected more than 1 value per
+    channel"); it trains in the sixth batch instead, and every sample is still seen."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
+    rep = FakeReporter()
+    result = train(make_spec(training={"epochs": 1}), make_dataset(n=97), model, rep)
+    assert result.status == "completed" and result.steps == 6
+    assert rep.of("epoch")[-1]["epoch"] == 1
 
 
 def test_regression_reports_val_error():
