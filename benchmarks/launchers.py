@@ -11,6 +11,7 @@ or the Ray cluster at --ray-address. Also: how long an address nobody answers at
 refused (the bad-input path must fail within seconds).
 
     python benchmarks/launchers.py [--rounds 2] [--steps 40] [--only local,ray] [--ray-address http://HEAD:8265]
+                                   [--ray-mode streamed|shared]
 """
 from __future__ import annotations
 
@@ -124,6 +125,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--only", default="local,slurm,ray", help="comma-separated launchers (local is always run)")
     parser.add_argument("--ray-address", help="an existing Ray cluster (default: a head started here on 127.0.0.1)")
+    parser.add_argument("--ray-mode", choices=("streamed", "shared"), default="streamed",
+                        help="the ray launcher's run folder mode (streamed: rank 0's files come back through the job's log)")
     args = parser.parse_args()
     wanted = {"local", *args.only.split(",")}
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -162,7 +165,7 @@ def main() -> int:
                     stops.append(head.stop)
                     address = head.address
                 specs["ray"] = spec_for("ray", args.steps, address=f'"{address}"', scratch_dir=f'"{tmp / "scratch"}"',
-                                        python=f'"{sys.executable}"')
+                                        python=f'"{sys.executable}"', mode=f'"{args.ray_mode}"')
                 with socket.socket() as s:
                     s.bind(("127.0.0.1", 0))
                     closed = s.getsockname()[1]
@@ -175,7 +178,8 @@ def main() -> int:
                 results[kind].append((first, step))
                 print(f"round {rnd + 1} {kind:5s}: first step after {first:6.2f} s, {step * 1000:7.2f} ms/step ({status})",
                       flush=True)
-        print(f"\n{args.steps}-step 2-rank DDP run, {args.rounds} round(s), load average {os.getloadavg()[0]:.1f}")
+        print(f"\n{args.steps}-step 2-rank DDP run, {args.rounds} round(s), ray mode {args.ray_mode}, "
+              f"load average {os.getloadavg()[0]:.1f}")
         print(f"{'launcher':9s} {'submit->first step':>19s} {'ratio':>6s} {'per step':>10s} {'ratio':>6s}")
         local = results["local"]
         for kind, rows in results.items():
