@@ -13,6 +13,7 @@ from engine.parallel import plan
 from engine.parallel.context import DistributedContext
 from engine.parallel.summary import plan_summary
 from engine.rank import LocalContext
+from engine.steps import micro_batch_count
 from engine.trainer import train
 from tests.engine.parallel.runner import tiny_spec
 from tests.engine.test_trainer import FakeReporter, make_dataset
@@ -40,7 +41,7 @@ def rank_context(spec, rank: int, world: int, monkeypatch) -> DistributedContext
 def steps_taken(n_local: int, batch: int, accumulation: int) -> int:
     """Optimizer steps the trainer's loop takes over `n_local` samples (micro-batches in groups)."""
     micro, steps = 0, 0
-    n_micro = -(-n_local // batch)
+    n_micro = micro_batch_count(n_local, batch)  # the loop's count (a lone last sample joins the batch before)
     while micro < n_micro:
         micro = min(micro + accumulation, n_micro)
         steps += 1
@@ -79,9 +80,10 @@ def test_data_parallel_split_is_floor_and_pipeline_drops_the_partial_batch():
     # 101 samples on 4 data-parallel ranks: 25 each (one sample unused)
     assert plan.rank_samples(101, "ddp", 4, 8) == 25
     assert plan.rank_samples(103, "fsdp", 4, 8) == 25
-    assert plan.epoch_steps(103, "ddp", 4, 8)[0] == 4
-    assert plan.epoch_steps(104, "ddp", 4, 5)[0] == 6   # 26 per rank -> 6 batches of 5 (last 1)
+    assert plan.epoch_steps(103, "ddp", 4, 8)[0] == 3   # 25 per rank -> 8, 8, 9 (a lone last sample joins)
+    assert plan.epoch_steps(108, "ddp", 4, 5)[0] == 6   # 27 per rank -> 6 batches of 5 (last 2)
     assert plan.epoch_steps(103, "ddp", 4, 5)[0] == 5   # 25 per rank -> 5 batches (ceil would say 26 -> 6)
+    assert plan.epoch_steps(104, "ddp", 4, 5)[0] == 5   # 26 per rank -> 5, 5, 5, 5, 6
     assert plan.rank_samples(70, "pipeline", 2, 16) == 64
     assert plan.epoch_steps(70, "pipeline", 2, 16)[0] == 4
     assert plan.epoch_steps(70, "tensor", 2, 16)[0] == 5
