@@ -28,3 +28,11 @@ def slurm_cluster(tmp_path_factory):
             os.environ.pop("SLURM_CONF", None)
         else:
             os.environ["SLURM_CONF"] = before
+
+
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (`-n 2 --dist loadgroup`, README's test command) every cluster test runs
+    in one worker, so one Slurm cluster and one Ray head run at a time on the machine."""
+    for item in items:
+        if item.nodeid.startswith("tests/clusters/"):
+            item.add_marker(pytest.mark.xdist_group("clusters"))
