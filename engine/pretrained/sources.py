@@ -64,19 +64,28 @@ def _last_linear(net: Any) -> str:
     return names[-1] if names else ""
 
 
+def _torchvision() -> Any:
+    """torchvision through compat.ensure_torchvision, its absence a PretrainedError (a named
+    problem in validate and the builder, never a traceback)."""
+    try:
+        return ensure_torchvision()
+    except ImportError as err:
+        raise PretrainedError(str(err)) from None
+
+
 class TorchvisionSource(Source):
     kind = "image"
     model_help = "a torchvision classification architecture, e.g. resnet18, mobilenet_v3_small, efficientnet_b0, vit_b_16"
     examples = ("resnet18", "mobilenet_v3_small", "efficientnet_b0", "vit_b_16")
 
     def architectures(self) -> list[str]:
-        tv = ensure_torchvision()
+        tv = _torchvision()
         return sorted(tv.models.list_models(module=tv.models))
 
     def create(self, model: str, *, output: str, classes: int, weights: str) -> Created:
         from torch import nn  # torch only when a model is built
 
-        tv = ensure_torchvision()
+        tv = _torchvision()
         names = self.architectures()
         if model not in names:
             raise PretrainedError(f"torchvision has no classification model {model!r}{did_you_mean(model, names)} "
@@ -116,7 +125,7 @@ class TimmSource(Source):
 
     @staticmethod
     def _timm() -> Any:
-        ensure_torchvision()  # timm imports torchvision (see compat)
+        _torchvision()  # timm imports torchvision (see compat)
         try:
             import timm  # a model library only when this source is used
         except ModuleNotFoundError:
