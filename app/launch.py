@@ -85,6 +85,8 @@ def _warm_up(window) -> None:
     pending = [key for key in window.page_keys() if key != window.current_page_key()]
 
     def step() -> None:
+        if not window.isVisible():  # closed (Ctrl-C, the close button) while warming up: build nothing more
+            return
         if window.document.data_pending() or not imported.is_set():
             QTimer.singleShot(50, step)
         elif pending:
