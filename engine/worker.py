@@ -206,21 +206,31 @@ def _kill_leftovers(before: set[int]) -> None:
         psutil.wait_procs(children, timeout=5)
 
 
-def _final_status_since(run, since: float) -> str | None:
-    """The final status ("completed", "stopped", "failed") rank 0 wrote during this job, or None."""
+def _final_status(run, since: float) -> tuple[str, float] | None:
+    """(status, ended) of the final status ("completed", "stopped", "failed") rank 0 wrote during
+    this job, or None."""
     from engine.runs import read_status
 
     data = read_status(run)
     status = data.get("status")
     ended = data.get("ended")
     if status in ("completed", "stopped", "failed") and isinstance(ended, (int, float)) and ended >= since:
-        return status
+        return status, float(ended)
     return None
 
 
+def _final_status_since(run, since: float) -> str | None:
+    """The final status rank 0 wrote during this job, or None."""
+    found = _final_status(run, since)
+    return found[0] if found else None
+
+
 class _TeardownWatchdog:
-    """Once rank 0 has written the final status, the ranks get TEARDOWN_GRACE_S to exit; ranks
-    still alive then (stuck in teardown: a peer was lost) are killed, so the job always ends."""
+    """Once rank 0 has written a final status, the ranks alive at that moment get
+    TEARDOWN_GRACE_S to exit; those still alive then (stuck in teardown: a peer was lost) are
+    killed, so the job always ends. Ranks of a later elastic attempt (a restart after rank 0
+    wrote "failed") have other pids and are never touched; the watchdog then waits for that
+    attempt's own final status."""
 
     def __init__(self, run, since: float, before: set[int], say: Callable[[str], None], *, grace: float | None = None):
         import threading
@@ -231,18 +241,26 @@ class _TeardownWatchdog:
         self._thread = threading.Thread(target=self._watch, name="teardown-watchdog", daemon=True)
         self._thread.start()
 
-    def _watch(self) -> None:
-        while not self._stop.wait(0.25):
-            if _final_status_since(self.run, self.since) is not None:
-                break
-        else:
-            return
-        if self._stop.wait(self.grace):
-            return
+    def _ranks_alive(self) -> dict[int, int]:
         ours = _children() - self.before
-        stuck = {rank: pid for rank, pid in rank_pids(self.run.path).items() if pid in ours}
-        if not stuck:
-            return
+        return {rank: pid for rank, pid in rank_pids(self.run.path).items() if pid in ours}
+
+    def _watch(self) -> None:
+        handled: float | None = None  # the `ended` of the final status already dealt with
+        while not self._stop.wait(0.25):
+            found = _final_status(self.run, self.since)
+            if found is None or found[1] == handled:
+                continue
+            handled = found[1]
+            at_end = self._ranks_alive()
+            if self._stop.wait(self.grace):
+                return
+            alive = _children()
+            stuck = {rank: pid for rank, pid in at_end.items() if pid in alive}
+            if stuck:
+                self._end(stuck)
+
+    def _end(self, stuck: dict[int, int]) -> None:
         self.say(f"rank(s) {', '.join(map(str, sorted(stuck)))} did not exit within {self.grace:.0f} s of the final "
                  "status — ending them")
         for pid in stuck.values():  # the launcher reaps them and reports the loss (no waiting here)
