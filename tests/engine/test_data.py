@@ -69,6 +69,29 @@ def test_builtin_metadata_matches_scikit_learn(name):
     assert describe_data(spec(name)) == sklearn_metadata(name)
 
 
+@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("through", ["shipped file", "scikit-learn loader"])
+def test_builtin_samples_equal_scikit_learns(name, through, monkeypatch):
+    import sklearn.datasets
+
+    from engine.data import builtin
+
+    if through == "scikit-learn loader":  # the fallback where the shipped file is not found
+        monkeypatch.setattr(builtin, "_shipped_file", lambda name: None)
+    raw = load_raw(spec(name), 0)
+    bunch = getattr(sklearn.datasets, builtin._BUILTINS[name].loader)()
+    expected = bunch.images[:, None] / 16.0 if raw.info.kind == "image" else bunch.data
+    assert raw.x.dtype == np.float32 and np.array_equal(raw.x, expected.astype(np.float32))
+    assert raw.y.dtype == np.int64 and np.array_equal(raw.y, bunch.target)
+
+
+def test_loading_a_builtin_set_does_not_import_scikit_learn():
+    code = ("import sys; from engine.data import load_data; from engine.spec import DataSpec; "
+            "load_data(DataSpec('digits'), 0); print('sklearn' in sys.modules); sys.exit('sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 @pytest.mark.parametrize("name,shape,classes,kind", [
     ("digits", (1, 8, 8), 10, "image"), ("iris", (4,), 3, "tabular"), ("wine", (13,), 3, "tabular"),
     ("breast_cancer", (30,), 2, "tabular"), ("moons", (2,), 2, "points"), ("circles", (2,), 2, "points"),
