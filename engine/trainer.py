@@ -249,13 +249,13 @@ class _Loop:
                     scaler.unscale_(optimizer)
                 if clip:
                     self.window_norm = ctx.clip_grad_norm(model, clip)
-                elif log_now:
-                    self.window_norm = ctx.grad_norm(model)
                 if scaler is not None:
                     scaler.step(optimizer)
                     scaler.update()
                 else:
                     optimizer.step()
+                if log_now and not clip:  # (the step leaves the gradients as they were: all the log work in one place)
+                    self.window_norm = ctx.grad_norm(model)
                 optimizer.zero_grad(set_to_none=True)
                 if scheduler is not None:
                     scheduler.step()
