@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from app.document import DEFAULT_TEMPLATE, SpecDocument
 from app.pages.base import PAGES, PageSpec, PlaceholderPage, object_name
+from app.services import gui_thread_gc
 from app.services.window_services import WindowServices
 from app.widgets.problems_button import ProblemsButton
 from app.widgets.theme import icon
@@ -57,6 +58,7 @@ class MainWindow(QMainWindow):
                  pages: Sequence[PageSpec] = PAGES):
         super().__init__(parent)
         self.setObjectName("mainWindow")
+        self._gc_hold = gui_thread_gc.hold(self)  # before any pool thread starts (see app.services.gui_thread_gc)
         self.runs_dir: Path = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         self.document = SpecDocument(parent=self)
         if background_data_import:  # the launcher: paint first, load numpy/scikit-learn meanwhile
@@ -400,6 +402,7 @@ class MainWindow(QMainWindow):
             return
         self.settings.setValue("geometry", self.saveGeometry())
         event.accept()
+        gui_thread_gc.release(self._gc_hold)
 
 
 def _template_title(stem: str) -> str:

@@ -61,3 +61,17 @@ def _runs_dir(tmp_path, monkeypatch):
     """Every test gets its own runs directory, so nothing touches the user's."""
     monkeypatch.setenv("NETWRIGHT_RUNS_DIR", str(tmp_path / "runs"))
     yield tmp_path / "runs"
+
+
+@pytest.fixture(autouse=True)
+def _gui_thread_gc(request):
+    """Qt tests collect garbage on the GUI thread only, as an open main window does (pages built
+    on their own start pool threads too; see app.services.gui_thread_gc)."""
+    if not {"qtbot", "qapp"} & set(request.fixturenames):
+        yield
+        return
+    from app.services import gui_thread_gc
+
+    token = gui_thread_gc.hold(request.getfixturevalue("qapp"))
+    yield
+    gui_thread_gc.release(token)
