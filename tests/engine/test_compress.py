@@ -18,6 +18,9 @@ from engine.session import run_training
 from engine.spec import apply_overrides, load_spec
 from engine.trained import load_run_model
 
+# one xdist worker for the module, so its module-scoped fixture (the trained digits CNN) is built once
+pytestmark = pytest.mark.xdist_group("compress")
+
 pytest.importorskip("torchao")
 pytest.importorskip("torch_pruning")
 

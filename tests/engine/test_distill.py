@@ -18,6 +18,9 @@ from engine.session import run_training
 from engine.spec import DistillSpec, ExperimentSpec, apply_overrides, load_spec, save_spec
 from engine.validation import validate
 
+# one xdist worker for the module, so its module-scoped fixture (the teacher) is built once
+pytestmark = pytest.mark.xdist_group("distill")
+
 QUIET = ["training.log_every=1000", "tracking.tensorboard=false", "training.checkpoint_every=0"]
 
 

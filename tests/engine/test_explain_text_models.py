@@ -16,6 +16,9 @@ from engine.spec import ExperimentSpec, apply_overrides
 from engine.validation import validate
 from tests.engine.text_fixtures import bert_reviews, bert_reviews_spec
 
+# one xdist worker for the module, so its module-scoped fixture (the trained text models) is built once
+pytestmark = pytest.mark.xdist_group("explain_text_models")
+
 if importlib.util.find_spec("transformers") is None or importlib.util.find_spec("torchvision") is None:
     pytest.skip("needs the pretrained extra (transformers, torchvision)", allow_module_level=True)
 

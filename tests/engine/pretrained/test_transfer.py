@@ -24,7 +24,9 @@ from engine.spec import ExperimentSpec  # noqa: E402
 from engine.trained import load_run_model  # noqa: E402
 from tests.engine.pretrained.images import stripes_folder  # noqa: E402
 
-pytestmark = pytest.mark.slow  # three small resnet18 trainings, about 40 s on 2 loaded cores
+# three small resnet18 trainings, about 40 s on 2 loaded cores: in one xdist worker, so the module's
+# fixture trains them once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("transfer")]
 
 
 def _spec(name, folder, block, *, epochs, lr, batch, val_fraction):

@@ -30,19 +30,19 @@ sampler_options = {n_startup_trials = 5}
 """
 
 
-def test_a_tpe_sweep_of_12_trials_two_at_a_time(tmp_path):
+def test_a_tpe_sweep_of_8_trials_two_at_a_time(tmp_path):
     spec = write_sweep(tmp_path, LR_WIDTH, epochs=2)
-    code, out, err = run_sweep(str(spec), "--trials", "12", "--parallel", "2", "--sweeps-dir", str(tmp_path / "sweeps"))
+    code, out, err = run_sweep(str(spec), "--trials", "8", "--parallel", "2", "--sweeps-dir", str(tmp_path / "sweeps"))
     assert code == 0, err
-    assert (out["status"], out["completed"], out["failed"], out["trials"]) == ("completed", 12, 0, 12)
+    assert (out["status"], out["completed"], out["failed"], out["trials"]) == ("completed", 8, 0, 8)
     sweep_dir = sweep_dirs(tmp_path / "sweeps")[0]
     values = [t.value for t in study(sweep_dir).get_trials(states=(optuna.trial.TrialState.COMPLETE,))]
-    assert len(study(sweep_dir).trials) == 12 and len(values) == 12
+    assert len(study(sweep_dir).trials) == 8 and len(values) == 8
     assert out["best_value"] == max(values) > statistics.median(values)
     assert set(out["best_params"]) == {"optimizer.lr", "model.layers[1].out_features"}
     runs = trial_runs(sweep_dir)
-    assert sorted(n for n, _ in runs) == list(range(12)) and all(s["status"] == "completed" for _, s in runs)
-    assert err.count(" completed ") >= 12 and "best 5 of 12 trials" in err  # a line per trial, then the table
+    assert sorted(n for n, _ in runs) == list(range(8)) and all(s["status"] == "completed" for _, s in runs)
+    assert err.count(" completed ") >= 8 and "best 5 of 8 trials" in err  # a line per trial, then the table
     status = json.loads((sweep_dir / "sweep.json").read_text())
     assert status["status"] == "completed" and set(status["importances"]) == {"optimizer.lr", "model.layers[1].out_features"}
 
