@@ -63,8 +63,11 @@ def release(token: int) -> None:
         return
     timer = _state.pop("timer", None)
     if isinstance(timer, QTimer):
-        timer.stop()
-        timer.deleteLater()
+        try:
+            timer.stop()
+            timer.deleteLater()
+        except RuntimeError:  # the application (the timer's parent) is already gone: so is the timer
+            pass
     if _state.pop("was_enabled", True):
         gc.enable()
     gc.collect()
