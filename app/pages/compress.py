@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from app.services.compress_job import CompressJob
 from app.services.window_services import services_of
 from app.widgets.compress_chart import CompressChart, short_step
-from app.widgets.panel import titled_panel
+from app.widgets.panel import side_by_side, titled_panel
 from app.widgets.schema_form import SchemaForm
 from engine.compress.base import STEPS, StepRequest, check_step
 
@@ -68,13 +68,7 @@ class CompressPage(QWidget):
         refresh.clicked.connect(self.refresh_runs)
         head.addWidget(refresh)
         outer.addLayout(head)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self._steps_panel())
-        split.addWidget(self._result_panel())
-        split.setStretchFactor(0, 0)
-        split.setStretchFactor(1, 1)
-        split.setSizes([400, 850])
-        outer.addWidget(split, 1)
+        outer.addWidget(side_by_side(self._steps_panel(), self._result_panel(), (400, 850)), 1)
 
     def _steps_panel(self) -> QFrame:
         frame, lay = titled_panel("STEPS")

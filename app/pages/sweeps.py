@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from app.services.tasks import BackgroundCall
 from app.services.window_services import services_of
 from app.widgets.feature_bars import FeatureBars
-from app.widgets.panel import titled_panel
+from app.widgets.panel import side_by_side, titled_panel
 from app.widgets.schema_form import SchemaForm
 from app.widgets.sweep_params import SweepParamsTable
 from app.widgets.sweep_plots import BEST_COLOR, ParallelCoordinates, SweepCurves, short_name
@@ -82,13 +82,7 @@ class SweepsPage(QWidget):
         head.addWidget(QLabel("Sweep:"))
         head.addWidget(self.sweep_combo)
         outer.addLayout(head)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self._setup_panel())
-        split.addWidget(self._watch_panel())
-        split.setStretchFactor(0, 0)
-        split.setStretchFactor(1, 1)
-        split.setSizes([520, 730])
-        outer.addWidget(split, 1)
+        outer.addWidget(side_by_side(self._setup_panel(), self._watch_panel(), (520, 730)), 1)
 
     @staticmethod
     def _show_options(form: SchemaForm, registry: Any, combo: QComboBox, values: dict | None = None) -> None:
