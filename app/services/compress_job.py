@@ -16,9 +16,10 @@ from typing import Any, Sequence
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
+from engine.commands.compress import EXIT_INTERRUPTED
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _PROGRESS = re.compile(r"^\[\s*(\d+)%\]\s*(.*)$")
-EXIT_CANCELLED = 130
 
 
 class CompressJob(QObject):
@@ -61,15 +62,15 @@ class CompressJob(QObject):
         proc.start(sys.executable, args)
 
     def cancel(self) -> None:
-        """Ask the command to cancel (SIGTERM); a second call kills it."""
+        """Ask the command to cancel (SIGTERM: it stops after the current step); a second call
+        sends SIGTERM again, which interrupts the step at once. Either way the command removes
+        its unfinished run (a SIGKILL would leave it behind)."""
         if self._proc is None:
             return
-        if self._cancelling:
-            self._proc.kill()
-        else:
+        if not self._cancelling:
             self._cancelling = True
             self.progress.emit(-1.0, "cancelling…")
-            self._proc.terminate()
+        self._proc.terminate()
 
     def wait(self, ms: int = 30_000) -> bool:
         """Block until the process ends (tests, closing the window)."""
@@ -108,7 +109,7 @@ class CompressJob(QObject):
         record = self._record() or {}
         if code == 0 and record.get("status") == "compressed":
             self.finished.emit(record)
-        elif self._cancelling or code == EXIT_CANCELLED:
+        elif self._cancelling or code == EXIT_INTERRUPTED:
             self.cancelled.emit()
         elif record.get("status") == "invalid":
             self.failed.emit("\n".join(record.get("problems") or ["the request was refused"]))

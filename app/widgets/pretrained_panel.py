@@ -35,6 +35,7 @@ class PretrainedPanel(QWidget):
         self.setObjectName("pretrainedPanel")
         self.anatomy = anatomy
         mode, until = options.get("freeze", "none"), options.get("freeze_until", "")
+        self.mode = mode
         frozen = anatomy.frozen_params(mode, until)
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 4, 0, 0)
@@ -104,6 +105,8 @@ class PretrainedPanel(QWidget):
         column.addWidget(self.parts)
 
     def _choose(self, value: str) -> None:
+        if value == self.mode:  # the checked button clicked again: keep the part the user chose
+            return
         change: dict[str, Any] = {"freeze": value}
         if value == "up_to":
             change["freeze_until"] = default_until(self.anatomy)

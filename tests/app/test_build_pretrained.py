@@ -57,6 +57,8 @@ def test_pretrained_block_freeze_controls_and_parts(build, qtbot):
     assert locked == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2"]
     frozen = 9408 + 128 + 147_968 + 525_568
     assert _count(build.summary.values["trainable"]) == total - frozen
+    qtbot.mouseClick(card.pretrained.freeze_buttons["up_to"], Qt.MouseButton.LeftButton)  # already up_to
+    assert build.document.spec.model.layers[0].params["freeze_until"] == "layer2"  # the chosen part stays
 
     build.document.undo_stack.undo()  # one edit set both options
     assert build.document.spec.model.layers[0].params["freeze"] == "all"

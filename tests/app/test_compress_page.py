@@ -11,7 +11,6 @@ from engine.runs import RunDir
 from engine.session import run_training
 from engine.spec import ExperimentSpec, LayerSpec, TrackingSpec, TrainingSpec
 
-pytest.importorskip("torchao")
 
 
 def trained_run(runs_dir):
@@ -27,6 +26,7 @@ def trained_run(runs_dir):
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_compress_flow_table_chart_and_cancel(window, qtbot):
+    pytest.importorskip("torchao")  # (the distillation test below needs no compress extra)
     source = trained_run(window.services.runs.runs_dir)
     page = window.show_page("compress")
     assert page.source.currentData() == str(source)
