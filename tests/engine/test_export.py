@@ -179,6 +179,19 @@ def test_script_export_trains_with_the_runs_losses(tmp_path):
     assert script == netwright
 
 
+def test_script_export_batches_a_lone_last_sample_as_netwright_does(tmp_path):
+    """1,438 training digits at batch 479 leave one sample over: it joins the last batch (3 steps
+    an epoch, not 4), in train.py as in the run."""
+    run_dir = trained_run(tmp_path, "digits_mlp", ["data.batch_size=479", "training.epochs=2", "training.max_steps=0"])
+    folder = tmp_path / "project"
+    assert export_run(run_dir, "script", folder).passed
+    done = run_without_netwright(folder, "train.py")
+    assert done.returncode == 0, done.stderr
+    script = [float(line.split()[3]) for line in done.stdout.splitlines() if line.startswith("step ")]
+    events, _ = read_events(run_dir / "events.jsonl")
+    assert script == [e["train_loss"] for e in events if e["type"] == "metric"] and len(script) == 6
+
+
 def test_script_export_writes_nested_blocks_as_code(tmp_path):
     """Residual blocks become a small class around their nested stack; the weights load and the
     seeded initial weights equal Netwright's (checked by the format itself)."""

@@ -14,6 +14,7 @@ import textwrap
 from typing import Any
 
 from engine.export.base import ExportError
+from engine.steps import micro_batch, micro_batch_count
 
 #: regression losses by name -> torch.nn.functional's function (see engine/losses.py)
 REGRESSION_LOSSES = {"mse": "mse_loss", "l1": "l1_loss", "huber": "huber_loss", "smooth_l1": "smooth_l1_loss"}
@@ -104,6 +105,7 @@ def train_source(spec: Any, raw: Any, model_class: str, run_id: str) -> tuple[st
     stratify = raw.stratify and task == "classification"
     norm = raw.normalize
     split_src = f"_SPLIT_SALT = {splits._SPLIT_SALT:#x}  # keeps the split's random stream apart from the data's\n\n\n" + _source(splits.split_indices)
+    split_src += "\n\n" + "\n\n".join(_source(f) for f in (micro_batch_count, micro_batch))  # Netwright's batches
     norm_src = ""
     if norm != "none":
         stats = splits.channel_stats if norm == "image" else splits.feature_stats
@@ -221,7 +223,7 @@ def main():
     optimizer = OPTIMIZER(model.parameters(), **OPTIMIZER_OPTIONS)
     params = [p for p in model.parameters() if p.requires_grad]
     n = len(x_train)
-    micro_batches = math.ceil(n / BATCH_SIZE)
+    micro_batches = micro_batch_count(n, BATCH_SIZE)
     steps_per_epoch = max(1, math.ceil(micro_batches / GRAD_ACCUMULATION))
     total_steps = min(steps_per_epoch * EPOCHS, MAX_STEPS) if MAX_STEPS else steps_per_epoch * EPOCHS
 ''')
@@ -239,7 +241,7 @@ def main():
     lines.append(f'''    step = 0
     for epoch in range(EPOCHS):
         order = torch.randperm(n, generator=torch.Generator().manual_seed(SEED * 1_000_003 + epoch))
-        batches = [order[i:i + BATCH_SIZE] for i in range(0, n, BATCH_SIZE)]
+        batches = [micro_batch(order, m, micro_batches, BATCH_SIZE) for m in range(micro_batches)]
         for first in range(0, len(batches), GRAD_ACCUMULATION):
             group = batches[first:first + GRAD_ACCUMULATION]
             losses = []
