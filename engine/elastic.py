@@ -92,7 +92,7 @@ class JobFailure(RuntimeError):
     def crashed(self) -> bool:
         """A rank was killed (not an error of its own): by a signal, or — when every recorded
         error only says a peer went away — by something that left no error behind."""
-        return any(f.killed for f in self.failures) or all(f.lost_peer for f in self.failures)
+        return bool(self.failures) and (any(f.killed for f in self.failures) or all(f.lost_peer for f in self.failures))
 
 
 def _rank_failure(rank: int, pid: int, exitcode: int, data: Any, message: str = "") -> RankFailure:

@@ -3,7 +3,8 @@ activations, int8 or int4 weights), trained as an ordinary run so the weights le
 the rounding, then converted to real quantized weights."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+import contextlib
+from typing import Any, Iterator, Mapping
 
 from engine.compress.base import CompressError, CompressState, CompressStep, register
 from engine.compress.training import finetune
@@ -49,16 +50,27 @@ class QuantizationAwareTraining(CompressStep):
             if odd:
                 raise CompressError(f"{where}.group_size", f"{options['group_size']} does not divide the input size "
                                                            f"{odd[0]} of a Linear layer — choose a divisor, or int8")
-        with quiet_torchao():
+        with quiet_torchao(), _named(where, options["weights"]):
             from torchao.quantization import quantize_
             from torchao.quantization.qat import QATConfig
 
             base = _base_config(options)
             quantize_(state.model, QATConfig(base, step="prepare"))
         finetune(state, options["epochs"], options["lr"], where, what="qat")
-        with quiet_torchao():
+        with quiet_torchao(), _named(where, options["weights"]):
             quantize_(state.model, QATConfig(base, step="convert"))
         state.model.eval()
         for p in state.model.parameters():  # quantized weights are not trained further
             p.requires_grad_(False)
         state.quantized = f"qat_{options['weights']}"
+
+
+@contextlib.contextmanager
+def _named(where: str, weights: str) -> Iterator[None]:
+    """torchao's refusals (an unsupported build or layer) as a problem of `<step>.weights`."""
+    try:
+        yield
+    except (ImportError, ValueError, AssertionError, RuntimeError, NotImplementedError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CompressError(f"{where}.weights", f"quantization-aware training to {weights} is not supported by this "
+                                                f"CPU build of torch/torchao ({reason}) — use int8, or the quantize step") from None

@@ -13,6 +13,7 @@ from engine.distill import attach_teacher, check_distill, distill_loss
 from engine.losses import build_loss
 from engine.model import build_model
 from engine.paths import EXAMPLES
+from engine.problems import SpecError
 from engine.runs import RunDir
 from engine.session import run_training
 from engine.spec import DistillSpec, ExperimentSpec, apply_overrides, load_spec, save_spec
@@ -128,7 +129,7 @@ def test_bad_teachers_and_options_are_named(teacher, student, tmp_path):
     save_checkpoint(five.checkpoints, build_model(five.load_spec(), (64,), num_classes=10).state_dict(), {}, step=0)
     (message,) = [p.message for p in check_distill(distilled(student, five.path))]
     assert "outputs (5,) do not match the student's 10 classes" in message
-    with pytest.raises(Exception, match="gives 5 outputs per sample, the student's data has 10 classes"):
+    with pytest.raises(SpecError, match="gives 5 outputs per sample, the student's data has 10 classes"):
         attach_teacher(distilled(student, five.path), torch.randn(4, 64), torch.zeros(4, dtype=torch.long),
                        build_loss(student, "classification"), classes=10)
     wine = load_spec(EXAMPLES / "wine_mlp.toml")  # 13 features, 3 classes

@@ -47,6 +47,8 @@ def test_failure_descriptions():
     assert raised.describe() == "rank 1 (pid 10) exited with code 1: ValueError: bad"
     assert killed.describe() == "rank 0 (pid 11) was killed by SIGKILL"
     assert str(JobFailure([raised, killed])).startswith("rank 1 (pid 10)")
+    assert JobFailure([raised, killed]).crashed and not JobFailure([raised]).crashed
+    assert not JobFailure([]).crashed  # no failure recorded is no evidence of a killed rank
 
 
 def _error_file(folder, message):
