@@ -7,6 +7,7 @@ from engine.cli import main
 code = main()
 # the process ends now: the objects alive are moved out of the garbage collector's reach, so the
 # interpreter's exit does not walk the whole torch heap (~1.8 s -> ~0.4 s on a loaded machine;
-# every object's cleanup still runs). A job's end waits for its worker's exit.
+# reference counting still cleans up what it can; objects in reference cycles are left to the
+# process's end, which frees all memory anyway). A job's end waits for its worker's exit.
 gc.freeze()
 sys.exit(code)
