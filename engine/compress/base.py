@@ -55,6 +55,8 @@ class CompressStep:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     params: ClassVar[Sequence[Param]] = ()
+    #: options that only act with some values of another option: {option: (other, its values)}
+    only_with: ClassVar[Mapping[str, tuple[str, tuple[Any, ...]]]] = {}
 
     def apply(self, state: CompressState, options: Mapping[str, Any], where: str) -> None:  # pragma: no cover
         raise NotImplementedError
@@ -107,4 +109,11 @@ def check_step(name: str, options: Mapping[str, Any], where: str) -> StepRequest
     resolved, problems = STEPS.check(name, options, f"{where} {name}")
     if problems:
         raise SpecError(problems)
+    step = STEPS.get(name)
+    for option, (other, values) in step.obj.only_with.items():
+        default = step.param(option).default
+        if resolved[option] != default and resolved[other] not in values:
+            raise CompressError(f"{where} {name}.{option}", f"is only used with {other} = "
+                                f"{' or '.join(map(_text, values))}; with {other} = {_text(resolved[other])}, {option} = "
+                                f"{_text(resolved[option])} would do nothing — leave it at {_text(default)} or change {other}")
     return StepRequest(name, resolved)

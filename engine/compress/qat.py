@@ -36,6 +36,7 @@ class QuantizationAwareTraining(CompressStep):
                                            "(one scale per group_size weights)", choices=("int8", "int4")),
         Param("group_size", "int", 32, "Weights per scale (int4)", min=8, max=1024),
     )
+    only_with = {"group_size": ("weights", ("int4",))}
 
     def apply(self, state: CompressState, options: Mapping[str, Any], where: str) -> None:
         import torch.nn as nn

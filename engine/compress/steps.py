@@ -118,6 +118,7 @@ class Quantize(CompressStep):
         Param("calibration", "int", 256, "Training samples whose activations set the static scales (int8_static)",
               min=1, max=1_000_000),
     )
+    only_with = {"group_size": ("scheme", ("int4_weight_only",)), "calibration": ("scheme", ("int8_static",))}
 
     def apply(self, state: CompressState, options: Mapping[str, Any], where: str) -> None:
         import torch.nn as nn

@@ -47,6 +47,9 @@ def test_steps_are_registered_with_schemas():
     ("prune:sparsity=2", "sparsity"),
     ("quantize:scheme=int3", "int3"),
     ("prune:0.5", "expected KEY=VALUE"),
+    ("quantize:scheme=int8_dynamic,calibration=5", "quantize.calibration: is only used with scheme = int8_static"),
+    ("quantize:scheme=int8_weight_only,group_size=64", "quantize.group_size: is only used with scheme = int4_weight_only"),
+    ("qat:weights=int8,group_size=64", "qat.group_size: is only used with weights = int4"),
 ])
 def test_bad_requests_are_named(text, expected):
     with pytest.raises(SpecError) as err:
