@@ -42,6 +42,7 @@ class CompressPage(QWidget):
         self.job.failed.connect(self._failed)
         self.job.cancelled.connect(self._cancelled)
         self.shown_run: str | None = None  # the compressed run whose table is shown
+        self._refused: list[str] = []  # the problems of a form value the current step refused
         self.variants: list[Any] = []  # the chart's points (engine.compress.variants.Variant)
         self._build()
         for name, options in DEFAULT_STEPS:
@@ -195,6 +196,7 @@ class CompressPage(QWidget):
         request: StepRequest = item.data(STEP_ROLE)
         self.step_title.setText(f"<b>{request.name}</b> — {STEPS.get(request.name).description}")
         self.options.set_params(STEPS.get(request.name).params, dict(request.options))
+        self._refused = []  # the form shows the step's own (valid) options again
 
     def _option_changed(self, name: str, value: Any) -> None:
         item = self.steps.currentItem()
@@ -204,8 +206,10 @@ class CompressPage(QWidget):
         self.problems.hide()
         try:
             self._set_item(item, check_step(request.name, {**request.options, name: value}, request.name))
-        except ValueError as err:  # SpecError: a value the schema refuses
-            self._show_problems(str(err).splitlines())
+            self._refused = []
+        except ValueError as err:  # SpecError: a value the schema refuses (the step keeps its last valid one)
+            self._refused = str(err).splitlines()
+            self._show_problems(self._refused)
 
     # ------------------------------------------------------------------ runs
     def on_shown(self) -> None:
@@ -273,6 +277,9 @@ class CompressPage(QWidget):
         texts = self.step_texts()
         if not texts:
             self._show_problems(["add at least one step"])
+            return
+        if self._refused:  # the form shows a value the step refused: compressing would use another
+            self._show_problems(self._refused)
             return
         self.problems.hide()
         self.start_button.setEnabled(False)

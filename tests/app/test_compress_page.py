@@ -65,6 +65,19 @@ def test_compress_flow_table_chart_and_cancel(window, qtbot):
     assert page.start_button.isEnabled() and not page.cancel_button.isEnabled()
 
 
+def test_a_refused_option_value_blocks_compress_until_mended(window, qtbot):
+    trained_run(window.services.runs.runs_dir)
+    page = window.show_page("compress")
+    page.steps.setCurrentRow(2)  # quantize (int8_dynamic)
+    page.options.editor("calibration").box.setValue(5)  # only used by int8_static
+    assert page.problems.isVisible() and "quantize.calibration" in page.problems.text()
+    assert page.step_texts()[2] == "quantize:scheme=int8_dynamic,group_size=128,calibration=256"
+    qtbot.mouseClick(page.start_button, Qt.MouseButton.LeftButton)
+    assert not page.job.running and page.problems.isVisible()  # nothing ran with the old value
+    page.options.editor("calibration").box.setValue(256)
+    assert page.problems.isHidden() and not page._refused
+
+
 def test_train_page_sets_up_distillation(window, tmp_path):
     """[distill] has a form on the Train page; the teacher is a folder (run directory) chooser."""
     page = window.show_page("train")
