@@ -111,15 +111,16 @@ class RankContext:
 
     def grad_norm(self, model: "nn.Module") -> "torch.Tensor":
         """The global L2 norm of the gradients (as a tensor: no host sync)."""
-        import torch
+        return norm_of(self.gradients(model))
 
+    def gradients(self, model: "nn.Module") -> "list[torch.Tensor] | None":
+        """This rank's gradients, whose `norm_of` is :meth:`grad_norm`: the loop may keep them
+        and take the norm later. None where the norm needs more than them (a distributed
+        context's sharded gradients)."""
         cached = getattr(self, "_norm_params", None)
         if cached is None or cached[0] is not model:
             cached = self._norm_params = (model, list(model.parameters()))
-        grads = [p.grad for p in cached[1] if p.grad is not None]
-        if not grads:
-            return torch.zeros(())
-        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        return [p.grad for p in cached[1] if p.grad is not None]
 
     def clip_grad_norm(self, model: "nn.Module", max_norm: float) -> "torch.Tensor":
         import torch
@@ -127,6 +128,12 @@ class RankContext:
         return torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
 
     # -- agreement --------------------------------------------------------------------
+    @property
+    def batches_windows(self) -> bool:
+        """Whether the loop may close several metric windows before turning them into numbers in
+        one batch: no collective is waiting on each window (one rank)."""
+        return self.world_size == 1
+
     def reduce_sum(self, values: "torch.Tensor") -> "torch.Tensor":
         """Sum a 1-D tensor over ranks (identity in one process)."""
         return values
@@ -137,6 +144,15 @@ class RankContext:
 
     def barrier(self) -> None:
         """Wait for every rank (no-op in one process)."""
+
+
+def norm_of(gradients: "list[torch.Tensor]") -> "torch.Tensor":
+    """The L2 norm of a list of gradients, as a tensor (0 for none)."""
+    import torch
+
+    if not gradients:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(gradients)))
 
 
 class LocalContext(RankContext):

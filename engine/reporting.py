@@ -7,7 +7,6 @@ directory; tests use a fake; the CLI tees a progress bar in.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from typing import Any, Protocol, Sequence
 
@@ -49,8 +48,7 @@ class RunReporter:
         self.writer = EventWriter(run.events_path, flush_interval=flush_interval)
         self.poll = poll
         self.status_every = status_every
-        self._stop = threading.Event()
-        self._prune = threading.Event()
+        self._asked: str | None = None  # "stop" or "prune", asked in this process (a signal, a sweep's pruner)
         self._last_poll = 0.0
         self._last_mtime: int | None = None
         self._request = "run"
@@ -86,13 +84,8 @@ class RunReporter:
             self.writer.flush()
 
     def control(self) -> str:
-        if self.writer.error is not None and not self._write_failed:
-            self._write_failed = True  # the events file could not be written (disk full): the loop fails with it
-            raise self.writer.error
-        if self._stop.is_set():
-            return "stop"
-        if self._prune.is_set():
-            return "prune"
+        if self._asked is not None or (self.writer.error is not None and not self._write_failed):
+            return self._asked_here()
         now = time.monotonic()
         if now - self._last_poll < self.poll:
             return self._request
@@ -108,13 +101,21 @@ class RunReporter:
             self._request = read_control(self.run)
         return self._request
 
+    def _asked_here(self) -> str:
+        if self.writer.error is not None and not self._write_failed:
+            self._write_failed = True  # the events file could not be written (disk full): the loop fails with it
+            raise self.writer.error
+        assert self._asked is not None
+        return self._asked
+
     def request_stop(self) -> None:
         """Ask for a graceful stop (safe to call from a signal handler)."""
-        self._stop.set()
+        self._asked = "stop"
 
     def request_prune(self) -> None:
         """A sweep's pruner judged this trial bad: stop after this step with status "pruned"."""
-        self._prune.set()
+        if self._asked != "stop":
+            self._asked = "prune"
 
     def close(self) -> None:
         self.writer.close()

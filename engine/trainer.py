@@ -7,8 +7,10 @@ between epochs and on stop, through engine.checkpoint, when a run directory is g
 Parallelism plugs in through the RankContext (engine/rank.py).
 
 Per step the loop does no host-device synchronisation and no avoidable allocation: losses are
-kept as tensors and turned into numbers every `log_every` steps (one sync), the gradient norm
-is computed only when logging or clipping, and the control request is polled cheaply.
+kept as tensors, the gradient norm is computed only when logging or clipping, and the control
+request is polled cheaply. Every `log_every` steps a metric window closes; closed windows are
+turned into numbers (one sync each) and reported in batches, at most `WINDOW_BATCH_SECONDS`
+apart, where one rank trains alone (see `_Window`).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import math
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from engine.diskspace import disk_full_message, is_disk_full, space_needed
 from engine.evaluation import evaluate, improved, window_values
@@ -26,7 +28,7 @@ from engine.losses import build_loss
 from engine.metrics import GPU_MEMORY, GRAD_NORM, LR, SAMPLES_PER_S, STEP_TIME, TRAIN_LOSS
 from engine.steps import micro_batch, micro_batch_count, plan_steps  # noqa: F401  (plan_steps re-exported: the step plan lives in one place)
 from engine.problems import Problem, SpecError
-from engine.rank import LocalContext, RankContext
+from engine.rank import LocalContext, RankContext, norm_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -36,6 +38,30 @@ if TYPE_CHECKING:  # pragma: no cover
     from engine.runs import RunDir
     from engine.spec import ExperimentSpec
 
+
+
+#: closed metric windows wait at most this long to be reported (they keep their own step and
+#: time); run once per window, that work finds cold caches and costs several times more
+WINDOW_BATCH_SECONDS = 0.1
+#: at most this many windows wait, and their kept gradients take at most this many bytes
+MAX_PENDING_WINDOWS = 64
+KEPT_GRADIENT_BYTES = 16 << 20
+
+
+@dataclass(slots=True)
+class _Window:
+    """A closed metric window, not yet turned into numbers: what its metric event needs."""
+
+    losses: list  # a 0-d loss tensor per step (None on ranks without the loss)
+    norm: Any  # the gradient norm tensor (clipping computes it), or None
+    gradients: list | None  # the log step's gradients, kept to take their norm when reported
+    step: int  # the window's last step
+    epoch: int
+    progress: float  # epochs done at the window's end (fractional)
+    lr: float
+    samples: int  # samples this rank trained on in the window
+    seconds: float
+    time: float  # Unix time at the window's end: the event's time
 
 
 @dataclass(frozen=True)
@@ -195,10 +221,23 @@ class _Loop:
         self.clip = spec.regularization.grad_clip_norm
         self.l1 = spec.regularization.l1
         self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self._plan_windows()
         self.unfreezing = [m for m in self.model.modules() if getattr(m, "unfreeze_after", 0) and getattr(m, "frozen", ())]
         if loaded is not None:
             self._load_state(*loaded)
         self._emit_start(loaded[0].name if loaded else None)
+
+    def _plan_windows(self) -> None:
+        """Closed windows may wait to be reported where one rank trains alone. A small model's
+        windows keep their log step's gradients and take the norm when reported; others take it
+        at once."""
+        self.pending: list[_Window] = []
+        self.reported_at = time.perf_counter()
+        batches = self.ctx.batches_windows
+        grad_bytes = max(1, sum(p.numel() * p.element_size() for p in self.model.parameters()))
+        self.keep_gradients = batches and 2 * grad_bytes <= KEPT_GRADIENT_BYTES
+        held = KEPT_GRADIENT_BYTES // grad_bytes if self.keep_gradients else MAX_PENDING_WINDOWS
+        self.max_pending = min(MAX_PENDING_WINDOWS, held) if batches else 1
 
     @staticmethod
     def _compile(model: "nn.Module") -> "nn.Module":
@@ -218,7 +257,7 @@ class _Loop:
         # runs inline: no per-step hooks, context managers or closures beyond what PyTorch needs
         simple = (accum == 1 and autocast is contextlib.nullcontext and type(ctx).forward_backward is RankContext.forward_backward
                   and type(ctx).accumulate is RankContext.accumulate)
-        control_every = max(1, ctx.control_every)
+        control_every, poll = max(1, ctx.control_every), self._control_poll()
         self.t0 = time.perf_counter()
         self._window_reset()
         losses = self.window_losses
@@ -239,7 +278,7 @@ class _Loop:
                     backward(loss)
                     losses.append(loss.detach())
                     self.micro = m + 1
-                    self.samples += len(idx)
+                    self.samples += idx.shape[0]
                 else:
                     losses.append(self._micro_batches(order, n_micro, fmodel, loss_fn, backward))
                 if step_fault:
@@ -255,21 +294,21 @@ class _Loop:
                 else:
                     optimizer.step()
                 if log_now and not clip:  # (the step leaves the gradients as they were: all the log work in one place)
-                    self.window_norm = ctx.grad_norm(model)
+                    self._note_gradients()
                 optimizer.zero_grad(set_to_none=True)
                 if scheduler is not None:
                     scheduler.step()
                 self.step += 1
                 if log_now:
-                    self._flush_window(emit=True)
+                    self._end_window()
                 if max_steps and self.step >= max_steps:
                     break
                 if self.step % control_every == 0:
-                    action = ctx.agree_control(self.reporter.control() if ctx.is_main else "run")
+                    action = poll()
                     if action == "pause":
                         action = self._pause()
                     if action in ("stop", "prune"):  # prune: a sweep's pruner judged the trial bad
-                        self._flush_window(emit=True)
+                        self._flush_windows()
                         if action == "prune":
                             return self.finish("pruned", f"pruned by the sweep after epoch {self.epoch}", save=True)
                         return self.finish("stopped", f"stopped by request at step {self.step}", save=True)
@@ -281,12 +320,20 @@ class _Loop:
                 break
         done = "reached max_steps" if max_steps and self.step >= max_steps and self.epoch < epochs else ""
         if self.micro:  # stopped by max_steps mid-epoch: validate what we have
-            self._flush_window(emit=True)
+            self._flush_windows()
             if self.epoch_loss[1]:
                 self.metrics[TRAIN_LOSS] = self.epoch_loss[0] / self.epoch_loss[1]
             fault_point("final_eval")
             self.metrics.update(self._validate())
         return self.finish("completed", self.early_message or done, save=True)
+
+    def _control_poll(self) -> Callable[[], str]:
+        """The control poll: rank 0's request ("run", "pause", "stop", "prune"), agreed by all ranks
+        (one rank alone: the reporter's answer, with no call in between)."""
+        if self.ctx.world_size == 1:
+            return self.reporter.control
+        ctx, reporter = self.ctx, self.reporter
+        return lambda: ctx.agree_control(reporter.control() if ctx.is_main else "run")
 
     def _unfreeze_due(self) -> None:
         """Unfreeze the blocks whose `unfreeze_after` epochs have passed (at an epoch's start, also
@@ -339,47 +386,84 @@ class _Loop:
         return backward
 
     # ------------------------------------------------------------------ windows, epochs
-    def _window_reset(self) -> None:
+    def _window_reset(self, now: float | None = None) -> None:
         self.window_losses: list = getattr(self, "window_losses", [])
         self.window_losses.clear()
         self.window_norm = None
-        self.window_t0 = time.perf_counter()
+        self.window_gradients: list | None = None
+        self.window_t0 = time.perf_counter() if now is None else now
         self.window_samples = self.samples
 
-    def _flush_window(self, *, emit: bool) -> None:
-        """Turn the window's step losses into numbers (one sync), check them, fold them into the
-        epoch's train loss and (if `emit`) report a metric event."""
+    def _note_gradients(self) -> None:
+        """At a log step: keep the gradients for the window's norm (taken when it is reported), or
+        take the norm now where keeping them would cost memory or the context needs more."""
+        gradients = self.ctx.gradients(self.model) if self.keep_gradients else None
+        if gradients is None:
+            self.window_norm = self.ctx.grad_norm(self.model)
+        else:
+            self.window_gradients = gradients
+
+    def _end_window(self) -> None:
+        """A log step: close the window, and report the closed ones when a batch is due."""
+        now = self._close_window()
+        if len(self.pending) >= self.max_pending or now - self.reported_at >= WINDOW_BATCH_SECONDS:
+            self._report_windows()
+
+    def _flush_windows(self) -> None:
+        """Close the window and report every closed one (epoch end, stop, max_steps)."""
+        self._close_window()
+        self._report_windows()
+
+    def _close_window(self) -> float:
+        """Keep what the current window's metric event needs in `pending`; start the next window.
+        Returns the time (perf_counter)."""
+        now = time.perf_counter()
         losses = self.window_losses
-        if not losses:
-            return
-        k = len(losses)
-        values = window_values(losses, self.window_norm)
+        if losses:
+            self.pending.append(_Window(
+                losses[:], self.window_norm, self.window_gradients, self.step, self.epoch,
+                self.epoch + self.micro / max(1, self._micro_per_epoch()), self.optimizer.param_groups[0]["lr"],
+                self.samples - self.window_samples, now - self.window_t0, time.time()))
+            self._window_reset(now)
+        return now
+
+    def _report_windows(self) -> None:
+        """Report the closed windows, oldest first (NonFiniteLoss at the first bad step)."""
+        pending, self.pending = self.pending, []
+        self.reported_at = time.perf_counter()
+        for window in pending:
+            self._report(window)
+
+    def _report(self, window: _Window) -> None:
+        """Turn a window's step losses into numbers (one sync), check them, fold them into the
+        epoch's train loss and report its metric event."""
+        k = len(window.losses)
+        norm = window.norm if window.gradients is None else norm_of(window.gradients)
+        values = window_values(window.losses, norm)
         if self.ctx.world_size > 1:
             import torch
 
             values = self.ctx.reduce_sum(torch.tensor(values, dtype=torch.float64, device=self.x.device)).tolist()
-        total, count, norm = values[0], values[1], values[2]
+        total, count, norm_value = values[0], values[1], values[2]
         bad = [i for i, flag in enumerate(values[3:]) if flag > 0]
         if bad:
-            raise NonFiniteLoss(self.step - k + 1 + bad[0], self.epoch)
+            raise NonFiniteLoss(window.step - k + 1 + bad[0], window.epoch)
         self.epoch_loss[0] += total
         self.epoch_loss[1] += count
-        if emit and count:
-            elapsed = max(time.perf_counter() - self.window_t0, 1e-9)
-            fields: dict[str, Any] = {
-                "step": self.step, "epoch": self.epoch + self.micro / max(1, self._micro_per_epoch()),
-                TRAIN_LOSS: total / count, LR: self.optimizer.param_groups[0]["lr"],
-                SAMPLES_PER_S: (self.samples - self.window_samples) * self.ctx.data_parallel_size / elapsed,
-                STEP_TIME: elapsed / k,
-            }
-            if self.window_norm is not None:
-                fields[GRAD_NORM] = norm / self.ctx.world_size
-            if self.x.device.type == "cuda":
-                import torch.cuda
+        if not count:
+            return
+        seconds = max(window.seconds, 1e-9)
+        fields: dict[str, Any] = {
+            "time": window.time, "step": window.step, "epoch": window.progress, TRAIN_LOSS: total / count, LR: window.lr,
+            SAMPLES_PER_S: window.samples * self.ctx.data_parallel_size / seconds, STEP_TIME: seconds / k,
+        }
+        if norm is not None:
+            fields[GRAD_NORM] = norm_value / self.ctx.world_size
+        if self.x.device.type == "cuda":
+            import torch.cuda
 
-                fields[GPU_MEMORY] = torch.cuda.max_memory_allocated(self.x.device)
-            self.reporter.event("metric", **fields)
-        self._window_reset()
+            fields[GPU_MEMORY] = torch.cuda.max_memory_allocated(self.x.device)
+        self.reporter.event("metric", **fields)
 
     def _micro_per_epoch(self) -> int:
         return micro_batch_count(self.n_local, self.bs)
@@ -396,7 +480,7 @@ class _Loop:
     def _end_epoch(self, seconds: float, ckpt_every: int) -> bool:
         """Validate, report the epoch, step plateau schedules, early stopping, checkpoint.
         Returns True when training should end (early stopping)."""
-        self._flush_window(emit=True)
+        self._flush_windows()
         if self.epoch >= self.t.epochs or (self.t.max_steps and self.step >= self.t.max_steps):
             fault_point("final_eval")
         train_loss = self.epoch_loss[0] / self.epoch_loss[1] if self.epoch_loss[1] else float("nan")
@@ -445,12 +529,13 @@ class _Loop:
 
     def _pause(self) -> str:
         """Hold between steps until resumed or stopped; all ranks poll together."""
+        self._report_windows()
         self.reporter.event("status", status="paused", step=self.step, epoch=self.epoch)
         paused_at = time.perf_counter()
         action = "pause"
         while action == "pause":
             time.sleep(0.1)
-            action = self.ctx.agree_control(self.reporter.control() if self.ctx.is_main else "run")
+            action = self._control_poll()()
         self.t0 += time.perf_counter() - paused_at
         self.window_t0 += time.perf_counter() - paused_at
         if action not in ("stop", "prune"):
@@ -512,6 +597,9 @@ class _Loop:
         self.reporter.event("error", message=message, traceback=trace, rank=self.ctx.rank, step=self.step)
 
     def finish(self, status: str, message: str, *, save: bool, emit_error: bool = True) -> TrainResult:
+        if getattr(self, "pending", None):  # windows closed before an interrupt or error are still reported
+            with contextlib.suppress(Exception):  # best effort: the run's own ending is what counts here
+                self._report_windows()
         checkpoint = None
         if save and self.optimizer is not None:
             fault_point("final_checkpoint")

@@ -130,6 +130,10 @@ class DistributedContext(RankContext):
             return self.runner.forward(x)
         return model(x)
 
+    def gradients(self, model: nn.Module) -> list[torch.Tensor] | None:
+        """None for sharded gradients: their norm needs the other ranks' shards (grad_norm)."""
+        return None if self.strategy.shards_gradients else super().gradients(model)
+
     def grad_norm(self, model: nn.Module) -> torch.Tensor:
         """The global gradient norm: squares of sharded (or per-stage) gradients are summed over
         ranks; replicated gradients count once."""

@@ -203,6 +203,21 @@ def test_reporter_polls_control_and_clears_stale_requests(tmp_path, spec):
         reporter.close()
 
 
+def test_a_stop_asked_in_process_outranks_a_prune_and_the_file(tmp_path, spec):
+    run = RunDir.create(tmp_path, spec)
+    reporter = RunReporter(run, poll=0.0)
+    try:
+        request_control(run, "pause")
+        assert reporter.control() == "pause"
+        reporter.request_prune()
+        assert reporter.control() == "prune"  # a sweep's pruner outranks the file
+        reporter.request_stop()
+        reporter.request_prune()
+        assert reporter.control() == "stop"  # and a stop (a signal) outranks a prune
+    finally:
+        reporter.close()
+
+
 def test_reporter_keeps_status_and_log(tmp_path, spec):
     run = RunDir.create(tmp_path, spec)
     reporter = RunReporter(run)
