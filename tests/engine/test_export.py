@@ -192,6 +192,18 @@ def test_script_export_batches_a_lone_last_sample_as_netwright_does(tmp_path):
     assert script == [e["train_loss"] for e in events if e["type"] == "metric"] and len(script) == 6
 
 
+def test_script_export_refuses_a_distilled_run_naming_the_teacher():
+    """train.py writes the task loss only: a run trained from a teacher's soft labels would be
+    retraced wrongly, so the script format refuses it and names [distill] teacher."""
+    from engine.export.base import ExportError
+    from engine.export.script.train_code import train_source
+
+    spec = apply_overrides(load_spec(EXAMPLES / "digits_mlp.toml"), ["distill.teacher=runs/teacher"])
+    with pytest.raises(ExportError) as err:
+        train_source(spec, None, "DigitsMlp", "run-1")
+    assert err.value.problems[0].path == "distill.teacher" and "onnx" in err.value.problems[0].message
+
+
 def test_script_export_writes_nested_blocks_as_code(tmp_path):
     """Residual blocks become a small class around their nested stack; the weights load and the
     seeded initial weights equal Netwright's (checked by the format itself)."""

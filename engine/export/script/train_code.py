@@ -88,6 +88,10 @@ def train_source(spec: Any, raw: Any, model_class: str, run_id: str) -> tuple[st
         note = f"# Netwright trained this run with {spec.parallel.strategy} on {spec.parallel.processes * spec.parallel.nnodes} processes; this script trains in one.\n"
     else:
         note = ""
+    if spec.distill.teacher:
+        raise ExportError("distill.teacher", f"is {spec.distill.teacher!r}: this run learned from a teacher's soft "
+                                             "labels, which the script format does not write out (its train.py would "
+                                             "retrace a different run) — export onnx, torch_export or bundle instead")
     if spec.training.precision != "fp32":
         raise ExportError("training.precision", f"is {spec.training.precision}; the script format writes fp32 training "
                                                 "only — set training.precision = \"fp32\" or export onnx/bundle")
