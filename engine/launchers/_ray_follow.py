@@ -182,6 +182,14 @@ def follow_run(run: "RunDir", launcher: RayLauncher, *, resume: bool = False,
         release(run)
 
 
+class _HandlingFailed(Exception):
+    """Applying one of the job's records here failed: not a lost connection, so not retried."""
+
+    def __init__(self, error: Exception):
+        super().__init__(str(error))
+        self.error = error
+
+
 #: how long the follower keeps trying to reach a cluster that stopped answering before it gives up
 LOST_CONTACT_S = 120.0
 #: the pause before reading the log again
@@ -233,7 +241,10 @@ def _follow(client: Any, job_id: str, run: "RunDir", launcher: RayLauncher, stre
             for item in items:
                 self.index += 1
                 if self.index > handled:
-                    handle(item)
+                    try:
+                        handle(item)
+                    except Exception as err:  # our side (a full disk, a bad record): reading again cannot mend it
+                        raise _HandlingFailed(err) from err
                     handled = self.index
             if control is not None:
                 control.poll()
@@ -258,6 +269,10 @@ def _follow(client: Any, job_id: str, run: "RunDir", launcher: RayLauncher, stre
         try:
             asyncio.run(main())
             return outcome
+        except _HandlingFailed as failed:
+            err = failed.error
+            raise RuntimeError(f"applying the job's output to {run.path} failed ({type(err).__name__}: {err}); the job "
+                               f"{job_id} may still run: `ray job status` / `ray job stop` it there") from err
         except Exception as err:  # the connection dropped (or the cluster stopped answering)
             try:
                 status = str(getattr(client.get_job_status(job_id), "value", ""))

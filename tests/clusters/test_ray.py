@@ -2,6 +2,7 @@
 and its bad inputs (no Ray, an address nobody answers at)."""
 from __future__ import annotations
 
+import enum
 import sys
 
 import pytest
@@ -238,10 +239,53 @@ def test_follower_reads_the_log_again_after_a_lost_connection_without_doubling_a
                 yield log_text[at:at + 7]
 
         def get_job_status(self, job_id):
-            return "RUNNING"
+            return JobStatus.RUNNING
 
     outcome = _follow(Client(), "job1", run, launcher_of(spec), "", say=lambda text: None)
     assert Client.tails == 2 and outcome["result"] == {"status": "completed"}
     lines = run.log_path.read_text().splitlines()
     assert lines.count("rank 0 line one") == 1 and lines.count("rank 1 line two") == 1
     assert load_status(run).extra["job_nodes"] == "n1"
+
+
+class JobStatus(str, enum.Enum):
+    """Ray's job states as its client returns them (a str enum: the follower reads `.value`)."""
+
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+
+
+def test_follower_stops_on_a_record_it_cannot_apply_naming_the_job(tmp_path, monkeypatch):
+    """An error applying a record here (a full disk) is not a lost connection: reading the log
+    again cannot mend it, so the follower ends at once and says the job may still run."""
+    import errno
+    import json
+
+    from engine.launchers import launcher_of
+    from engine.launchers._ray_follow import RecordWriter, _follow
+    from engine.launchers._ray_job import MARK
+
+    monkeypatch.setattr("engine.launchers._ray_follow.RETRY_S", 0.0)
+
+    def full(self, record):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(RecordWriter, "apply", full)
+    spec = ray_spec("http://127.0.0.1:8265", mode="shared")
+    run = RunDir.create(tmp_path / "runs", spec)
+    said = []
+
+    class Client:
+        tails = 0
+
+        async def tail_job_logs(self, job_id):
+            Client.tails += 1
+            yield MARK + json.dumps({"kind": "append", "path": "events.jsonl", "text": "{}"}) + "\n"
+
+        def get_job_status(self, job_id):
+            return JobStatus.RUNNING
+
+    with pytest.raises(RuntimeError) as err:
+        _follow(Client(), "job7", run, launcher_of(spec), "", say=said.append)
+    assert Client.tails == 1 and not said
+    assert "No space left" in str(err.value) and "job7 may still run" in str(err.value)
