@@ -4,9 +4,11 @@ run now through `on_repeat`.
 
 Used by the CLI's single-process `train` (stop = the reporter's request_stop; a second Ctrl-C
 interrupts) and by the worker (stop = a control request its rank 0 reads; a second signal
-terminates the ranks)."""
+terminates the ranks). Ranks under Slurm take SIGTERM from their parent only
+(`obey_sigterm_from_parent_only`)."""
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from typing import Any, Callable, Iterable
@@ -49,3 +51,27 @@ class GracefulStop:
 
     def __exit__(self, *exc: Any) -> None:
         self.restore()
+
+
+def obey_sigterm_from_parent_only() -> threading.Thread:
+    """In a rank under Slurm: SIGTERM ends this process only when its parent (the elastic agent in
+    the worker, tearing the ranks down) sends it. Slurm's SIGTERM to every process of the job
+    (scancel, preemption, the time limit) is ignored here: the worker stops all ranks gracefully.
+
+    SIGTERM stays ignored and is blocked in the calling (main) thread, so threads started later
+    block it too; a daemon thread takes each one with its sender (sigwaitinfo). A thread that was
+    already running does not block it, and a SIGTERM it receives is ignored, as before. Returns
+    the thread."""
+    parent = os.getppid()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+
+    def wait() -> None:
+        while True:
+            info = signal.sigwaitinfo({signal.SIGTERM})
+            if info.si_pid == parent:  # what SIGTERM's default action does: end now, no clean-up
+                os._exit(128 + signal.SIGTERM)
+
+    thread = threading.Thread(target=wait, name="sigterm-from-parent", daemon=True)
+    thread.start()
+    return thread

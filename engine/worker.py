@@ -28,6 +28,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
+from engine.stopsignals import obey_sigterm_from_parent_only
+
 #: how long a collective may wait for a missing peer before the rank gives up
 COLLECTIVE_TIMEOUT_S = 120
 #: after rank 0 wrote the final status, how long the ranks may take to tear down and exit before
@@ -86,7 +88,8 @@ def _rank_body(run_dir: str, resume: bool, context: str = DEFAULT_CONTEXT) -> di
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: stacks into the rank's log
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole terminal group: the worker stops us gracefully
     if os.environ.get("NETWRIGHT_LAUNCHER") == "slurm":  # Slurm signals every process of the job (scancel,
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # preemption, time limit): the worker stops all ranks gracefully
+        obey_sigterm_from_parent_only()  # preemption, time limit): the worker stops all ranks gracefully; the
+        # agent's SIGTERM (its teardown after a failure or a second stop) still ends a rank at once
     try:
         return train_rank(run_dir, resume, context)
     finally:  # the process ends now (not so a Ray rank actor's: it trains through train_rank alone)
