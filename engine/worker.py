@@ -57,13 +57,16 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def rank_pids(run_dir: str | Path) -> dict[int, int]:
-    """{global rank: pid} of the run's ranks on this machine (latest attempt), for watchers."""
+def rank_pids(run_dir: str | Path, *, noted_before: float | None = None) -> dict[int, int]:
+    """{global rank: pid} of the run's ranks on this machine (latest attempt), for watchers; with
+    `noted_before` (Unix time), only ranks whose pid file is older."""
     from engine.runs import RunDir
 
     out = {}
     for path in RunDir(Path(run_dir)).ranks.glob("rank-*.pid"):
         try:
+            if noted_before is not None and path.stat().st_mtime > noted_before:
+                continue
             out[int(path.stem.split("-")[1])] = int(path.read_text())
         except (ValueError, OSError):
             continue
@@ -246,9 +249,11 @@ class _TeardownWatchdog:
         self._thread = threading.Thread(target=self._watch, name="teardown-watchdog", daemon=True)
         self._thread.start()
 
-    def _ranks_alive(self) -> dict[int, int]:
+    def _ranks_alive(self, ended: float) -> dict[int, int]:
+        """This job's ranks alive now that were started before the final status written at
+        `ended` (a later attempt's, started after it, have newer pid files)."""
         ours = _children() - self.before
-        return {rank: pid for rank, pid in rank_pids(self.run.path).items() if pid in ours}
+        return {rank: pid for rank, pid in rank_pids(self.run.path, noted_before=ended).items() if pid in ours}
 
     def _watch(self) -> None:
         handled: float | None = None  # the `ended` of the final status already dealt with
@@ -257,7 +262,7 @@ class _TeardownWatchdog:
             if found is None or found[1] == handled:
                 continue
             handled = found[1]
-            at_end = self._ranks_alive()
+            at_end = self._ranks_alive(found[1])
             if self._stop.wait(self.grace):
                 return
             alive = _children()

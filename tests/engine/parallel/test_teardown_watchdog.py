@@ -64,3 +64,24 @@ def test_the_ranks_of_a_restarted_attempt_are_not_ended_by_the_previous_attempts
         for proc in (first, second):
             if proc is not None:
                 proc.kill()
+
+
+def test_a_restarted_attempt_survives_a_watchdog_that_saw_the_failure_late(tmp_path):
+    """The watchdog sees the first attempt's "failed" only after the next attempt has started and
+    noted its pids: ranks whose pid files are newer than that final status are not its ranks."""
+    run = RunDir.create(tmp_path, tiny_spec())
+    before = _children()
+    since = time.time() - 1
+    write_status(run, "failed", message="lost rank 1")
+    time.sleep(0.1)
+    second = _sleeper()  # the next attempt's rank 0, noted before the watchdog looked
+    messages: list[str] = []
+    try:
+        _note(run, 0, second)
+        watchdog = _TeardownWatchdog(run, since, before, messages.append, grace=0.5)
+        time.sleep(2.0)  # well past the grace
+        watchdog.stop()
+        assert second.poll() is None and not messages
+    finally:
+        second.kill()
+        second.wait()
