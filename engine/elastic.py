@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import signal
 import uuid
 from dataclasses import dataclass
@@ -44,9 +45,11 @@ def launch_config(spec, run_dir: str | Path, *, run_id: str | None = None, monit
         signals_to_handle="SIGHUP,SIGQUIT", log_line_prefix_template="[rank ${rank}] ", **rdzv)
 
 
-#: what a rank's error says when it only lost a peer: a consequence of another rank's failure
-PEER_LOST = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "remote process exited",
-             "NCCL communicator was aborted")
+#: what a rank's error says when it only lost a peer: a consequence of another rank's failure. A
+#: broken pipe counts only in gloo's own words for a peer's socket ("Write error [host]:port: Broken
+#: pipe"): the rank's own code may break a pipe of its own, and that is a failure of its own.
+PEER_LOST = re.compile(r"Connection closed by peer|Connection reset by peer|remote process exited|"
+                       r"NCCL communicator was aborted|(?:Read|Write) error \[[^\]\n]*\][^\n]*Broken pipe")
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class RankFailure:
     @property
     def lost_peer(self) -> bool:
         """Its error only says a peer went away: a consequence of another rank's end."""
-        return any(sign in self.message for sign in PEER_LOST)
+        return PEER_LOST.search(self.message) is not None
 
     def describe(self) -> str:
         if self.exitcode < 0:

@@ -51,6 +51,21 @@ def test_failure_descriptions():
     assert not JobFailure([]).crashed  # no failure recorded is no evidence of a killed rank
 
 
+def test_only_a_peers_socket_reads_as_a_lost_peer():
+    def failure(message):
+        return RankFailure(rank=1, pid=10, exitcode=1, message=message, traceback="Traceback ...")
+
+    gloo = ("RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:538] Write error "
+            "[127.0.0.1]:29411: Broken pipe")
+    assert failure(gloo).lost_peer
+    assert failure("RuntimeError: [pair.cc:589] Read error [10.0.0.2]:4021: Connection reset by peer").lost_peer
+    assert failure("DistBackendError: Connection closed by peer [127.0.0.1]:55440").lost_peer
+    assert not failure("BrokenPipeError: [Errno 32] Broken pipe").lost_peer  # the rank's own pipe: its own failure
+    assert not failure("ValueError: bad").lost_peer
+    # a job whose every error only says a peer went away was ended from outside (crashed); not so here
+    assert JobFailure([failure(gloo)]).crashed and not JobFailure([failure("BrokenPipeError: [Errno 32] Broken pipe")]).crashed
+
+
 def _error_file(folder, message):
     folder.mkdir(parents=True)
     path = folder / "error.json"
