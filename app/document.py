@@ -3,7 +3,9 @@
 Every page reads `document.spec` and changes it only through :meth:`SpecDocument.edit`, which
 pushes an undoable command onto `undo_stack`; undo/redo restore the exact previous spec object.
 Derived information (shape inference, data description, validation) is computed on demand
-and cached per spec, so several pages asking for it after one edit cost one computation.
+and cached per spec, so several pages asking for it after one edit cost one computation. Two
+things load on a thread, so the window never freezes: the data engine at start-up, and a model
+library (torchvision, timm, transformers) the first time a Pretrained layer's shapes are needed.
 """
 from __future__ import annotations
 
@@ -51,7 +53,17 @@ class _EditCommand(QUndoCommand):
 
 
 class _Relay(QObject):
+    """Carries a thread's result to the GUI thread."""
+
     done = Signal()
+    report = Signal(object)  # (key, report or None): a model's shapes inferred on a thread
+
+    def tell(self, signal: Any, *args: Any) -> None:
+        """Emit from a thread; nothing when the document was deleted meanwhile (the window closed)."""
+        try:
+            signal.emit(*args)
+        except RuntimeError:  # "Signal source has been deleted"
+            pass
 
 
 class SpecDocument(QObject):
@@ -74,6 +86,10 @@ class SpecDocument(QObject):
         self._data_thread: threading.Thread | None = None
         self._relay = _Relay(self)
         self._relay.done.connect(self._data_engine_ready)
+        self._relay.report.connect(self._report_ready)
+        self._libraries: tuple[str, ...] = ()  # the model libraries a thread is importing (see report)
+        self._tried: Any = None  # the last (model, data) inferred on a thread: not sent there twice
+        self._waiting: Any = None  # the (model, data) whose report is pending on a thread's import
 
     def _clean_changed(self, clean: bool) -> None:
         self.dirtyChanged.emit(not clean)
@@ -161,7 +177,7 @@ class SpecDocument(QObject):
                 importlib.import_module("engine.data")
             except Exception:  # reported when the data is described on the GUI thread
                 pass
-            self._relay.done.emit()
+            self._relay.tell(self._relay.done)
 
         self._data_thread = threading.Thread(target=load, name="netwright-data-import", daemon=True)
         self._data_thread.start()
@@ -207,28 +223,73 @@ class SpecDocument(QObject):
         return self._cached("data_info", self.spec.data, compute)
 
     def report(self):
-        """Pure shape inference of the model on the current data (`engine.shapes.ModelReport`)."""
+        """Pure shape inference of the model on the current data (`engine.shapes.ModelReport`).
+        While the data engine or a model library loads, the report of the layers alone (no input
+        shape); :meth:`pending` says what it waits for."""
+        from engine.shapes import infer_model
+
         info = self.data_info()
         if self._data_loading:
-            from engine.shapes import infer_model
-
             return infer_model(self.spec.model.layers, None, "float32", None)
+        if info is None:
+            return self._cached("report", (self.spec.model, info),
+                                lambda: infer_model(self.spec.model.layers, None, "float32", None))
+        key = (self.spec.model, info)
+        hit = self._cache.get("report")
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        if self._wait_for_libraries(key, info):
+            return infer_model(self.spec.model.layers, None, "float32", None)
+        return self._cached("report", key, lambda: infer_model(self.spec.model.layers, tuple(info.input_shape),
+                                                                info.input_dtype, info.num_classes))
 
-        def compute():
+    def _wait_for_libraries(self, key: Any, info: Any) -> bool:
+        """Whether this model's shapes wait for a model library's first import (seconds), which a
+        thread then does (one at a time) before inferring them; False: inferred here."""
+        from engine.layers.pretrained import libraries_to_import
+
+        libraries = libraries_to_import(self.spec.model.layers)
+        self._waiting = key if libraries else None
+        if libraries and self._libraries:  # a thread is importing them already; its result redraws the pages
+            return True
+        if not libraries or key == self._tried:  # (this key's thread failed: inferred here, which reports why)
+            self._waiting = None
+            return False
+        self._libraries, self._tried = libraries, key
+        layers = self.spec.model.layers
+
+        def infer() -> None:
             from engine.shapes import infer_model
 
-            if info is None:
-                return infer_model(self.spec.model.layers, None, "float32", None)
-            return infer_model(self.spec.model.layers, tuple(info.input_shape), info.input_dtype,
-                               info.num_classes)
+            try:
+                report = infer_model(layers, tuple(info.input_shape), info.input_dtype, info.num_classes)
+            except Exception:  # noqa: BLE001  (inferred again on the GUI thread, which reports it)
+                report = None
+            self._relay.tell(self._relay.report, (key, report))
 
-        return self._cached("report", (self.spec.model, info), compute)
+        threading.Thread(target=infer, name="netwright-model-library", daemon=True).start()
+        return True
+
+    def _report_ready(self, found: tuple[Any, Any]) -> None:
+        key, report = found
+        self._libraries = ()
+        if report is not None:
+            self._cache["report"] = (key, report)
+        self.specChanged.emit(self.spec)  # pages redraw; a later edit's model infers here now (imported)
+
+    def pending(self) -> str:
+        """What the model's shapes wait for ("loading the data", "loading torch, torchvision"), or ""."""
+        if self._data_loading:
+            return "loading the data"
+        self.report()  # (cached) decides whether this model waits for a library
+        waiting = bool(self._libraries) and self._waiting == (self.spec.model, self.data_info())
+        return f"loading {', '.join(self._libraries)}" if waiting else ""
 
     def model_problems(self) -> list[Problem]:
         """The model's problems on the current data: shape inference plus whether the output fits
         the task (what `engine.shapes.check_model` reports), from the cached report."""
         report, info = self.report(), self.data_info()
-        if info is None:
+        if info is None or self.pending():  # (no shapes yet: whether the output fits the task is not known)
             return list(report.problems)
         from engine.shapes import task_problems
 

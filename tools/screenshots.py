@@ -217,9 +217,24 @@ def build_pretrained(app, out: Path, tmp: Path) -> None:
     window.close()
 
 
+def build_pretrained_loading(app, out: Path, tmp: Path) -> None:
+    """The Build page a moment after the ResNet-18 template opens in a fresh process: torch and
+    torchvision load on a thread, the stack shows with its shapes pending (run it alone: in a
+    process that has imported them already, the shapes are there at once)."""
+    from engine.paths import EXAMPLES
+    from engine.spec import load_spec
+
+    window = _window(app, tmp / "runs_build_loading")
+    window.document.reset(load_spec(EXAMPLES / "finetune_resnet18.toml"))
+    window.show_page("build")
+    _wait(app, lambda: window.document.pending().startswith("loading torch"), 30)
+    _save(app, window, out / "build_pretrained_loading.png")
+    window.close()
+
+
 VIEWS = {"monitor_startup": monitor_startup, "runs_empty": runs_empty, "explain": explain, "explain_text": explain_text,
          "train_slurm": train_slurm, "monitor_slurm": monitor_slurm, "compress": compress,
-         "build_pretrained": build_pretrained}
+         "build_pretrained": build_pretrained, "build_pretrained_loading": build_pretrained_loading}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -173,8 +173,7 @@ class BuildPage(QWidget):
         report = self.document.report()
         problems = self.document.model_problems()
         selected = self.stack.selected_path()
-        pending = self.document.data_pending()
-        self.stack.set_model(spec.model.layers, report, pending)
+        self.stack.set_model(spec.model.layers, report, self.document.pending())
         if selected is not None and ops.exists(spec.model.layers, selected):
             self.stack.select(selected)
         info = self.document.data_info()
@@ -218,7 +217,7 @@ class BuildPage(QWidget):
         model = self.document.model_problems()
         others = [p for p in (self.problems.problems() if self.problems is not None else ())
                   if not p.path.startswith("model")]
-        self.summary.update_from(self.document.report(), model, self.document.data_pending(), others)
+        self.summary.update_from(self.document.report(), model, self.document.pending(), others)
 
     def focus_problem(self, path: str) -> None:
         """Select the layer a problem names (the window's problems list sends here)."""

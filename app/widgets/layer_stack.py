@@ -158,27 +158,30 @@ class LayerStack(QScrollArea):
         self._top: LayerContainer | None = None
         self._report = None
         self._pending = False
+        self._reason = ""  # what pending shapes wait for
         self._structure_key: tuple = ()
         self._spare: dict[str, list[LayerCard]] = {}
 
     # -- building ----------------------------------------------------------------------
-    def set_model(self, layers: tuple[LayerSpec, ...], report, pending: bool = False) -> None:
+    def set_model(self, layers: tuple[LayerSpec, ...], report, pending: bool | str = False) -> None:
         """Show `layers` with rows from `report` (an engine.shapes.ModelReport); `pending`: the
-        input shape is not known yet (shapes and counts show as pending). When the structure is
-        unchanged (an option edit), only the cards whose layer or row changed are rebuilt."""
+        shapes are not known yet (they and the counts show as pending), True or what they wait
+        for ("loading torchvision"). When the structure is unchanged (an option edit), only the
+        cards whose layer or row changed are rebuilt."""
         rows = {row.index: row for row in report.rows} if report is not None else {}
         structure = self._structure(tuple(layers), ())
-        self._pending = pending
+        reason = pending if isinstance(pending, str) else ("loading the data" if pending else "")
+        self._pending, self._reason = bool(reason), reason
         self._layers = tuple(layers)
         self._report = report
         if self._content is not None and structure == self._structure_key and self._update_cards(rows):
-            self.input_label.setText(self._input_text(report, pending))
+            self.input_label.setText(self._input_text(report, reason))
             self.output_label.setText(_io_text("Output", getattr(report, "output_shape", None),
                                                getattr(report, "output_dtype", "")))
             self._mark_selection()
             return
         self._structure_key = structure
-        self._rebuild(rows, report, pending)
+        self._rebuild(rows, report, reason)
 
     def _structure(self, layers: tuple[LayerSpec, ...], prefix: Path) -> tuple:
         """The card tree's shape: paths, which are blocks, which blocks are collapsed."""
@@ -211,12 +214,12 @@ class LayerStack(QScrollArea):
         return True
 
     @staticmethod
-    def _input_text(report, pending: bool) -> str:
+    def _input_text(report, pending: str) -> str:
         if pending:
-            return "Input: loading the data…"
+            return f"Input: {pending}…"
         return _io_text("Input", getattr(report, "input_shape", None), getattr(report, "input_dtype", ""))
 
-    def _rebuild(self, rows, report, pending: bool) -> None:
+    def _rebuild(self, rows, report, pending: str) -> None:
         scroll = self.verticalScrollBar().value()
         # plain (non-block) cards that look the same are moved, not rebuilt, and the content
         # widget stays: inserting one layer into a long stack costs one new card
@@ -335,7 +338,7 @@ class LayerStack(QScrollArea):
     def toggle_collapsed(self, path: Path) -> None:
         self._collapsed ^= {tuple(path)}
         self._structure_key = ()  # force a rebuild
-        self.set_model(self._layers, self._report, self._pending)
+        self.set_model(self._layers, self._report, self._reason)
 
     def _visible_order(self) -> list[Path]:
         return [p for p in self._cards]  # insertion order = visual top-to-bottom

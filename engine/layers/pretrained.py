@@ -8,7 +8,9 @@ by name and shape, with a report) and applies the freeze setting (engine.pretrai
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any, Sequence
 
 from engine.layers.base import INT_DTYPES, Ctx, Out, ShapeError, fmt, layer
 from engine.pretrained.anatomy import FREEZE, describe
@@ -40,6 +42,23 @@ PARAMS = (
     Param("unfreeze_after", "int", 0, "Unfreeze the backbone after this many epochs (gradual unfreezing; 0 = never)",
           min=0, max=1_000_000),
 )
+
+
+def libraries_to_import(layers: Sequence[Any]) -> tuple[str, ...]:
+    """The modules inferring the shapes of `layers` (LayerSpecs) would import first: torch and the
+    model library of each enabled Pretrained layer, where not imported yet. A first import takes
+    seconds, so the GUI infers such a model off its thread."""
+    wanted: set[str] = set()
+
+    def visit(specs: Sequence[Any]) -> None:
+        for spec in specs:
+            source = spec.params.get("source", "torchvision")
+            if spec.type == "Pretrained" and spec.enabled and source in SOURCES:
+                wanted.update(("torch", *SOURCES.get(source).obj.libraries))
+            visit(spec.layers)
+
+    visit(layers)
+    return tuple(sorted(name for name in wanted if name not in sys.modules))
 
 
 def anatomy_of(options, shape, dtype: str = "float32"):

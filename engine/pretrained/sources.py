@@ -40,6 +40,8 @@ class Source:
 
     #: "image" (float (C, H, W) input) or "tokens" (int64 (T,) token ids)
     kind = "image"
+    #: the modules building one of its models imports (besides torch); a first import takes seconds
+    libraries: tuple[str, ...] = ()
     #: what `model` names for this source, for forms and messages
     model_help = ""
     examples: tuple[str, ...] = ()
@@ -75,6 +77,7 @@ def _torchvision() -> Any:
 
 class TorchvisionSource(Source):
     kind = "image"
+    libraries = ("torchvision",)
     model_help = "a torchvision classification architecture, e.g. resnet18, mobilenet_v3_small, efficientnet_b0, vit_b_16"
     examples = ("resnet18", "mobilenet_v3_small", "efficientnet_b0", "vit_b_16")
 
@@ -120,6 +123,7 @@ class TorchvisionSource(Source):
 
 class TimmSource(Source):
     kind = "image"
+    libraries = ("torchvision", "timm")
     model_help = "a timm model name, e.g. resnet18, convnext_atto, vit_tiny_patch16_224"
     examples = ("resnet18", "convnext_atto", "efficientnet_b0", "vit_tiny_patch16_224")
 
@@ -159,6 +163,7 @@ class TimmSource(Source):
 
 class HuggingFaceSource(Source):
     kind = "tokens"
+    libraries = ("torchvision", "transformers")
     model_help = "a folder saved with save_pretrained(), or a Hugging Face hub id (e.g. bert-base-uncased)"
     examples = ("bert-base-uncased", "distilbert-base-uncased", "path/to/saved-model")
 

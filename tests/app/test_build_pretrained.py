@@ -30,6 +30,7 @@ def test_pretrained_block_freeze_controls_and_parts(build, qtbot):
     assert types(build) == ["Pretrained", "Linear"]
     build.stack.select((1,))
     build.editor.form.editor("out_features").box.setValue(4)
+    qtbot.waitUntil(lambda: not build.document.pending(), timeout=60_000)  # torchvision's first import
     card = build.stack.card((0,))
     assert card.shape_label.text() == "→ 512" and card.count_label.text() == "11,176,512 params"
     panel = card.pretrained
@@ -63,3 +64,33 @@ def test_pretrained_block_freeze_controls_and_parts(build, qtbot):
     build.document.undo_stack.undo()  # one edit set both options
     assert build.document.spec.model.layers[0].params["freeze"] == "all"
     assert "freeze_until" not in build.document.spec.model.layers[0].params
+
+
+def test_a_model_librarys_first_import_happens_off_the_gui_thread(build, qtbot, monkeypatch):
+    """The first Pretrained layer imports torch and torchvision (seconds): the page shows the
+    stack at once with its shapes pending, says what loads, and fills them in when the thread
+    is done."""
+    import threading
+
+    import engine.layers.pretrained as pretrained
+    import engine.shapes as shapes
+
+    real = shapes.infer_model
+    inferred_on = []
+
+    def infer(layers, shape, *args, **kwargs):
+        if shape is not None and any(layer.type == "Pretrained" for layer in layers):
+            inferred_on.append(threading.current_thread().name)
+        return real(layers, shape, *args, **kwargs)
+
+    monkeypatch.setattr(shapes, "infer_model", infer)
+    monkeypatch.setattr(pretrained, "libraries_to_import", lambda layers: ("torch", "torchvision"))  # not imported yet
+    double_click_palette(qtbot, build, "Pretrained")
+    assert build.document.pending() == "loading torch, torchvision"
+    assert build.stack.input_label.text() == "Input: loading torch, torchvision…"
+    assert build.summary.problems_label.text() == "Checking…"
+    assert build.stack.card((0,)).pending
+    qtbot.waitUntil(lambda: not build.document.pending(), timeout=60_000)
+    assert build.stack.card((0,)).shape_label.text() == "→ 512"
+    assert build.stack.input_label.text().startswith("Input: 3×32×32")
+    assert inferred_on and set(inferred_on) == {"netwright-model-library"}
