@@ -158,8 +158,12 @@ class TeacherTargets:
 def attach_teacher(spec: "ExperimentSpec", x: "torch.Tensor", y: "torch.Tensor", task_loss: Callable, *,
                    classes: int) -> tuple[Any, Callable]:
     """(training targets, training loss) of a distilled run: the teacher's soft targets packed with
-    the labels `y` (cached or per batch, `[distill] cache`) and the distillation loss around `task_loss`."""
+    the labels `y` (cached or per batch, `[distill] cache`) and the distillation loss around `task_loss`.
+    With `alpha` = 0 the soft targets weigh nothing: `y` and `task_loss` themselves (the same loss,
+    exactly), and the teacher is not run."""
     d = spec.distill
+    if d.alpha == 0:
+        return y, task_loss
     teacher = load_teacher(spec, x.device)
     targets = TeacherTargets(teacher, x, y, d.temperature)
     probe = targets[slice(0, 2)]

@@ -103,6 +103,21 @@ def test_cached_and_per_batch_targets_are_the_same(teacher, student):
     assert torch.allclose(cached[:, 1:].exp().sum(1), torch.ones(40))  # log-probabilities
 
 
+def test_alpha_zero_trains_on_the_labels_without_running_the_teacher(student, monkeypatch):
+    """alpha = 0 weighs the soft targets by nothing: the teacher is not even loaded."""
+    import engine.distill as distill
+
+    def no_teacher(*args, **kwargs):
+        raise AssertionError("the teacher was loaded")
+
+    monkeypatch.setattr(distill, "load_teacher", no_teacher)
+    spec = distilled(student, Path("teacher-run"), alpha=0.0)
+    x, y = torch.randn(8, 64), torch.randint(0, 10, (8,))
+    task = build_loss(spec, "classification")
+    targets, loss_fn = attach_teacher(spec, x, y, task, classes=10)
+    assert targets is y and loss_fn is task
+
+
 def test_loss_mixes_soft_and_hard_targets():
     task = build_loss(ExperimentSpec(), "classification")
     out, teacher_logits, labels = torch.randn(6, 4), torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 0, 1])
