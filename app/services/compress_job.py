@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
+from PySide6.QtCore import QObject, QProcess, Signal
 
+from app.services.engine_process import engine_process
 from engine.commands.compress import EXIT_INTERRUPTED
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _PROGRESS = re.compile(r"^\[\s*(\d+)%\]\s*(.*)$")
 
 
@@ -45,11 +45,7 @@ class CompressJob(QObject):
         if self._proc is not None:
             raise RuntimeError("a compression is already running")
         self._stdout, self._partial, self._stderr, self._cancelling = b"", b"", [], False
-        proc = QProcess(self)
-        env = QProcessEnvironment.systemEnvironment()
-        env.insert("PYTHONPATH", str(PROJECT_ROOT) + ((":" + env.value("PYTHONPATH")) if env.contains("PYTHONPATH") else ""))
-        proc.setProcessEnvironment(env)
-        proc.setWorkingDirectory(str(PROJECT_ROOT))
+        proc = engine_process(self)
         proc.readyReadStandardOutput.connect(lambda: self._read_stdout(proc))
         proc.readyReadStandardError.connect(lambda: self._read_stderr(proc))
         proc.finished.connect(lambda code, _status: self._finished(proc, code))

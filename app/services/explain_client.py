@@ -18,11 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, QProcess, QProcessEnvironment, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QProcess, Signal
 
+from app.services.engine_process import engine_process
 from engine.interpret.protocol import dumps, loads
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class ExplainClient(QObject):
@@ -64,11 +63,7 @@ class ExplainClient(QObject):
         self.info = {}
         self._buffer = b""
         self._stderr.clear()
-        proc = QProcess(self)
-        env = QProcessEnvironment.systemEnvironment()
-        env.insert("PYTHONPATH", str(PROJECT_ROOT) + ((":" + env.value("PYTHONPATH")) if env.contains("PYTHONPATH") else ""))
-        proc.setProcessEnvironment(env)
-        proc.setWorkingDirectory(str(PROJECT_ROOT))
+        proc = engine_process(self)
         proc.readyReadStandardOutput.connect(self._read_stdout)
         proc.readyReadStandardError.connect(self._read_stderr)
         proc.finished.connect(self._finished)
