@@ -3,10 +3,16 @@ model into the new run directory, whose pruned weights stay zero, with progress 
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 from engine.compress.architecture import WIDTHS
 from engine.compress.base import CompressCancelled, CompressError, CompressState
+
+#: what the progress line calls each training step of a compression
+TRAINING_NAMES = {"finetune": "fine-tuning", "qat": "quantization-aware training"}
+#: how often (seconds) the training asks whether the compression was cancelled (it reads a file)
+CANCEL_POLL_S = 0.1
 
 
 def finetune(state: CompressState, epochs: int, lr: float, where: str, what: str = "finetune") -> None:
@@ -26,7 +32,7 @@ def finetune(state: CompressState, epochs: int, lr: float, where: str, what: str
     try:
         state.model.train()
         result = train(spec, state.data, state.model, TeeReporter(_Cancellable(reporter, state),
-                                                                   _Progress(state, epochs)), run=state.run)
+                                                                   _Progress(state, epochs, what)), run=state.run)
     finally:
         reporter.close()
         for hook in hooks:
@@ -55,21 +61,25 @@ class _Cancellable:
 
     def __init__(self, reporter: Any, state: CompressState):
         self.reporter, self.state = reporter, state
+        self._asked_at, self._cancelled = 0.0, False
 
     def event(self, type: str, **fields: Any) -> None:
         self.reporter.event(type, **fields)
 
     def control(self) -> str:
-        return "stop" if self.state.cancelled() else self.reporter.control()
+        now = time.monotonic()  # asked every step: the cancel check (a file read) at most every CANCEL_POLL_S
+        if not self._cancelled and now - self._asked_at >= CANCEL_POLL_S:
+            self._asked_at, self._cancelled = now, self.state.cancelled()
+        return "stop" if self._cancelled else self.reporter.control()
 
 
 class _Progress:
-    """Reports fine-tuning epochs to the caller's progress callback."""
+    """Reports the training's epochs to the caller's progress callback."""
 
-    def __init__(self, state: CompressState, epochs: int):
-        self.state, self.epochs = state, epochs
+    def __init__(self, state: CompressState, epochs: int, what: str = "finetune"):
+        self.state, self.epochs, self.name = state, epochs, TRAINING_NAMES.get(what, what)
 
     def event(self, type: str, **fields: Any) -> None:
         if type == "epoch":
             epoch = int(fields.get("epoch", 0))
-            self.state.progress(min(1.0, epoch / self.epochs), f"fine-tuning: epoch {epoch}/{self.epochs} done")
+            self.state.progress(min(1.0, epoch / self.epochs), f"{self.name}: epoch {epoch}/{self.epochs} done")

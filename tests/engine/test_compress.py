@@ -142,8 +142,11 @@ def test_static_int8_and_quantization_aware_training(digits_cnn, tmp_path):
     assert static.after.val_quality >= static.before.val_quality - 0.02
     linear = [m for m in load_run_model(static.run_dir).model if hasattr(m, "in_features")][0]
     assert type(linear.weight).__name__ == "Int8Tensor" and float(linear.weight.act_quant_scale) > 0  # calibrated, saved
-    qat = compress_run(digits_cnn, ["qat:epochs=1"], runs_dir=tmp_path, timed=False)  # fake-quantized training, converted
+    texts: list[str] = []
+    qat = compress_run(digits_cnn, ["qat:epochs=1"], runs_dir=tmp_path, timed=False,  # fake-quantized training, converted
+                       progress=lambda fraction, text: texts.append(text))
     assert qat.notes[0] == "qat: 23 steps, 1 epochs" and qat.quantized == "qat_int8"
+    assert "quantization-aware training: epoch 1/1 done" in texts, texts
     assert qat.after.weights_bytes < qat.before.weights_bytes and qat.after.val_quality >= qat.before.val_quality - 0.02
     linear = [m for m in load_run_model(qat.run_dir).model if hasattr(m, "in_features")][0]
     assert type(linear.weight).__name__ == "IntxUnpackedToInt8Tensor"
