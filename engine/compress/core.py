@@ -83,7 +83,11 @@ def compress_run(run_dir: str | Path, steps: Sequence[StepRequest | str], *, run
                 state.check_cancelled()
                 label = request.label()
                 report(index / len(requests), f"step {index + 1}/{len(requests)}: {label}")
-                STEPS.get(request.name).obj().apply(state, request.options, f"--step {index + 1} {request.name}")
+                where = f"--step {index + 1} {request.name}"
+                try:
+                    STEPS.get(request.name).obj().apply(state, request.options, where)
+                except ModuleNotFoundError as err:
+                    raise _missing_extra(err, where) from None
                 labels.append(label)
             state.check_cancelled()
             report(1.0, "measuring the result")
@@ -100,6 +104,18 @@ def compress_run(run_dir: str | Path, steps: Sequence[StepRequest | str], *, run
                                 state.quantized, tuple(state.notes))
         _write(run, state, source.checkpoint.name, result, finetuned_last=requests[-1].name == "finetune")
     return result
+
+
+#: the compress extra's packages: their import name -> their name on PyPI
+EXTRA_PACKAGES = {"torchao": "torchao", "torch_pruning": "torch-pruning"}
+
+
+def _missing_extra(err: ModuleNotFoundError, where: str) -> Exception:
+    """A step's missing library as a named problem with the install line (other errors as they are)."""
+    package = EXTRA_PACKAGES.get((err.name or "").split(".")[0])
+    if package is None:
+        return err
+    return CompressError(where, f"needs {package}, which is not installed — pip install 'netwright[compress]'")
 
 
 def _quantized(source: Any) -> str:

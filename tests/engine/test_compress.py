@@ -3,6 +3,7 @@ fine-tune; each result a new run directory linked to its source, re-loadable; ba
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -152,6 +153,14 @@ def test_static_int8_and_quantization_aware_training(digits_cnn, tmp_path):
     assert type(linear.weight).__name__ == "IntxUnpackedToInt8Tensor"
     with pytest.raises(SpecError, match="qat.group_size: 48 does not divide the input size 512"):
         compress_run(digits_cnn, ["qat:weights=int4,group_size=48"], runs_dir=tmp_path / "odd", timed=False)
+
+
+def test_a_missing_compress_extra_is_named_with_its_install_line(digits_cnn, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchao", None)  # as if not installed: importing it fails
+    with pytest.raises(SpecError, match=r"--step 1 quantize: needs torchao, which is not installed — "
+                                        r"pip install 'netwright\[compress\]'"):
+        compress_run(digits_cnn, ["quantize"], runs_dir=tmp_path, timed=False)
+    assert not any(tmp_path.iterdir())  # the half-made run is removed
 
 
 @pytest.mark.slow
