@@ -36,7 +36,10 @@ def is_local(name: str) -> bool:
 
 
 def _import_transformers() -> Any:
-    ensure_torchvision()  # transformers imports torchvision when installed (see compat)
+    try:
+        ensure_torchvision()  # transformers imports torchvision when it is installed (see compat)
+    except ImportError:
+        pass  # not installed: transformers works without it
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(int(download_timeout())))
     os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", str(int(download_timeout())))
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
