@@ -169,6 +169,9 @@ class LayerStack(QScrollArea):
         for ("loading torchvision"). When the structure is unchanged (an option edit), only the
         cards whose layer or row changed are rebuilt."""
         rows = {row.index: row for row in report.rows} if report is not None else {}
+        if self._expanded or self._collapsed:  # they stay with their layers when layers move
+            self._expanded = follow_layers(self._expanded, self._layers, layers)
+            self._collapsed = follow_layers(self._collapsed, self._layers, layers)
         structure = self._structure(tuple(layers), ())
         reason = pending if isinstance(pending, str) else ("loading the data" if pending else "")
         self._pending, self._reason = bool(reason), reason
@@ -431,6 +434,32 @@ class LayerStack(QScrollArea):
         menu.addSeparator()
         menu.addAction("Delete\tDel", lambda: self.deleteRequested.emit(path))
         menu.popup(where)
+
+
+def _paths(layers, prefix: Path = ()) -> dict[int, Path]:
+    """id(layer) -> its path, for every layer of the tree."""
+    out: dict[int, Path] = {}
+    for i, layer in enumerate(layers):
+        out[id(layer)] = prefix + (i,)
+        out.update(_paths(layer.layers, prefix + (i,)))
+    return out
+
+
+def follow_layers(paths: set[Path], old, new) -> set[Path]:
+    """`paths` of the `old` tree, where their layers are in the `new` one: each follows its layer
+    object (a move, an insert or deletion before it, undo). A layer replaced by an edit of its own
+    (an option, a toggle: the tree keeps its shape) keeps its path; a deleted one is dropped."""
+    before, after = _paths(old), _paths(new)
+    same_shape = sorted(before.values()) == sorted(after.values())
+    by_path = {path: key for key, path in before.items()}
+    out = set()
+    for path in paths:
+        key = by_path.get(path)
+        if key in after:
+            out.add(after[key])
+        elif key is not None and same_shape:
+            out.add(path)
+    return out
 
 
 def _io_text(what: str, shape, dtype: str) -> str:

@@ -163,6 +163,37 @@ def test_nested_blocks_collapse_and_add_inside(main_window, qtbot):
     assert "No problems" in build.summary.problems_label.text()
 
 
+def test_a_collapsed_block_stays_collapsed_when_layers_move_around_it(main_window, qtbot):
+    """Collapsing belongs to the block, not to its place: moving it, inserting above it and undoing
+    keep that block collapsed and no other."""
+    main_window.new_from_template("resnet_mini")
+    build = main_window.show_page("build")
+    residual = next(p for p, c in build.stack.cards().items() if c.layer.type == "Residual")
+    build.stack.card(residual).collapse_button.click()
+    build.move_by(residual, -1)  # up one: the layer above takes its old place
+    moved = (residual[0] - 1,)
+    assert build.stack.card(moved).layer.type == "Residual" and moved + (0,) not in build.stack.cards()
+    build.stack.select((0,))
+    double_click_palette(qtbot, build, "ReLU")  # one more layer above it
+    below = (moved[0] + 1,)
+    assert build.stack.card(below).layer.type == "Residual" and below + (0,) not in build.stack.cards()
+    build.document.undo_stack.undo()
+    build.document.undo_stack.undo()
+    assert build.stack.card(residual).layer.type == "Residual" and residual + (0,) not in build.stack.cards()
+    collapsed = [p for p, c in build.stack.cards().items() if c.property("composite") and p + (0,) not in build.stack.cards()]
+    assert collapsed == [residual]
+
+
+def test_follow_layers_keeps_marks_with_their_layers():
+    from app.widgets.layer_stack import follow_layers
+
+    a, b, c = LayerSpec("Flatten"), LayerSpec("ReLU"), LayerSpec("Linear", {"out_features": 4})
+    assert follow_layers({(0,)}, (a, b, c), (b, a, c)) == {(1,)}  # moved
+    assert follow_layers({(1,)}, (a, b, c), (a, dataclasses.replace(b, enabled=False), c)) == {(1,)}  # edited in place
+    assert follow_layers({(1,)}, (a, b, c), (a, c)) == set()  # deleted
+    assert follow_layers({(2,)}, (a, b, c), (LayerSpec("Dropout"), a, b, c)) == {(3,)}  # a layer inserted above
+
+
 def _drop(qtbot, container, mime: QMimeData, y: int) -> None:
     event = QDropEvent(QPointF(10, y), Qt.DropAction.MoveAction, mime, Qt.MouseButton.LeftButton,
                        Qt.KeyboardModifier.NoModifier)
