@@ -7,7 +7,7 @@ frozen `LayerSpec`s and never mutates its input, so undo can restore the exact o
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from engine.registry import Param
 from engine.spec import ExperimentSpec, LayerSpec
@@ -92,10 +92,13 @@ def duplicate(layers: Sequence[LayerSpec], path: Path) -> tuple[Layers, Path]:
 
 
 def set_option(layers: Sequence[LayerSpec], path: Path, name: str, value: Any) -> Layers:
+    return set_options(layers, path, {name: value})
+
+
+def set_options(layers: Sequence[LayerSpec], path: Path, change: Mapping[str, Any]) -> Layers:
+    """The layers with the options `change` set on the layer at `path`."""
     layer = layer_at(layers, path)
-    params = dict(layer.params)
-    params[name] = value
-    return replace(layers, path, dataclasses.replace(layer, params=params))
+    return replace(layers, path, dataclasses.replace(layer, params={**layer.params, **change}))
 
 
 def new_layer(type_name: str, params: Sequence[Param]) -> LayerSpec:

@@ -344,9 +344,8 @@ class BuildPage(QWidget):
     def set_options(self, path: Path, change: dict) -> None:
         """Set several options of the layer at `path` in one undoable edit (a card's freeze controls)."""
         layer = ops.layer_at(self.document.spec.model.layers, path)
-        new = dataclasses.replace(layer, params={**layer.params, **change})
         text = ", ".join(f"{k} = {v}" for k, v in change.items())
-        self._commit(ops.replace(self.document.spec.model.layers, path, new), f"Set {layer.type} {text}", path)
+        self._commit(ops.set_options(self.document.spec.model.layers, path, change), f"Set {layer.type} {text}", path)
 
     def apply_fix(self, path: Path) -> None:
         """Apply the report's one-click fix for the layer at `path` (insert a layer before it)."""
