@@ -218,7 +218,9 @@ class CompressPage(QWidget):
     def can_close(self) -> bool:
         if self.job.running:  # the compression is cancelled (no half-made run is kept)
             self.job.cancel()
-            self.job.wait(5000)
+            if not self.job.wait(5000):  # still training: a second SIGTERM interrupts the step at once (the
+                self.job.cancel()  # command still removes its run; a kill by the closing window would not)
+                self.job.wait(10_000)
         return True
 
     def refresh_runs(self) -> None:

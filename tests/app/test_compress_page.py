@@ -90,3 +90,24 @@ def test_train_page_sets_up_distillation(window, tmp_path):
     assert window.document.spec.distill.teacher == str(tmp_path)
     form.editor("alpha").box.setValue(0.8)
     assert window.document.spec.distill.alpha == 0.8
+
+
+def test_closing_while_compressing_cancels_twice_rather_than_kill(window, monkeypatch):
+    """Closing the window cancels a running compression; if it is still training after 5 s, a
+    second SIGTERM interrupts the step (the command then removes its run), never a kill."""
+    page = window.show_page("compress")
+    calls = []
+
+    class Busy:
+        running = True
+
+        def cancel(self):
+            calls.append("cancel")
+
+        def wait(self, ms):
+            calls.append(f"wait {ms}")
+            return calls.count("cancel") > 1  # the first SIGTERM is not enough
+
+    monkeypatch.setattr(page, "job", Busy())
+    assert page.can_close()
+    assert calls == ["cancel", "wait 5000", "cancel", "wait 10000"]
