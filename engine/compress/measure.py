@@ -1,6 +1,6 @@
 """Measures of a model, taken the same way for the source and the compressed model (in the same
 process): parameters (total, non-zero), size of the weights file, CPU latency per batch (median of
-repeats) and validation loss/quality."""
+repeats, on one thread) and validation loss/quality."""
 from __future__ import annotations
 
 import contextlib
@@ -14,6 +14,10 @@ from engine.compress.weights import count_parameters, weights_bytes
 #: timed forward passes per measure (after WARMUP untimed ones); the median is kept
 REPEATS = 15
 WARMUP = 3
+#: torch threads while timing: one, as the benchmarks do. With a thread pool, another busy process
+#: on the machine (the GUI, a training run) turns its spin-waits into delays of hundreds of times
+#: the work, and the same model measured 24 ms once and 0.04 ms another time
+LATENCY_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -21,7 +25,7 @@ class Measures:
     params: int
     nonzero: int
     weights_bytes: int
-    latency_ms: float  # median CPU time of one forward pass over one batch (batch_size samples)
+    latency_ms: float  # median wall time of one forward pass over one batch (batch_size samples), one thread
     batch_size: int
     val_loss: float | None
     val_quality: float | None  # val_accuracy (classification) or val_error (regression)
@@ -49,17 +53,23 @@ def validation(model: Any, spec: Any, data: Any) -> tuple[float | None, float | 
 
 
 def latency_ms(model: Any, batch: Any, repeats: int = REPEATS) -> float:
-    """Median milliseconds of `model(batch)` over `repeats` timed runs (no grad, eval mode)."""
+    """Median milliseconds of `model(batch)` over `repeats` timed runs (no grad, eval mode, on
+    LATENCY_THREADS torch threads; the caller's setting is restored)."""
     import torch
 
     model.eval()
     times = []
-    with torch.inference_mode():
-        for i in range(WARMUP + repeats):
-            start = time.perf_counter()
-            model(batch)
-            if i >= WARMUP:
-                times.append(time.perf_counter() - start)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(LATENCY_THREADS)
+    try:
+        with torch.inference_mode():
+            for i in range(WARMUP + repeats):
+                start = time.perf_counter()
+                model(batch)
+                if i >= WARMUP:
+                    times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
     return statistics.median(times) * 1000.0
 
 

@@ -197,3 +197,20 @@ def test_cancel_between_steps_and_while_finetuning_keeps_no_run(digits_cnn, tmp_
                      cancelled=lambda: any(t.startswith("step 2/2") for t in texts))
     assert not any((tmp_path / "a").iterdir()) and not any((tmp_path / "b").iterdir())
     assert not any(t.startswith("fine-tuning: epoch") for t in texts)  # stopped within the first epoch
+
+
+def test_latency_is_timed_on_one_thread_and_the_setting_restored(monkeypatch):
+    from engine.compress import measure
+
+    seen = []
+    model = torch.nn.Linear(4, 2)
+    real = model.forward
+    monkeypatch.setattr(model, "forward", lambda x: (seen.append(torch.get_num_threads()), real(x))[1])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert measure.latency_ms(model, torch.zeros(3, 4), repeats=4) > 0
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [measure.LATENCY_THREADS] * (measure.WARMUP + 4)
