@@ -68,9 +68,11 @@ class _Relay(QObject):
 
 class SpecDocument(QObject):
     """Holds `spec`, `path` and `undo_stack`; emits `specChanged(spec)`, `dirtyChanged(bool)`,
-    `pathChanged(path or None)`."""
+    `pathChanged(path or None)`, and `reportReady()` when a model's shapes inferred on a thread
+    have come (the Build page redraws; nothing else changed)."""
 
     specChanged = Signal(object)
+    reportReady = Signal()
     dirtyChanged = Signal(bool)
     pathChanged = Signal(object)
 
@@ -275,7 +277,7 @@ class SpecDocument(QObject):
         self._libraries = ()
         if report is not None:
             self._cache["report"] = (key, report)
-        self.specChanged.emit(self.spec)  # pages redraw; a later edit's model infers here now (imported)
+        self.reportReady.emit()  # (a later edit's model infers on the GUI thread now: imported)
 
     def pending(self) -> str:
         """What the model's shapes wait for ("loading the data", "loading torch, torchvision"), or ""."""

@@ -85,6 +85,7 @@ class BuildPage(QWidget):
         self.editor.kindChanged.connect(self.change_kind)
         self.summary.problemClicked.connect(self.select_first_problem)
         self.document.specChanged.connect(self.refresh)
+        self.document.reportReady.connect(self.refresh)
         if self.problems is not None:
             self.problems.changed.connect(self._show_summary)
         find = QAction(self)

@@ -220,7 +220,7 @@ class CompressPage(QWidget):
             self.job.cancel()
             if not self.job.wait(5000):  # still training: a second SIGTERM interrupts the step at once (the
                 self.job.cancel()  # command still removes its run; a kill by the closing window would not)
-                self.job.wait(10_000)
+                self.job.wait(5000)
         return True
 
     def refresh_runs(self) -> None:

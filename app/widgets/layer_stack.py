@@ -436,27 +436,28 @@ class LayerStack(QScrollArea):
         menu.popup(where)
 
 
-def _paths(layers, prefix: Path = ()) -> dict[int, Path]:
-    """id(layer) -> its path, for every layer of the tree."""
-    out: dict[int, Path] = {}
+def _paths(layers, prefix: Path = (), out: dict[int, list[Path]] | None = None) -> dict[int, list[Path]]:
+    """id(layer) -> its paths in tree order (a duplicated layer is one object in two places)."""
+    out = {} if out is None else out
     for i, layer in enumerate(layers):
-        out[id(layer)] = prefix + (i,)
-        out.update(_paths(layer.layers, prefix + (i,)))
+        out.setdefault(id(layer), []).append(prefix + (i,))
+        _paths(layer.layers, prefix + (i,), out)
     return out
 
 
 def follow_layers(paths: set[Path], old, new) -> set[Path]:
     """`paths` of the `old` tree, where their layers are in the `new` one: each follows its layer
-    object (a move, an insert or deletion before it, undo). A layer replaced by an edit of its own
-    (an option, a toggle: the tree keeps its shape) keeps its path; a deleted one is dropped."""
+    object (a move, an insert or deletion before it, undo; an object in several places matches by
+    order). A layer replaced by an edit of its own (an option, a toggle: the tree keeps its shape)
+    keeps its path; a deleted one is dropped."""
     before, after = _paths(old), _paths(new)
-    same_shape = sorted(before.values()) == sorted(after.values())
-    by_path = {path: key for key, path in before.items()}
+    same_shape = sorted(p for ps in before.values() for p in ps) == sorted(p for ps in after.values() for p in ps)
+    where = {path: (key, n) for key, ps in before.items() for n, path in enumerate(ps)}
     out = set()
     for path in paths:
-        key = by_path.get(path)
-        if key in after:
-            out.add(after[key])
+        key, n = where.get(path, (None, 0))
+        if key in after and n < len(after[key]):
+            out.add(after[key][n])
         elif key is not None and same_shape:
             out.add(path)
     return out

@@ -8,6 +8,8 @@ by name and shape, with a report) and applies the freeze setting (engine.pretrai
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -46,19 +48,32 @@ PARAMS = (
 
 def libraries_to_import(layers: Sequence[Any]) -> tuple[str, ...]:
     """The modules inferring the shapes of `layers` (LayerSpecs) would import first: torch and the
-    model library of each enabled Pretrained layer, where not imported yet. A first import takes
+    model library of each enabled Pretrained layer, where installed but not imported yet (or still
+    being imported: a module is in sys.modules from the start of its import). A first import takes
     seconds, so the GUI infers such a model off its thread."""
     wanted: set[str] = set()
 
     def visit(specs: Sequence[Any]) -> None:
         for spec in specs:
+            if not spec.enabled:
+                continue
             source = spec.params.get("source", "torchvision")
-            if spec.type == "Pretrained" and spec.enabled and source in SOURCES:
+            if spec.type == "Pretrained" and source in SOURCES:
                 wanted.update(("torch", *SOURCES.get(source).obj.libraries))
             visit(spec.layers)
 
     visit(layers)
-    return tuple(sorted(name for name in wanted if name not in sys.modules))
+    return tuple(sorted(name for name in wanted if not _imported(name) and _installed(name)))
+
+
+def _imported(name: str) -> bool:
+    module = sys.modules.get(name)
+    return module is not None and not getattr(getattr(module, "__spec__", None), "_initializing", False)
+
+
+@functools.lru_cache(maxsize=None)
+def _installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None  # (finds it without importing it)
 
 
 def anatomy_of(options, shape, dtype: str = "float32"):

@@ -163,7 +163,7 @@ class TimmSource(Source):
 
 class HuggingFaceSource(Source):
     kind = "tokens"
-    libraries = ("torchvision", "transformers")
+    libraries = ("transformers",)  # (it imports torchvision too where that is installed)
     model_help = "a folder saved with save_pretrained(), or a Hugging Face hub id (e.g. bert-base-uncased)"
     examples = ("bert-base-uncased", "distilbert-base-uncased", "path/to/saved-model")
 

@@ -192,6 +192,8 @@ def test_follow_layers_keeps_marks_with_their_layers():
     assert follow_layers({(1,)}, (a, b, c), (a, dataclasses.replace(b, enabled=False), c)) == {(1,)}  # edited in place
     assert follow_layers({(1,)}, (a, b, c), (a, c)) == set()  # deleted
     assert follow_layers({(2,)}, (a, b, c), (LayerSpec("Dropout"), a, b, c)) == {(3,)}  # a layer inserted above
+    assert follow_layers({(0,)}, (a, b), (a, a, b)) == {(0,)}  # duplicated: one object in two places
+    assert follow_layers({(0,), (1,)}, (a, a, b), (b, a, a)) == {(1,), (2,)}
 
 
 def _drop(qtbot, container, mime: QMimeData, y: int) -> None:

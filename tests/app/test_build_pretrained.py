@@ -93,4 +93,4 @@ def test_a_model_librarys_first_import_happens_off_the_gui_thread(build, qtbot, 
     qtbot.waitUntil(lambda: not build.document.pending(), timeout=60_000)
     assert build.stack.card((0,)).shape_label.text() == "→ 512"
     assert build.stack.input_label.text().startswith("Input: 3×32×32")
-    assert inferred_on and set(inferred_on) == {"netwright-model-library"}
+    assert "netwright-model-library" in inferred_on and "MainThread" not in inferred_on

@@ -110,4 +110,4 @@ def test_closing_while_compressing_cancels_twice_rather_than_kill(window, monkey
 
     monkeypatch.setattr(page, "job", Busy())
     assert page.can_close()
-    assert calls == ["cancel", "wait 5000", "cancel", "wait 10000"]
+    assert calls == ["cancel", "wait 5000", "cancel", "wait 5000"]
