@@ -46,10 +46,11 @@ def launch_config(spec, run_dir: str | Path, *, run_id: str | None = None, monit
 
 
 #: what a rank's error says when it only lost a peer: a consequence of another rank's failure. A
-#: broken pipe counts only in gloo's own words for a peer's socket ("Write error [host]:port: Broken
-#: pipe"): the rank's own code may break a pipe of its own, and that is a failure of its own.
+#: broken pipe counts as gloo's or the TCP store's ("writev [host]:port: Broken pipe", "sendBytes
+#: failed on SocketImpl(...): Broken pipe"), not as the rank's own BrokenPipeError ("[Errno 32]
+#: Broken pipe"): its code broke a pipe of its own, a failure of its own.
 PEER_LOST = re.compile(r"Connection closed by peer|Connection reset by peer|remote process exited|"
-                       r"NCCL communicator was aborted|(?:Read|Write) error \[[^\]\n]*\][^\n]*Broken pipe")
+                       r"NCCL communicator was aborted|(?<!\[Errno 32\] )Broken pipe")
 
 
 @dataclass(frozen=True)

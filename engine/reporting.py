@@ -48,7 +48,7 @@ class RunReporter:
         self.writer = EventWriter(run.events_path, flush_interval=flush_interval)
         self.poll = poll
         self.status_every = status_every
-        self._asked: str | None = None  # "stop" or "prune", asked in this process (a signal, a sweep's pruner)
+        self._stop_asked = self._prune_asked = False  # in this process (a signal handler, a sweep's pruner)
         self._last_poll = 0.0
         self._last_mtime: int | None = None
         self._request = "run"
@@ -84,7 +84,7 @@ class RunReporter:
             self.writer.flush()
 
     def control(self) -> str:
-        if self._asked is not None or (self.writer.error is not None and not self._write_failed):
+        if self._stop_asked or self._prune_asked or (self.writer.error is not None and not self._write_failed):
             return self._asked_here()
         now = time.monotonic()
         if now - self._last_poll < self.poll:
@@ -105,17 +105,15 @@ class RunReporter:
         if self.writer.error is not None and not self._write_failed:
             self._write_failed = True  # the events file could not be written (disk full): the loop fails with it
             raise self.writer.error
-        assert self._asked is not None
-        return self._asked
+        return "stop" if self._stop_asked else "prune"
 
     def request_stop(self) -> None:
         """Ask for a graceful stop (safe to call from a signal handler)."""
-        self._asked = "stop"
+        self._stop_asked = True
 
     def request_prune(self) -> None:
         """A sweep's pruner judged this trial bad: stop after this step with status "pruned"."""
-        if self._asked != "stop":
-            self._asked = "prune"
+        self._prune_asked = True  # (a stop asked too outranks it)
 
     def close(self) -> None:
         self.writer.close()

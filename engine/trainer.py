@@ -10,7 +10,7 @@ Per step the loop does no host-device synchronisation and no avoidable allocatio
 kept as tensors, the gradient norm is computed only when logging or clipping, and the control
 request is polled cheaply. Every `log_every` steps a metric window closes; closed windows are
 turned into numbers (one sync each) and reported in batches, at most `WINDOW_BATCH_SECONDS`
-apart, where one rank trains alone (see `_Window`).
+apart, where one rank trains alone on the CPU (see `_Window`).
 """
 from __future__ import annotations
 
@@ -233,7 +233,8 @@ class _Loop:
         at once."""
         self.pending: list[_Window] = []
         self.reported_at = time.perf_counter()
-        batches = self.ctx.batches_windows
+        # (on a GPU each window is reported at once: its numbers wait for the GPU, and so its time is the GPU's)
+        batches = self.ctx.batches_windows and self.x.device.type == "cpu"
         grad_bytes = max(1, sum(p.numel() * p.element_size() for p in self.model.parameters()))
         self.keep_gradients = batches and 2 * grad_bytes <= KEPT_GRADIENT_BYTES
         held = KEPT_GRADIENT_BYTES // grad_bytes if self.keep_gradients else MAX_PENDING_WINDOWS
@@ -423,7 +424,7 @@ class _Loop:
             self.pending.append(_Window(
                 losses[:], self.window_norm, self.window_gradients, self.step, self.epoch,
                 self.epoch + self.micro / max(1, self._micro_per_epoch()), self.optimizer.param_groups[0]["lr"],
-                self.samples - self.window_samples, now - self.window_t0, time.time()))
+                self.samples - self.window_samples, now - self.window_t0, round(time.time(), 6)))
             self._window_reset(now)
         return now
 

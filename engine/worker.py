@@ -262,7 +262,11 @@ class _TeardownWatchdog:
             if found is None or found[1] == handled:
                 continue
             handled = found[1]
-            at_end = self._ranks_alive(found[1])
+            try:  # the status file's own time: the pid files' times come from the same filesystem clock
+                written = self.run.status_path.stat().st_mtime  # (a shared one's may differ from ours)
+            except OSError:
+                written = found[1]
+            at_end = self._ranks_alive(written)
             if self._stop.wait(self.grace):
                 return
             alive = _children()

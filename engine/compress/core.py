@@ -111,10 +111,15 @@ EXTRA_PACKAGES = {"torchao": "torchao", "torch_pruning": "torch-pruning"}
 
 
 def _missing_extra(err: ModuleNotFoundError, where: str) -> Exception:
-    """A step's missing library as a named problem with the install line (other errors as they are)."""
-    package = EXTRA_PACKAGES.get((err.name or "").split(".")[0])
+    """A step's missing library as a named problem with the install line (other errors as they are);
+    a missing part of an installed one (another version) is named too."""
+    name = err.name or ""
+    package = EXTRA_PACKAGES.get(name.split(".")[0])
     if package is None:
         return err
+    if "." in name:
+        return CompressError(where, f"the installed {package} has no {name} (another version than Netwright's) — "
+                                    "pip install -U 'netwright[compress]'")
     return CompressError(where, f"needs {package}, which is not installed — pip install 'netwright[compress]'")
 
 

@@ -189,6 +189,11 @@ class _HandlingFailed(Exception):
         super().__init__(str(error))
         self.error = error
 
+    def explained(self, run: "RunDir", job_id: str) -> RuntimeError:
+        err = self.error
+        return RuntimeError(f"applying the job's output to {run.path} failed ({type(err).__name__}: {err}); the job "
+                            f"{job_id} may still run: `ray job status` / `ray job stop` it there")
+
 
 #: how long the follower keeps trying to reach a cluster that stopped answering before it gives up
 LOST_CONTACT_S = 120.0
@@ -270,16 +275,17 @@ def _follow(client: Any, job_id: str, run: "RunDir", launcher: RayLauncher, stre
             asyncio.run(main())
             return outcome
         except _HandlingFailed as failed:
-            err = failed.error
-            raise RuntimeError(f"applying the job's output to {run.path} failed ({type(err).__name__}: {err}); the job "
-                               f"{job_id} may still run: `ray job status` / `ray job stop` it there") from err
+            raise failed.explained(run, job_id) from failed.error
         except Exception as err:  # the connection dropped (or the cluster stopped answering)
             try:
                 status = str(getattr(client.get_job_status(job_id), "value", ""))
             except Exception:
                 status = ""
             if status in ("SUCCEEDED", "FAILED", "STOPPED"):  # it ended meanwhile: read the rest at once
-                Pass().feed(client.get_job_logs(job_id), last=True)
+                try:
+                    Pass().feed(client.get_job_logs(job_id), last=True)
+                except _HandlingFailed as failed:
+                    raise failed.explained(run, job_id) from failed.error
                 return outcome
             lost_since = lost_since or time.time()
             if time.time() - lost_since > LOST_CONTACT_S:

@@ -130,6 +130,12 @@ class DistributedContext(RankContext):
             return self.runner.forward(x)
         return model(x)
 
+    @property
+    def batches_windows(self) -> bool:
+        """A job reports each metric window at once, even of one rank: DDP's gradients are views
+        into its buckets (`gradient_as_bucket_view`), which the next step overwrites."""
+        return False
+
     def gradients(self, model: nn.Module) -> list[torch.Tensor] | None:
         """None for sharded gradients: their norm needs the other ranks' shards (grad_norm)."""
         return None if self.strategy.shards_gradients else super().gradients(model)

@@ -16,6 +16,7 @@ at once when offline (no network wait).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import logging
 import os
@@ -35,11 +36,17 @@ def is_local(name: str) -> bool:
     return bool(name) and Path(name).expanduser().is_dir()
 
 
+def torchvision_installed() -> bool:
+    """Whether torchvision is installed (found without importing it)."""
+    return importlib.util.find_spec("torchvision") is not None
+
+
 def _import_transformers() -> Any:
     try:
         ensure_torchvision()  # transformers imports torchvision when it is installed (see compat)
     except ImportError:
-        pass  # not installed: transformers works without it
+        if torchvision_installed():
+            raise  # installed but broken (a dependency of its own is missing): say so
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(int(download_timeout())))
     os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", str(int(download_timeout())))
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")

@@ -90,9 +90,9 @@ def start_tracking(spec: "ExperimentSpec", run: "RunDir") -> Tracker | None:
 
 
 def scalars(fields: Mapping[str, Any]) -> dict[str, float]:
-    """The numeric fields of an event, except its position (step, epoch)."""
+    """The numeric fields of an event, except its position (step, epoch) and its time."""
     return {k: float(v) for k, v in fields.items()
-            if k not in ("step", "epoch") and isinstance(v, (int, float)) and not isinstance(v, bool)}
+            if k not in ("step", "epoch", "time") and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def hparams(spec: "ExperimentSpec") -> dict[str, Any]:

@@ -64,7 +64,7 @@ def train(args: argparse.Namespace, run: runs.RunDir, reporter: RunReporter) -> 
     while step < args.steps:
         action = reporter.control()
         if args.ignore_control:
-            action = "stop" if reporter._asked == "stop" else "run"
+            action = "stop" if reporter._stop_asked else "run"
         if action == "pause":
             reporter.event("status", status="paused")
             while reporter.control() == "pause":

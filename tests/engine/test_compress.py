@@ -161,6 +161,10 @@ def test_a_missing_compress_extra_is_named_with_its_install_line(digits_cnn, tmp
                                         r"pip install 'netwright\[compress\]'"):
         compress_run(digits_cnn, ["quantize"], runs_dir=tmp_path, timed=False)
     assert not any(tmp_path.iterdir())  # the half-made run is removed
+    monkeypatch.undo()  # torchao back
+    monkeypatch.setitem(sys.modules, "torchao.quantization", None)  # another torchao, without that part
+    with pytest.raises(SpecError, match=r"the installed torchao has no torchao.quantization"):
+        compress_run(digits_cnn, ["quantize"], runs_dir=tmp_path, timed=False)
 
 
 @pytest.mark.slow

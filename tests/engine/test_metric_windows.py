@@ -65,6 +65,13 @@ def test_a_window_keeps_the_time_it_closed(monkeypatch):
         assert reporter.polled_at[step - 1] <= fields["time"] <= reporter.polled_at[step]
 
 
+def test_a_distributed_job_reports_each_window_at_once():
+    """Even of one rank: DDP's gradients are views into its buckets, which the next step overwrites."""
+    from engine.parallel.context import DistributedContext
+
+    assert object.__new__(DistributedContext).batches_windows is False
+
+
 def test_kept_gradients_give_the_norm_of_the_log_step(monkeypatch):
     """The norm of a kept window is that of its own log step's gradients, although later steps
     made new ones (zero_grad sets them to None; they are never zeroed in place)."""

@@ -43,6 +43,7 @@ def test_tensorboard_files_read_back_equal_the_events(tmp_path):
         assert [s for s, _ in scalars[tag]] == [s for s, _ in values], tag
         assert [v for _, v in scalars[tag]] == pytest.approx([v for _, v in values], rel=1e-6), tag  # float32 in the file
     assert "hparam/val_loss" in scalars  # the hyper-parameters run with the final metrics
+    assert not [tag for tag in scalars if tag.endswith("/time")]  # an event's time is its position, not a metric
     assert any(board.GetAccumulator(name).Tags()["graph"] for name in board.Runs())
 
 

@@ -88,7 +88,7 @@ def train_source(spec: Any, raw: Any, model_class: str, run_id: str) -> tuple[st
         note = f"# Netwright trained this run with {spec.parallel.strategy} on {spec.parallel.processes * spec.parallel.nnodes} processes; this script trains in one.\n"
     else:
         note = ""
-    if spec.distill.teacher:
+    if spec.distill.teacher and spec.distill.alpha > 0:  # (with alpha 0 the run trained on the labels alone)
         raise ExportError("distill.teacher", f"is {spec.distill.teacher!r}: this run learned from a teacher's soft "
                                              "labels, which the script format does not write out (its train.py would "
                                              "retrace a different run) — export onnx, torch_export or bundle instead")

@@ -55,9 +55,10 @@ def test_only_a_peers_socket_reads_as_a_lost_peer():
     def failure(message):
         return RankFailure(rank=1, pid=10, exitcode=1, message=message, traceback="Traceback ...")
 
-    gloo = ("RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:538] Write error "
-            "[127.0.0.1]:29411: Broken pipe")
+    gloo = "RuntimeError: [../third_party/gloo/gloo/transport/tcp/pair.cc:538] writev [127.0.0.1]:29411: Broken pipe"
     assert failure(gloo).lost_peer
+    assert failure("DistNetworkError: sendBytes failed on SocketImpl(fd=5, addr=[localhost]:41420, "
+                   "remote=[localhost]:29500): Broken pipe").lost_peer  # the TCP store's host went away
     assert failure("RuntimeError: [pair.cc:589] Read error [10.0.0.2]:4021: Connection reset by peer").lost_peer
     assert failure("DistBackendError: Connection closed by peer [127.0.0.1]:55440").lost_peer
     assert not failure("BrokenPipeError: [Errno 32] Broken pipe").lost_peer  # the rank's own pipe: its own failure

@@ -33,6 +33,7 @@ def test_validate_without_transformers_or_torchvision_names_the_extra(monkeypatc
     installed): with neither, the problem names the extra, and no ImportError escapes."""
     monkeypatch.setitem(sys.modules, "transformers", None)  # not installed: importing it fails
     monkeypatch.setattr(hf, "ensure_torchvision", _no_torchvision)
+    monkeypatch.setattr(hf, "torchvision_installed", lambda: False)
     code, out = _validate("finetune_text", capsys)
     assert code != 0
     assert "model.layers[0]" in out and "transformers is not installed" in out and "netwright[pretrained]" in out, out
