@@ -263,6 +263,8 @@ class _Loop:
         self._window_reset()
         losses = self.window_losses
         step_fault = fault_enabled("mid_step")  # test hook (engine.faults): off = one local check per step
+        # ... and without gradient scaling, clipping or the fault hook: the tight loop of _plain_epoch
+        plain = simple and scaler is None and not clip and not step_fault
         fault_point("before_first_step")
         while self.epoch < epochs and not (max_steps and self.step >= max_steps):
             if self.unfreezing:  # gradual unfreezing of Pretrained blocks (engine.pretrained.block)
@@ -271,7 +273,11 @@ class _Loop:
             n_order = len(order)
             n_micro = micro_batch_count(n_order, bs)
             epoch_t0 = time.perf_counter()
-            while self.micro < n_micro:
+            if plain:
+                ended = self._plain_epoch(order, n_micro, poll, control_every)
+                if ended is not None:
+                    return ended
+            while not plain and self.micro < n_micro:
                 if simple:
                     m = self.micro
                     idx = micro_batch(order, m, n_micro, bs)
@@ -306,13 +312,10 @@ class _Loop:
                     break
                 if self.step % control_every == 0:
                     action = poll()
-                    if action == "pause":
-                        action = self._pause()
-                    if action in ("stop", "prune"):  # prune: a sweep's pruner judged the trial bad
-                        self._flush_windows()
-                        if action == "prune":
-                            return self.finish("pruned", f"pruned by the sweep after epoch {self.epoch}", save=True)
-                        return self.finish("stopped", f"stopped by request at step {self.step}", save=True)
+                    if action != "run":
+                        ended = self._act(action)
+                        if ended is not None:
+                            return ended
             if self.micro < n_micro:  # max_steps reached mid-epoch
                 break
             self.epoch += 1
@@ -327,6 +330,63 @@ class _Loop:
             fault_point("final_eval")
             self.metrics.update(self._validate())
         return self.finish("completed", self.early_message or done, save=True)
+
+    def _plain_epoch(self, order, n_micro: int, poll: Callable[[], str], control_every: int) -> TrainResult | None:
+        """The rest of this epoch's steps, in the plain case (one micro-batch a step, fp32, no
+        scaling or clipping): the loop of `run` with its counters in local variables, written back
+        to the loop's state before anything reads them (a log step, a control request, the end, an
+        error). The same steps, in the same order, as the general loop; the epoch's micro-batches
+        (views of `order`) are sliced once. Returns the run's result when a request ends it."""
+        x, y, fmodel, loss_fn, augment = self.x, self.y, self.forward_model, self.train_loss_fn, self.augment
+        optimizer, scheduler, backward, losses = self.optimizer, self.scheduler, self._backward_fn(), self.window_losses
+        log_every, max_steps = self.t.log_every, self.t.max_steps
+        batches = [micro_batch(order, i, n_micro, self.bs) for i in range(n_micro)]
+        m, step, samples = self.micro, self.step, self.samples
+        try:
+            while m < n_micro:
+                idx = batches[m]
+                loss = loss_fn(fmodel(x[idx] if augment is None else augment(x[idx])), y[idx])
+                backward(loss)
+                losses.append(loss.detach())
+                m += 1
+                samples += idx.shape[0]
+                optimizer.step()
+                step += 1
+                if step % log_every == 0:  # a log step: the gradients are kept (or their norm taken) first
+                    self._note_gradients()
+                    optimizer.zero_grad(set_to_none=True)
+                    if scheduler is not None:
+                        scheduler.step()
+                    self.micro, self.step, self.samples = m, step, samples
+                    self._end_window()
+                else:
+                    optimizer.zero_grad(set_to_none=True)
+                    if scheduler is not None:
+                        scheduler.step()
+                if max_steps and step >= max_steps:
+                    break
+                if step % control_every == 0:
+                    action = poll()
+                    if action != "run":
+                        self.micro, self.step, self.samples = m, step, samples
+                        ended = self._act(action)
+                        if ended is not None:
+                            return ended
+        finally:
+            self.micro, self.step, self.samples = m, step, samples
+        return None
+
+    def _act(self, action: str) -> TrainResult | None:
+        """A control request other than "run", between steps: hold while paused; end the run with
+        a checkpoint on stop or prune (its result). None: train on."""
+        if action == "pause":
+            action = self._pause()
+        if action not in ("stop", "prune"):  # prune: a sweep's pruner judged the trial bad
+            return None
+        self._flush_windows()
+        if action == "prune":
+            return self.finish("pruned", f"pruned by the sweep after epoch {self.epoch}", save=True)
+        return self.finish("stopped", f"stopped by request at step {self.step}", save=True)
 
     def _control_poll(self) -> Callable[[], str]:
         """The control poll: rank 0's request ("run", "pause", "stop", "prune"), agreed by all ranks

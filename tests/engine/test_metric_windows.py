@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import engine.trainer as trainer
 from engine.rank import LocalContext
@@ -132,3 +133,48 @@ def test_a_keyboard_interrupt_still_reports_closed_windows(monkeypatch):
         train(make_spec(training={"epochs": 3, "log_every": 2}), make_dataset(), make_model(), reporter)
     assert [e["step"] for e in reporter.of("metric")] == [2, 4]
     assert reporter.of("status")[-1]["status"] == "stopped"
+
+
+@pytest.mark.parametrize("sections", [
+    {"training": {"epochs": 3, "log_every": 4}, "scheduler": {"name": "cosine"}},
+    {"training": {"epochs": 3, "log_every": 2, "max_steps": 10}, "regularization": {"l1": 0.001}},
+], ids=["schedule", "max_steps mid-epoch, l1"])
+def test_the_plain_loop_trains_exactly_as_the_general_one(monkeypatch, sections):
+    """The tight loop of the plain case (`_plain_epoch`) against the general loop, which the fault
+    hook's check forces: the same metric and epoch events, result and weights, bit for bit; a stop
+    request and a pause land on the same steps."""
+    def run_once(general: bool, script=None):
+        monkeypatch.setattr(trainer, "fault_enabled", lambda point: general)
+        reporter = FakeReporter(script)
+        spec = make_spec(optimizer={"name": "adam", "lr": 0.01}, **sections)
+        model = make_model(dropout=0.2)
+        result = train(spec, make_dataset(), model, reporter)
+        events = [(t, {k: v for k, v in f.items() if k not in TIMING and k not in ("epoch_seconds", "metrics")})
+                  for t, f in reporter.events if t in ("metric", "epoch", "status")]
+        return result, events, model.state_dict()
+
+    for script in (None, {7: "stop"}, {3: "pause", 4: "run"}):
+        plain, general = run_once(False, script), run_once(True, script)
+        assert plain[0].status == general[0].status and plain[0].steps == general[0].steps
+        assert plain[0].metrics == general[0].metrics and plain[1] == general[1]
+        assert all(torch.equal(plain[2][k], general[2][k]) for k in general[2])
+
+
+def test_an_error_mid_epoch_leaves_the_loop_state_at_the_failing_step(monkeypatch):
+    """The plain loop keeps its counters in local variables: an error writes them back, so the
+    failed run reports the step it reached."""
+    calls = {"n": 0}
+    real = torch.optim.Adam.step
+
+    def step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("boom")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    reporter = FakeReporter()
+    with pytest.raises(RuntimeError, match="boom"):
+        train(make_spec(optimizer={"name": "adam", "lr": 0.01}, training={"log_every": 100}), make_dataset(),
+              make_model(), reporter)
+    assert reporter.of("status")[-1]["step"] == 4 and reporter.of("error")[0]["step"] == 4
