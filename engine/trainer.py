@@ -234,7 +234,7 @@ class _Loop:
         self.pending: list[_Window] = []
         self.reported_at = time.perf_counter()
         # (on a GPU each window is reported at once: its numbers wait for the GPU, and so its time is the GPU's)
-        batches = self.ctx.batches_windows and self.x.device.type == "cpu"
+        self.batches = batches = self.ctx.batches_windows and self.x.device.type == "cpu"
         grad_bytes = max(1, sum(p.numel() * p.element_size() for p in self.model.parameters()))
         self.keep_gradients = batches and 2 * grad_bytes <= KEPT_GRADIENT_BYTES
         held = KEPT_GRADIENT_BYTES // grad_bytes if self.keep_gradients else MAX_PENDING_WINDOWS
@@ -478,8 +478,12 @@ class _Loop:
     def _close_window(self) -> float:
         """Keep what the current window's metric event needs in `pending`; start the next window.
         Returns the time (perf_counter)."""
-        now = time.perf_counter()
         losses = self.window_losses
+        if losses and not self.batches and self.x.device.type == "cuda":
+            import torch.cuda  # (torch is loaded: the loop runs)
+
+            torch.cuda.synchronize(self.x.device)  # the window's time includes the GPU's work (as its numbers will)
+        now = time.perf_counter()
         if losses:
             self.pending.append(_Window(
                 losses[:], self.window_norm, self.window_gradients, self.step, self.epoch,
