@@ -249,11 +249,11 @@ class _TeardownWatchdog:
         self._thread = threading.Thread(target=self._watch, name="teardown-watchdog", daemon=True)
         self._thread.start()
 
-    def _ranks_alive(self, ended: float) -> dict[int, int]:
-        """This job's ranks alive now that were started before the final status written at
-        `ended` (a later attempt's, started after it, have newer pid files)."""
+    def _ranks_alive(self, written: float) -> dict[int, int]:
+        """This job's ranks alive now whose pid files are older than the final status, written at
+        `written` (a later attempt's ranks, started after it, have newer ones)."""
         ours = _children() - self.before
-        return {rank: pid for rank, pid in rank_pids(self.run.path, noted_before=ended).items() if pid in ours}
+        return {rank: pid for rank, pid in rank_pids(self.run.path, noted_before=written).items() if pid in ours}
 
     def _watch(self) -> None:
         handled: float | None = None  # the `ended` of the final status already dealt with

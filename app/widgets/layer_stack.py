@@ -157,34 +157,36 @@ class LayerStack(QScrollArea):
         self._content: QWidget | None = None
         self._top: LayerContainer | None = None
         self._report = None
-        self._pending = False
-        self._reason = ""  # what pending shapes wait for
+        self._reason = ""  # what pending shapes wait for ("" when they are known)
         self._structure_key: tuple = ()
         self._spare: dict[str, list[LayerCard]] = {}
 
     # -- building ----------------------------------------------------------------------
-    def set_model(self, layers: tuple[LayerSpec, ...], report, pending: bool | str = False) -> None:
-        """Show `layers` with rows from `report` (an engine.shapes.ModelReport); `pending`: the
-        shapes are not known yet (they and the counts show as pending), True or what they wait
-        for ("loading torchvision"). When the structure is unchanged (an option edit), only the
-        cards whose layer or row changed are rebuilt."""
+    def set_model(self, layers: tuple[LayerSpec, ...], report, pending: str = "") -> None:
+        """Show `layers` with rows from `report` (an engine.shapes.ModelReport); `pending`: what
+        the shapes still wait for ("loading the data", "loading torch, torchvision"; they and the
+        counts show as pending), "" when they are known. When the structure is unchanged (an
+        option edit), only the cards whose layer or row changed are rebuilt."""
         rows = {row.index: row for row in report.rows} if report is not None else {}
         if self._expanded or self._collapsed:  # they stay with their layers when layers move
             self._expanded = follow_layers(self._expanded, self._layers, layers)
             self._collapsed = follow_layers(self._collapsed, self._layers, layers)
         structure = self._structure(tuple(layers), ())
-        reason = pending if isinstance(pending, str) else ("loading the data" if pending else "")
-        self._pending, self._reason = bool(reason), reason
+        self._reason = pending
         self._layers = tuple(layers)
         self._report = report
         if self._content is not None and structure == self._structure_key and self._update_cards(rows):
-            self.input_label.setText(self._input_text(report, reason))
+            self.input_label.setText(self._input_text(report, pending))
             self.output_label.setText(_io_text("Output", getattr(report, "output_shape", None),
                                                getattr(report, "output_dtype", "")))
             self._mark_selection()
             return
         self._structure_key = structure
-        self._rebuild(rows, report, reason)
+        self._rebuild(rows, report, pending)
+
+    @property
+    def _pending(self) -> bool:
+        return bool(self._reason)
 
     def _structure(self, layers: tuple[LayerSpec, ...], prefix: Path) -> tuple:
         """The card tree's shape: paths, which are blocks, which blocks are collapsed."""

@@ -61,18 +61,16 @@ class SummaryBar(QFrame):
         self.problems_label.clicked.connect(self.problemClicked)
         row.addWidget(self.problems_label)
 
-    def update_from(self, report, problems: Sequence[Problem], pending: bool | str = False,
+    def update_from(self, report, problems: Sequence[Problem], pending: str = "",
                     others: Sequence[Problem] = ()) -> None:
-        """Show `report` (engine.shapes.ModelReport) and the model's `problems`; `pending`: the
-        shapes are not known yet, True (the data engine is loading) or what they wait for;
-        `others`: the other sections' problems (counted, so the bar never says "No problems"
-        while the data or the training has one)."""
+        """Show `report` (engine.shapes.ModelReport) and the model's `problems`; `pending`: what the
+        shapes still wait for ("" when they are known); `others`: the other sections' problems
+        (counted, so the bar never says "No problems" while the data or the training has one)."""
         if pending:
-            reason = pending if isinstance(pending, str) else "loading the data"
             for label in self.values.values():
                 label.setText("…")
             self.problems_label.setText("Checking…")
-            self.problems_label.setToolTip(f"Shapes are inferred as soon as this is done: {reason}.")
+            self.problems_label.setToolTip(f"Shapes are inferred as soon as this is done: {pending}.")
             self.problems_label.setProperty("ok", True)
             return
         total = report.total_params if report is not None else 0
