@@ -252,7 +252,7 @@ class SpecDocument(QObject):
 
         libraries = libraries_to_import(self.spec.model.layers)
         self._waiting = key if libraries else None
-        if libraries and self._libraries:  # a thread is importing them already; its result redraws the pages
+        if libraries and self._libraries:  # a thread is importing them already; its result redraws the Build page
             return True
         if not libraries or key == self._tried:  # (this key's thread failed: inferred here, which reports why)
             self._waiting = None
